@@ -1,0 +1,3 @@
+from signage.cli import main
+
+main()

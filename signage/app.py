@@ -1,0 +1,94 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from signage import auth
+from signage.db import create_engine, session_factory
+from signage.errors import HTTPError, MethodNotAllowed, NotFound
+from signage.i18n import N_
+from signage.jobs import create_scheduler
+from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
+from signage.routes import routes
+from signage.settings import Settings
+from signage.web import create_templates, render_error
+
+log = logging.getLogger("signage")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return await render_error(request, exc)
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown route, wrong method) rendered like ours."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return await render_error(request, MethodNotAllowed())
+    if exc.status_code == 404:
+        return await render_error(request, NotFound())
+    error = HTTPError()
+    error.status_code = exc.status_code
+    return await render_error(request, error)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    error = HTTPError(N_("Something went wrong on the server. Try again in a moment."))
+    error.status_code = 500
+    return await render_error(request, error)
+
+
+def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
+    """Build the app. The database must already be migrated (`signage migrate`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        jobs = None
+        if scheduler:
+            jobs = create_scheduler(app.state.db, app.state.policy, settings.timezone)
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.shutdown(wait=False)
+            await engine.dispose()
+
+    engine = create_engine(settings.database_url)
+    app = Starlette(
+        routes=routes(settings),
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_form_bytes),
+            Middleware(CSRFMiddleware, secure_cookies=settings.secure_cookies),
+        ],
+        exception_handlers={
+            HTTPError: _http_error,
+            HTTPException: _starlette_error,
+            Exception: _server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.db = session_factory(engine)
+    app.state.templates = create_templates(settings.timezone)
+    app.state.policy = auth.SessionPolicy(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_max_hours),
+        max_failures=settings.login_max_failures,
+        window=timedelta(minutes=settings.login_window_minutes),
+    )
+    return app

@@ -1,0 +1,85 @@
+"""The audit log: every state change by staff, with who, what, when, before and after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signage.i18n import N_
+from signage.models import AuditEntry, User
+
+PAGE_SIZE = 50
+
+
+ACTION_LABELS = {
+    "site.create": N_("Site created"),
+    "site.update": N_("Site changed"),
+    "user.create": N_("User created"),
+    "user.update": N_("User changed"),
+    "user.reset_password": N_("Password set by an administrator"),
+    "user.change_password": N_("Own password changed"),
+    "user.set_language": N_("Language changed"),
+}
+TARGET_LABELS = {"user": N_("User"), "site": N_("Site")}
+
+
+def record(
+    db: AsyncSession,
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: object = "",
+    label: str = "",
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ip: str = "",
+) -> None:
+    """Add an entry to the current transaction, so it commits or rolls back with the change."""
+    if before is not None and after is not None:
+        changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        before = {k: v for k, v in before.items() if k in changed}
+        after = {k: v for k, v in after.items() if k in changed}
+    db.add(
+        AuditEntry(
+            user_id=actor.id if actor else None,
+            actor=actor.username if actor else "system",
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            target_label=label[:200],
+            before=before,
+            after=after,
+            ip=ip[:64],
+        )
+    )
+
+
+async def entries(
+    db: AsyncSession,
+    *,
+    actor: str = "",
+    action: str = "",
+    target_type: str = "",
+    before_id: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> list[AuditEntry]:
+    """Newest first; `before_id` pages back through older entries."""
+    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if target_type:
+        query = query.where(AuditEntry.target_type == target_type)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    return list((await db.scalars(query)).all())
+
+
+async def known_actions(db: AsyncSession) -> list[str]:
+    return list(
+        (await db.scalars(sa.select(AuditEntry.action).distinct().order_by("action"))).all()
+    )

@@ -1,0 +1,172 @@
+"""The `signage` command: serve, migrate, create an admin, load demo data, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from signage.db import DatabaseError, create_engine, migrate, session_factory
+from signage.settings import Settings, SettingsError
+
+DEMO_DIR = Path(".demo-data")
+
+
+class CommandError(Exception):
+    """Ends the command with this one-line message and exit status 1."""
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    try:
+        migrate(settings.database_url)
+    except DatabaseError as exc:
+        raise CommandError(f"{exc} (SIGNAGE_DATABASE_URL)") from exc
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from signage.app import create_app
+
+    htmx = settings.vendor_dir / "htmx.org" / "dist" / "htmx.min.js"
+    if not htmx.is_file():
+        raise CommandError(
+            f"htmx is not installed at {htmx}: run `npm ci` in the project folder "
+            "(or set SIGNAGE_VENDOR_DIR)"
+        )
+    _migrate(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+async def _create_user(settings: Settings, username: str, password: str) -> None:
+    from signage import users
+    from signage.db import transaction
+    from signage.errors import ValidationFailed
+    from signage.models import Role
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as db:
+            await users.create_user(
+                db,
+                None,
+                "",
+                username,
+                password,
+                users.UserInput(
+                    display_name=username,
+                    role=Role.ADMIN,
+                    site_id=None,
+                    language=settings.default_language,
+                ),
+            )
+    except ValidationFailed as exc:
+        raise CommandError("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from exc
+    finally:
+        await engine.dispose()
+
+
+async def _load_demo(settings: Settings) -> dict[str, str]:
+    from signage.demo import load_demo
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await load_demo(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def _print_accounts(settings: Settings, host: str, port: int, passwords: dict[str, str]) -> None:
+    print()
+    print(f"  Demo city hall ready. Open http://{host}:{port}/ in a browser.")
+    print("  Accounts (user name / password):")
+    for username, password in passwords.items():
+        print(f"    {username:<8} {password}")
+    print(f"  Data folder: {settings.data_dir} (reset each time the demo starts)")
+    print()
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="signage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate the database, then serve the CMS")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    admin = sub.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("username")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    sub.add_parser("load-demo", help="add the demo city hall to the configured database")
+    demo = sub.add_parser("demo", help="start a fresh demo city hall on SQLite and serve it")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            _serve(_settings(), args.host, args.port)
+        elif args.command == "migrate":
+            settings = _settings()
+            _migrate(settings)
+            print("database is up to date")
+        elif args.command == "create-admin":
+            settings = _settings()
+            _migrate(settings)
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            elif sys.stdin.isatty():
+                password = getpass.getpass("Password (10 characters or more): ")
+            else:
+                from signage.auth import generate_password
+
+                password = generate_password()
+                print(f"password: {password}")
+            asyncio.run(_create_user(settings, args.username, password))
+            print(f"administrator {args.username!r} created")
+        elif args.command == "load-demo":
+            settings = _settings()
+            _migrate(settings)
+            passwords = asyncio.run(_load_demo(settings))
+            _print_accounts(settings, settings.host, settings.port, passwords)
+        elif args.command == "demo":
+            shutil.rmtree(DEMO_DIR, ignore_errors=True)
+            settings = _settings(
+                data_dir=DEMO_DIR.resolve(),
+                database_url=f"sqlite:///{DEMO_DIR.resolve()}/signage.db",
+            )
+            _migrate(settings)
+            passwords = asyncio.run(_load_demo(settings))
+            host, port = args.host or settings.host, args.port or settings.port
+            _print_accounts(settings, host, port, passwords)
+            _serve(settings, host, port)
+    except CommandError as exc:
+        print(f"signage: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

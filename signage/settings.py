@@ -1,0 +1,270 @@
+"""Every setting of the CMS, declared once with its default and help text.
+
+Values come from `SIGNAGE_*` environment variables, then from a `.env` file in the
+working directory, then from the defaults below. Defaults run a complete demo on one
+machine.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "SIGNAGE_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value the CMS cannot use; the message names the setting."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a whole number above 0")
+    return value
+
+
+def _parse_port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("expected a port number between 1 and 65535")
+    return value
+
+
+def _parse_optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw.strip() else None
+
+
+def _parse_timezone(raw: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {raw!r} (use a name such as Asia/Tokyo)") from exc
+    return raw
+
+
+def _parse_language(raw: str) -> str:
+    if raw not in {"ja", "en"}:
+        raise ValueError("expected ja or en")
+    return raw
+
+
+def _parse_hub_url(raw: str) -> str:
+    if not raw.startswith(("memory://", "redis://", "rediss://")):
+        raise ValueError("expected memory:// or a redis:// URL")
+    return raw
+
+
+def _parse_database_url(raw: str) -> str:
+    if raw and not raw.startswith(("sqlite", "postgresql", "postgres://")):
+        raise ValueError("expected a sqlite:/// or postgresql:// URL")
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+# The single list of settings. A test checks each one is documented in README.md.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATA_DIR",
+        "./data",
+        "Folder for the SQLite database, the generated secret key and media files.",
+        Path,
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the database. Empty means a SQLite file `signage.db` in the data "
+        "folder (WAL mode). For PostgreSQL: postgresql://user:password@host/dbname.",
+        _parse_database_url,
+    ),
+    Setting(
+        "HUB_URL",
+        "memory://",
+        "Where live events are fanned out: memory:// for one process, redis://host:6379/0 "
+        "for several processes or machines.",
+        _parse_hub_url,
+    ),
+    Setting(
+        "TIMEZONE",
+        "Asia/Tokyo",
+        "Default time zone for new sites and for the staff UI (an IANA name).",
+        _parse_timezone,
+    ),
+    Setting(
+        "MEDIA_DIR",
+        "",
+        "Folder for uploaded media and renditions. Empty means `media/` in the data folder.",
+        _parse_optional_path,
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Key for signing tokens. Empty means a random key is generated on first start and "
+        "kept in `secret_key` in the data folder. Never commit it.",
+    ),
+    Setting("HOST", "127.0.0.1", "Address the server listens on (0.0.0.0 for all)."),
+    Setting("PORT", "8000", "Port the server listens on.", _parse_port),
+    Setting(
+        "SECURE_COOKIES",
+        "false",
+        "Mark cookies Secure and use the __Host- prefix. Turn on when served over HTTPS.",
+        _parse_bool,
+    ),
+    Setting(
+        "SESSION_IDLE_MINUTES",
+        "30",
+        "A staff session ends after this many minutes without a request.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "SESSION_MAX_HOURS",
+        "12",
+        "A staff session ends this many hours after login, however active.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "LOGIN_MAX_FAILURES",
+        "5",
+        "Failed logins allowed per user name (and four times as many per address) within "
+        "the login window before further tries get 429.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "LOGIN_WINDOW_MINUTES",
+        "15",
+        "Length of the window in which failed logins are counted.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "MAX_FORM_BYTES",
+        "1048576",
+        "Largest accepted body of a form or JSON request, in bytes (uploads have their own limit).",
+        _parse_positive_int,
+    ),
+    Setting(
+        "DEFAULT_LANGUAGE",
+        "ja",
+        "Language of the staff UI before a user chooses one: ja or en.",
+        _parse_language,
+    ),
+    Setting(
+        "VENDOR_DIR",
+        "",
+        "Folder holding the npm packages the CMS serves (htmx). Empty means `node_modules` "
+        "in the project folder, as `npm ci` installs it.",
+        _parse_optional_path,
+    ),
+    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error."),
+)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    hub_url: str
+    timezone: str
+    media_dir: Path
+    secret_key: str
+    host: str
+    port: int
+    secure_cookies: bool
+    session_idle_minutes: int
+    session_max_hours: int
+    login_max_failures: int
+    login_window_minutes: int
+    max_form_bytes: int
+    default_language: str
+    vendor_dir: Path
+    log_level: str
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: Path | None = Path(".env"),
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings; keyword overrides (lower-case names) win over everything."""
+        env = dict(_read_env_file(env_file)) if env_file is not None else {}
+        env.update(environ if environ is not None else os.environ)
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            key = setting.name.lower()
+            if key in overrides:
+                values[key] = overrides.pop(key)
+                continue
+            raw = env.get(PREFIX + setting.name, setting.default)
+            try:
+                values[key] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}{setting.name}={raw!r} is not valid: {exc}") from exc
+        if overrides:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(overrides))}")
+        data_dir = Path(values["data_dir"]).resolve()
+        values["data_dir"] = data_dir
+        if not values["database_url"]:
+            values["database_url"] = f"sqlite:///{data_dir / 'signage.db'}"
+        media_dir, vendor_dir = values["media_dir"], values["vendor_dir"]
+        values["media_dir"] = Path(media_dir).resolve() if media_dir else data_dir / "media"
+        values["vendor_dir"] = (
+            Path(vendor_dir).resolve() if vendor_dir else PROJECT_ROOT / "node_modules"
+        )
+        if not values["secret_key"]:
+            values["secret_key"] = _stored_secret_key(data_dir)
+        return cls(**values)
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    """Return the key kept in the data folder, creating it (mode 0600) on first use."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise SettingsError(f"cannot write the secret key to {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key)
+    return key

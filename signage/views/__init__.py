@@ -1,0 +1,1 @@
+"""HTTP views: each parses the request, calls domain functions, and renders."""

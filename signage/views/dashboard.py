@@ -1,0 +1,33 @@
+"""The first page after login: where things stand and where to go next."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from signage import audit
+from signage.models import Role, Site, User
+from signage.web import render, staff_view
+
+
+@staff_view()
+async def dashboard(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    can_audit = user.role in {Role.ADMIN, Role.PUBLISHER}
+    context = {
+        "site_count": await db.scalar(sa.select(sa.func.count()).select_from(Site)),
+        "user_count": await db.scalar(
+            sa.select(sa.func.count()).select_from(User).where(User.active)
+        ),
+        "recent": await audit.entries(db, limit=8) if can_audit else [],
+    }
+    return render(request, "dashboard.html", context)
+
+
+async def healthz(request: Request) -> Response:
+    """For load balancers and monitoring: 200 when the database answers."""
+    async with request.app.state.db() as db:
+        await db.execute(sa.text("SELECT 1"))
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,149 @@
+"""User management (administrators) and each user's own account page."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from signage import sites, users
+from signage.errors import ValidationFailed
+from signage.i18n import LANGUAGES, N_
+from signage.models import Role, User
+from signage.web import Form, client_ip, cookie_name, read_form, redirect, render, staff_view
+
+
+def _user_input(form: Form) -> users.UserInput:
+    site_raw = form.text("site_id", required=False, max_length=12)
+    site_id: int | None = None
+    if site_raw:
+        if site_raw.isdigit():
+            site_id = int(site_raw)
+        else:
+            form.errors["site_id"] = N_("Choose one of the options.")
+    return users.UserInput(
+        display_name=form.text("display_name", max_length=100),
+        role=form.choice("role", {r.value for r in Role}),
+        site_id=site_id,
+        language=form.choice("language", LANGUAGES),
+        active=form.flag("active"),
+    )
+
+
+async def _users_page(
+    request: Request,
+    db: AsyncSession,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, object] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "users.html",
+        {
+            "users": await users.list_users(db),
+            "sites": await sites.list_sites(db),
+            "errors": errors or {},
+            "values": values or {"role": "editor", "language": "ja", "active": True},
+            "done": request.query_params.get("done", ""),
+        },
+        status_code=status_code,
+    )
+
+
+@staff_view(Role.ADMIN)
+async def user_list(request: Request, db: AsyncSession) -> Response:
+    if request.method == "GET":
+        return await _users_page(request, db)
+    form = Form(await read_form(request))
+    username = form.text("username", max_length=64)
+    password = form.text("password", max_length=200, strip=False)
+    data = _user_input(form)
+    try:
+        form.check()
+        await users.create_user(
+            db, request.state.user, client_ip(request), username, password, data
+        )
+    except ValidationFailed as exc:
+        values: dict[str, object] = {
+            k: v for k, v in form.data.items() if k not in {"password", "csrf_token"}
+        }
+        values["active"] = data.active
+        return await _users_page(request, db, errors=exc.errors, values=values, status_code=422)
+    return redirect(request, "/users?done=created")
+
+
+@staff_view(Role.ADMIN)
+async def user_edit(request: Request, db: AsyncSession) -> Response:
+    user_id: int = request.path_params["user_id"]
+    target = await users.get_user(db, user_id)
+    errors: dict[str, str] = {}
+    status_code = 200
+    if request.method == "POST":
+        form = Form(await read_form(request))
+        data = _user_input(form)
+        try:
+            form.check()
+            await users.update_user(db, request.state.user, client_ip(request), user_id, data)
+        except ValidationFailed as exc:
+            errors, status_code = exc.errors, 422
+        else:
+            return redirect(request, "/users?done=saved")
+    return render(
+        request,
+        "user_edit.html",
+        {"target": target, "sites": await sites.list_sites(db), "errors": errors},
+        status_code=status_code,
+    )
+
+
+@staff_view(Role.ADMIN)
+async def user_password(request: Request, db: AsyncSession) -> Response:
+    user_id: int = request.path_params["user_id"]
+    form = Form(await read_form(request))
+    password = form.text("password", max_length=200, strip=False)
+    try:
+        form.check()
+        await users.reset_password(db, request.state.user, client_ip(request), user_id, password)
+    except ValidationFailed as exc:
+        return render(
+            request,
+            "user_edit.html",
+            {
+                "target": await users.get_user(db, user_id),
+                "sites": await sites.list_sites(db),
+                "errors": exc.errors,
+            },
+            status_code=422,
+        )
+    return redirect(request, "/users?done=password")
+
+
+@staff_view()
+async def account(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    errors: dict[str, str] = {}
+    status_code = 200
+    done = request.query_params.get("done", "")
+    if request.method == "POST":
+        form = Form(await read_form(request))
+        current = form.text("current_password", max_length=200, strip=False)
+        new = form.text("new_password", max_length=200, strip=False)
+        try:
+            form.check()
+            await users.change_own_password(
+                db,
+                user,
+                client_ip(request),
+                current,
+                new,
+                keep_token=request.cookies.get(cookie_name(request, "signage_session"), ""),
+            )
+        except ValidationFailed as exc:
+            errors, status_code = exc.errors, 422
+        else:
+            return redirect(request, "/account?done=password")
+    return render(
+        request, "account.html", {"errors": errors, "done": done}, status_code=status_code
+    )

@@ -1,0 +1,295 @@
+"""What every view shares: rendering pages and fragments, errors, cookies, forms, login."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import jinja2
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from signage import auth, csrf
+from signage.audit import ACTION_LABELS, TARGET_LABELS
+from signage.db import transaction
+from signage.errors import (
+    BadRequest,
+    Forbidden,
+    HTTPError,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+from signage.i18n import LANGUAGES, N_, gettext_for
+from signage.models import Role, User
+from signage.settings import Settings
+
+log = logging.getLogger("signage")
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+ROLE_LABELS = {
+    Role.ADMIN: N_("Administrator"),
+    Role.PUBLISHER: N_("Publisher"),
+    Role.EDITOR: N_("Editor"),
+    Role.COUNTER: N_("Counter staff"),
+}
+
+View = Callable[[Request], Awaitable[Response]]
+
+
+def create_templates(timezone: str) -> jinja2.Environment:
+    zone = ZoneInfo(timezone)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["localtime"] = lambda value: value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    env.globals["action_labels"] = ACTION_LABELS
+    env.globals["target_labels"] = TARGET_LABELS
+    env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
+    return env
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def cookie_name(request: Request, base: str) -> str:
+    return f"__Host-{base}" if settings_of(request).secure_cookies else base
+
+
+def set_cookie(
+    request: Request, response: Response, base: str, value: str, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        cookie_name(request, base),
+        value,
+        max_age=max_age,
+        path="/",
+        secure=settings_of(request).secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def delete_cookie(request: Request, response: Response, base: str) -> None:
+    response.delete_cookie(
+        cookie_name(request, base),
+        path="/",
+        secure=settings_of(request).secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def current_language(request: Request) -> str:
+    user: User | None = getattr(request.state, "user", None)
+    if user is not None and user.language in LANGUAGES:
+        return user.language
+    chosen = request.cookies.get("signage_lang", "")
+    return chosen if chosen in LANGUAGES else settings_of(request).default_language
+
+
+def translate(request: Request, message: str, **params: object) -> str:
+    text = gettext_for(current_language(request)).gettext(message)
+    return text % params if params else text
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a page, or only its `block` when htmx asks for a fragment of it."""
+    env: jinja2.Environment = request.app.state.templates
+    template = env.get_template(name)
+    language = current_language(request)
+    translations = gettext_for(language)
+    user: User | None = getattr(request.state, "user", None)
+    values: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "lang": language,
+        "languages": LANGUAGES,
+        "role_labels": ROLE_LABELS,
+        "csrf_token": csrf.token_for(request),
+        "_": translations.gettext,
+        "ngettext": translations.ngettext,
+        "role_options": lambda: [(r.value, translations.gettext(ROLE_LABELS[r])) for r in Role],
+        "url": request.app.url_path_for,
+    }
+    values.update(context or {})
+    if block is not None and is_htmx(request) and not request.headers.get("hx-boosted"):
+        ctx = template.new_context(values)
+        html = "".join(template.blocks[block](ctx))
+    else:
+        html = template.render(values)
+    response = HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    if user is not None:
+        response.headers["cache-control"] = "no-store"
+    return response
+
+
+def redirect(request: Request, path: str) -> Response:
+    """Redirect after a successful POST; htmx follows HX-Redirect with a full page load."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"hx-redirect": path})
+    return RedirectResponse(path, status_code=303)
+
+
+async def render_error(request: Request, exc: HTTPError) -> Response:
+    """The one place that turns an HTTPError into a page, an htmx fragment or JSON."""
+    message = translate(request, exc.message, **exc.params)
+    headers: dict[str, str] = {}
+    if isinstance(exc, TooManyRequests):
+        headers["retry-after"] = "60"
+    if wants_json(request):
+        body: dict[str, Any] = {"error": message, "status": exc.status_code}
+        if isinstance(exc, ValidationFailed):
+            body["fields"] = {name: translate(request, text) for name, text in exc.errors.items()}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+    if isinstance(exc, Unauthorized) and request.url.path != "/login":
+        target = "/login?next=" + quote(request.url.path, safe="/")
+        if is_htmx(request):
+            return Response(status_code=401, headers={"hx-redirect": target})
+        if request.method in {"GET", "HEAD"}:
+            return RedirectResponse(target, status_code=303)
+    if is_htmx(request):
+        headers.update({"hx-retarget": "#messages", "hx-reswap": "innerHTML"})
+        return render(
+            request,
+            "_error.html",
+            {"message": message, "status": exc.status_code},
+            status_code=exc.status_code,
+            headers=headers,
+        )
+    return render(
+        request,
+        "error.html",
+        {"message": message, "status": exc.status_code},
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, bounded in fields and files, with a clear error if malformed."""
+    try:
+        return await request.form(max_fields=200, max_files=0)
+    except PayloadTooLarge:
+        raise
+    except Exception as exc:  # multipart and urlencoded parsers raise several types
+        raise BadRequest(N_("The form could not be read. Reload the page and try again.")) from exc
+
+
+class Form:
+    """Reads and checks fields one by one, collecting an error message per field."""
+
+    def __init__(self, data: FormData) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+
+    def text(
+        self, name: str, *, required: bool = True, max_length: int = 200, strip: bool = True
+    ) -> str:
+        raw = self.data.get(name, "")
+        value = raw if isinstance(raw, str) else ""
+        if strip:
+            value = value.strip()
+        if "\x00" in value:
+            self.errors[name] = N_("This field contains characters that are not allowed.")
+        elif required and not value:
+            self.errors[name] = N_("This field is required.")
+        elif len(value) > max_length:
+            self.errors[name] = N_("This is too long.")
+        return value
+
+    def choice(self, name: str, choices: Mapping[str, object] | set[str]) -> str:
+        value = self.text(name)
+        if name not in self.errors and value not in choices:
+            self.errors[name] = N_("Choose one of the options.")
+        return value
+
+    def flag(self, name: str) -> bool:
+        return self.data.get(name) in {"1", "on", "true"}
+
+    def check(self) -> None:
+        if self.errors:
+            raise ValidationFailed(dict(self.errors))
+
+
+def staff_view(
+    *roles: Role,
+) -> Callable[[Callable[[Request, AsyncSession], Awaitable[Response]]], View]:
+    """Run a view for a logged-in user (of one of `roles`, if given) in one transaction.
+
+    The user is in `request.state.user`; the view gets the open database session.
+    """
+
+    def decorate(view: Callable[[Request, AsyncSession], Awaitable[Response]]) -> View:
+        @functools.wraps(view)
+        async def wrapper(request: Request) -> Response:
+            token = request.cookies.get(cookie_name(request, "signage_session"))
+            if not token:
+                raise Unauthorized()
+            async with transaction(request.app.state.db) as db:
+                user = await auth.load_session(db, request.app.state.policy, token)
+                request.state.user = user
+                snapshot = _snapshot(user)
+                try:
+                    if roles and Role(user.role) not in roles:
+                        raise Forbidden()
+                    return await view(request, db)
+                except BaseException:
+                    # The rollback expires ORM objects; the error page still shows who is in.
+                    request.state.user = snapshot
+                    raise
+
+        return wrapper
+
+    return decorate
+
+
+def _snapshot(user: User) -> SimpleNamespace:
+    site = SimpleNamespace(id=user.site.id, name=user.site.name) if user.site else None
+    return SimpleNamespace(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        language=user.language,
+        site=site,
+    )

@@ -1,0 +1,130 @@
+"""One real app on a real database per test: SQLite by default, PostgreSQL when
+SIGNAGE_TEST_DATABASE_URL is set (CI runs both)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from signage import auth
+from signage.app import create_app
+from signage.db import create_sync_engine, migrate, utcnow
+from signage.models import Base, Role, Site, User
+from signage.settings import PROJECT_ROOT, Settings
+
+PG_URL = os.environ.get("SIGNAGE_TEST_DATABASE_URL", "")
+PASSWORD = "correct horse battery"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = PG_URL or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    if PG_URL:
+        engine = create_sync_engine(url)
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        engine.dispose()
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[sa.Engine]:
+    """A synchronous engine on the emptied test database, for setting up and checking."""
+    engine = create_sync_engine(database_url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings.load(
+        environ={},
+        env_file=None,
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key",
+        vendor_dir=PROJECT_ROOT / "node_modules",
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, db: sa.Engine) -> Iterator[TestClient]:
+    app = create_app(settings, scheduler=False)
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def add_site(engine: sa.Engine, code: str = "honcho", name: str = "本庁舎") -> int:
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(Site).values(
+                code=code,
+                name=name,
+                name_en="",
+                timezone="Asia/Tokyo",
+                languages="ja,en",
+                active=True,
+                created_at=utcnow(),
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def add_user(
+    engine: sa.Engine,
+    username: str,
+    role: Role,
+    *,
+    password: str = PASSWORD,
+    site_id: int | None = None,
+    language: str = "ja",
+) -> int:
+    now = utcnow()
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(User).values(
+                username=username,
+                display_name=username.title(),
+                password_hash=auth.hash_password(password),
+                role=role.value,
+                site_id=site_id,
+                language=language,
+                active=True,
+                created_at=now,
+                password_changed_at=now,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def csrf_token(client: TestClient, path: str = "/login") -> str:
+    page = client.get(path)
+    match = CSRF_FIELD.search(page.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.text
+
+
+def post(client: TestClient, path: str, data: dict[str, object], page: str = "/") -> httpx.Response:
+    """Post a form the way a browser does: with the token from a page of this session."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, page)})

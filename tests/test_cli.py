@@ -1,0 +1,69 @@
+"""The `signage` command as an operator runs it: one-line errors, non-zero exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from signage.db import create_sync_engine
+
+
+def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = (
+        {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")}
+        | {"SIGNAGE_DATA_DIR": str(tmp_path)}
+        | env
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "signage", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = _run(
+        ["migrate"],
+        tmp_path,
+        SIGNAGE_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("signage: error: cannot connect to the database")
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = _run(["serve"], tmp_path, SIGNAGE_TIMEZONE="Nowhere/Land")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("signage: error: SIGNAGE_TIMEZONE='Nowhere/Land' is not valid")
+
+
+def test_migrate_create_admin_and_load_demo(tmp_path: Path) -> None:
+    assert _run(["migrate"], tmp_path).returncode == 0
+    made = _run(["create-admin", "chief"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "password: " in made.stdout
+    again = _run(["create-admin", "chief"], tmp_path)
+    assert again.returncode == 1
+    assert "taken" in again.stderr
+    demo = _run(["load-demo"], tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert "admin" in demo.stdout
+    engine = create_sync_engine(f"sqlite:///{tmp_path / 'signage.db'}")
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM sites")) == 2
+        roles = set(conn.scalars(sa.text("SELECT role FROM users")))
+    engine.dispose()
+    assert roles == {"admin", "publisher", "editor", "counter"}
