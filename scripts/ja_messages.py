@@ -41,6 +41,8 @@ JA = {
     "Error code %(status)s": "エラーコード %(status)s",
     "Every change made by staff: who, what, when, and the values before and after.": "職員によるすべての変更を記録しています(誰が・何を・いつ・変更前後の値)。",
     "Filter": "絞り込む",
+    "Yes": "はい",
+    "No": "いいえ",
     "Hello, %(name)s": "%(name)s さん、こんにちは",
     "Initial password": "初期パスワード",
     "Language": "言語",

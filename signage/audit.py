@@ -23,6 +23,19 @@ ACTION_LABELS = {
     "user.set_language": N_("Language changed"),
 }
 TARGET_LABELS = {"user": N_("User"), "site": N_("Site")}
+FIELD_LABELS = {
+    "username": N_("User name"),
+    "display_name": N_("Name"),
+    "role": N_("Role"),
+    "site_id": N_("Site"),
+    "language": N_("Language"),
+    "active": N_("Active"),
+    "code": N_("Code"),
+    "name": N_("Name"),
+    "name_en": N_("Name in English"),
+    "timezone": N_("Time zone"),
+    "languages": N_("Screen languages"),
+}
 
 
 def record(

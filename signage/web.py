@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from signage import auth, csrf
-from signage.audit import ACTION_LABELS, TARGET_LABELS
+from signage.audit import ACTION_LABELS, FIELD_LABELS, TARGET_LABELS
 from signage.db import transaction
 from signage.errors import (
     BadRequest,
@@ -59,6 +59,7 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.filters["localtime"] = lambda value: value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     env.globals["action_labels"] = ACTION_LABELS
     env.globals["target_labels"] = TARGET_LABELS
+    env.globals["field_labels"] = FIELD_LABELS
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
     return env
 

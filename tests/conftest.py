@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
@@ -18,6 +24,8 @@ from signage.app import create_app
 from signage.db import create_sync_engine, migrate, utcnow
 from signage.models import Base, Role, Site, User
 from signage.settings import PROJECT_ROOT, Settings
+
+from .browser import Page, chromium, chromium_path
 
 PG_URL = os.environ.get("SIGNAGE_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery"
@@ -128,3 +136,70 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
 def post(client: TestClient, path: str, data: dict[str, object], page: str = "/") -> httpx.Response:
     """Post a form the way a browser does: with the token from a page of this session."""
     return client.post(path, data={**data, "csrf_token": csrf_token(client, page)})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "signage", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def live_server(database_url: str, db: sa.Engine, tmp_path: Path) -> Iterator[LiveServer]:
+    """The real server (`signage serve`) in its own process, on a free loopback port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")} | {
+        "SIGNAGE_DATA_DIR": str(tmp_path / "data"),
+        "SIGNAGE_DATABASE_URL": database_url,
+        "SIGNAGE_PORT": str(port),
+        "SIGNAGE_LOG_LEVEL": "warning",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signage", "serve"], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1):  # noqa: S310
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError((tmp_path / "server.log").read_text()) from None
+            time.sleep(0.1)
+    try:
+        yield LiveServer(url, env, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Page]:
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: scripts/test installs it (apt-get)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with chromium() as page:
+        yield page
