@@ -17,7 +17,7 @@ from signage import auth
 from signage.db import create_engine, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
 from signage.i18n import N_
-from signage.jobs import create_scheduler
+from signage.jobs import Jobs
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from signage.routes import routes
 from signage.settings import Settings
@@ -55,15 +55,13 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        jobs = None
-        if scheduler:
-            jobs = create_scheduler(app.state.db, app.state.policy, settings.timezone)
-            jobs.start()
+        if app.state.jobs is not None:
+            app.state.jobs.start()
         try:
             yield
         finally:
-            if jobs is not None:
-                jobs.shutdown(wait=False)
+            if app.state.jobs is not None:
+                app.state.jobs.shutdown()
             await engine.dispose()
 
     engine = create_engine(settings.database_url)
@@ -71,7 +69,12 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         routes=routes(settings),
         middleware=[
             Middleware(SecurityHeadersMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_form_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_form_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+                upload_paths=frozenset({"/media"}),
+            ),
             Middleware(CSRFMiddleware, secure_cookies=settings.secure_cookies),
         ],
         exception_handlers={
@@ -91,4 +94,5 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
     )
+    app.state.jobs = Jobs(app.state.db, app.state.policy, settings.timezone) if scheduler else None
     return app

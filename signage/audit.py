@@ -21,8 +21,31 @@ ACTION_LABELS = {
     "user.reset_password": N_("Password set by an administrator"),
     "user.change_password": N_("Own password changed"),
     "user.set_language": N_("Language changed"),
+    "notice.create": N_("Notice written"),
+    "notice.update": N_("Notice changed"),
+    "notice.submit": N_("Notice sent for approval"),
+    "notice.approve": N_("Notice approved"),
+    "notice.reject": N_("Notice rejected"),
+    "media.upload": N_("Picture uploaded"),
+    "playlist.create": N_("Playlist created"),
+    "playlist.update": N_("Playlist changed"),
+    "screen.create": N_("Screen added"),
+    "screen.update": N_("Screen changed"),
+    "schedule.create": N_("Schedule created"),
+    "schedule.update": N_("Schedule changed"),
+    "schedule.delete": N_("Schedule deleted"),
+    "closure.create": N_("Closure day added"),
+    "closure.delete": N_("Closure day removed"),
 }
-TARGET_LABELS = {"user": N_("User"), "site": N_("Site")}
+TARGET_LABELS = {
+    "user": N_("User"),
+    "site": N_("Site"),
+    "notice": N_("Notice"),
+    "media": N_("Picture"),
+    "playlist": N_("Playlist"),
+    "screen": N_("Screen"),
+    "schedule": N_("Schedule"),
+}
 FIELD_LABELS = {
     "username": N_("User name"),
     "display_name": N_("Name"),
@@ -35,6 +58,15 @@ FIELD_LABELS = {
     "name_en": N_("Name in English"),
     "timezone": N_("Time zone"),
     "languages": N_("Screen languages"),
+    "style": N_("Style"),
+    "status": N_("Status"),
+    "valid_from": N_("Shown from"),
+    "valid_until": N_("Shown until"),
+    "reason": N_("Reason"),
+    "items": N_("Items"),
+    "layout": N_("Layout"),
+    "priority": N_("Priority"),
+    "zone": N_("Area"),
 }
 
 

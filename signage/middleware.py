@@ -45,19 +45,32 @@ class SecurityHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413 before a view reads them."""
+    """Refuse bodies over the limit with 413 before a view reads them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `max_bytes` applies everywhere except the paths in `upload_paths`, which get
+    `max_upload_bytes` (plus room for the other form fields).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_upload_bytes: int = 0,
+        upload_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes + 64 * 1024
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        limit = self.max_upload_bytes if scope["path"] in self.upload_paths else self.max_bytes
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             await _reply_error(scope, receive, send, PayloadTooLarge())
             return
         received = 0
@@ -67,7 +80,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise PayloadTooLarge()
             return message
 

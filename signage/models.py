@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,3 +133,312 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class Media(Base):
+    """An uploaded picture, stored once per SHA-256 of its original bytes."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    format: Mapped[str] = mapped_column(sa.String(8))
+    width: Mapped[int]
+    height: Mapped[int]
+    animated: Mapped[bool] = mapped_column(default=False)
+    frames: Mapped[int] = mapped_column(default=1)
+    size_bytes: Mapped[int]
+    site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    uploaded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    renditions: Mapped[list[Rendition]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="Rendition.id"
+    )
+
+    def rendition(self, name: str) -> Rendition | None:
+        return next((r for r in self.renditions if r.name == name), None)
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "display_name": self.display_name,
+            "sha256": self.sha256,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+class Rendition(Base):
+    """A resized copy of a media file for one screen size; the file is named by its SHA-256."""
+
+    __tablename__ = "media_renditions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(16))
+    width: Mapped[int]
+    height: Mapped[int]
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size_bytes: Mapped[int]
+
+    __table_args__ = (sa.UniqueConstraint("media_id", "name"),)
+
+    @property
+    def filename(self) -> str:
+        extension = self.content_type.split("/")[1].replace("jpeg", "jpg")
+        return f"{self.sha256}.{extension}"
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # None means the notice may be used on every site's screens.
+    site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    style: Mapped[str] = mapped_column(sa.String(16), default="normal")
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    image_id: Mapped[int | None] = mapped_column(sa.ForeignKey("media.id"))
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    approved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    approved_at: Mapped[datetime | None]
+    rejection_reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    texts: Mapped[list[NoticeText]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="NoticeText.position"
+    )
+    image: Mapped[Media | None] = relationship(lazy="selectin")
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('draft', 'pending', 'approved', 'rejected')", name="status"),
+        sa.CheckConstraint("style IN ('normal', 'important', 'closure')", name="style"),
+    )
+
+    def title(self, language: str = "ja") -> str:
+        for text in self.texts:
+            if text.language == language and text.title:
+                return text.title
+        return next((t.title for t in self.texts if t.title), "")
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "style": self.style,
+            "status": self.status,
+            "site_id": self.site_id,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+            "image_id": self.image_id,
+            **{f"title_{t.language}": t.title for t in self.texts},
+            **{f"body_{t.language}": t.body for t in self.texts},
+        }
+
+
+class NoticeText(Base):
+    __tablename__ = "notice_texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("notices.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str] = mapped_column(sa.String(16))
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+
+    __table_args__ = (sa.UniqueConstraint("notice_id", "language"),)
+
+
+class Playlist(Base):
+    __tablename__ = "playlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    items: Mapped[list[PlaylistItem]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="PlaylistItem.position"
+    )
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "site_id": self.site_id,
+            "items": [item.describe() for item in self.items],
+        }
+
+
+class PlaylistItem(Base):
+    __tablename__ = "playlist_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    playlist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("playlists.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    notice_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("notices.id", ondelete="CASCADE"), index=True
+    )
+    media_id: Mapped[int | None] = mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(sa.String(500), default="")
+    duration_seconds: Mapped[int] = mapped_column(default=10)
+
+    notice: Mapped[Notice | None] = relationship(lazy="selectin")
+    media: Mapped[Media | None] = relationship(lazy="selectin")
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('notice', 'image', 'ticker', 'clock', 'queue_board')", name="kind"
+        ),
+    )
+
+    def describe(self) -> str:
+        target = self.notice_id or self.media_id or self.text
+        return f"{self.kind}:{target}:{self.duration_seconds}s"
+
+
+class Screen(Base):
+    """A display. Pairing (players issue) adds its device token."""
+
+    __tablename__ = "screens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    layout: Mapped[str] = mapped_column(sa.String(32))
+    default_playlist_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("playlists.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship(lazy="selectin")
+    groups: Mapped[list[ScreenGroup]] = relationship(
+        secondary="screen_group_members", lazy="selectin", back_populates="screens"
+    )
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "site_id": self.site_id,
+            "layout": self.layout,
+            "default_playlist_id": self.default_playlist_id,
+            "groups": sorted(g.name for g in self.groups),
+        }
+
+
+class ScreenGroup(Base):
+    __tablename__ = "screen_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+
+    screens: Mapped[list[Screen]] = relationship(
+        secondary="screen_group_members", lazy="selectin", back_populates="groups"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("site_id", "name"),)
+
+
+screen_group_members = sa.Table(
+    "screen_group_members",
+    Base.metadata,
+    sa.Column("group_id", sa.ForeignKey("screen_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("screen_id", sa.ForeignKey("screens.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class ScheduleEntry(Base):
+    """A playlist put on a screen or a screen group, in a zone, for a time pattern."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    playlist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("playlists.id", ondelete="CASCADE"), index=True
+    )
+    screen_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("screens.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("screen_groups.id", ondelete="CASCADE"), index=True
+    )
+    zone: Mapped[str] = mapped_column(sa.String(32), default="main")
+    priority: Mapped[int] = mapped_column(default=0)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    # [{"weekdays": [0, 1, 2, 3, 4], "start": "08:30", "end": "17:15"}, ...]
+    dayparts: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    cron: Mapped[str] = mapped_column(sa.String(100), default="")
+    cron_minutes: Mapped[int] = mapped_column(default=0)
+    days: Mapped[str] = mapped_column(sa.String(8), default="all")
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    playlist: Mapped[Playlist] = relationship(lazy="selectin")
+
+    __table_args__ = (
+        sa.CheckConstraint("(screen_id IS NULL) != (group_id IS NULL)", name="one_target"),
+        sa.CheckConstraint("days IN ('all', 'open', 'closed')", name="days"),
+    )
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "playlist_id": self.playlist_id,
+            "screen_id": self.screen_id,
+            "group_id": self.group_id,
+            "zone": self.zone,
+            "priority": self.priority,
+            "starts_at": self.starts_at.isoformat() if self.starts_at else None,
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "dayparts": self.dayparts,
+            "cron": self.cron,
+            "cron_minutes": self.cron_minutes,
+            "days": self.days,
+        }
+
+
+class Closure(Base):
+    """A day a site's office is closed besides public holidays (e.g. year-end)."""
+
+    __tablename__ = "closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    __table_args__ = (sa.UniqueConstraint("site_id", "day"),)
+
+
+class Manifest(Base):
+    """What a screen plays: rebuilt when its inputs change; `version` rises on each change."""
+
+    __tablename__ = "manifests"
+
+    screen_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("screens.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(default=1)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobLease(Base):
+    """Which process runs the scheduler's jobs; the lease is renewed while it lives."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(100))
+    expires_at: Mapped[datetime]

@@ -8,7 +8,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from signage.settings import Settings
-from signage.views import audit, auth, dashboard, sites, users
+from signage.views import (
+    audit,
+    auth,
+    dashboard,
+    media,
+    notices,
+    playlists,
+    schedules,
+    screens,
+    sites,
+    users,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -32,6 +43,50 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/sites", sites.site_list, methods=["GET", "POST"], name="site_list"),
         Route("/sites/{site_id:int}", sites.site_edit, methods=["GET", "POST"], name="site_edit"),
         Route("/audit", audit.audit_log, name="audit_log"),
+        Route("/notices", notices.notice_list, name="notice_list"),
+        Route("/notices/new", notices.notice_new, methods=["GET", "POST"], name="notice_new"),
+        Route(
+            "/notices/{notice_id:int}",
+            notices.notice_edit,
+            methods=["GET", "POST"],
+            name="notice_edit",
+        ),
+        Route(
+            "/notices/{notice_id:int}/{action:str}",
+            notices.notice_action,
+            methods=["POST"],
+            name="notice_action",
+        ),
+        Route("/media", media.media_list, methods=["GET", "POST"], name="media_list"),
+        Route("/media/files/{filename:str}", media.media_file, name="media_file"),
+        Route("/playlists", playlists.playlist_list, methods=["GET", "POST"], name="playlist_list"),
+        Route("/playlists/{playlist_id:int}", playlists.playlist_detail, name="playlist_detail"),
+        Route(
+            "/playlists/{playlist_id:int}/items",
+            playlists.playlist_items,
+            methods=["POST"],
+            name="playlist_items",
+        ),
+        Route("/screens", screens.screen_list, methods=["GET", "POST"], name="screen_list"),
+        Route(
+            "/screens/{screen_id:int}",
+            screens.screen_detail,
+            methods=["GET", "POST"],
+            name="screen_detail",
+        ),
+        Route("/screens/{screen_id:int}/preview", screens.screen_preview, name="screen_preview"),
+        Route("/layouts.css", screens.layout_css, name="layout_css"),
+        Route("/schedules", schedules.schedule_list, name="schedule_list"),
+        Route(
+            "/schedules/new", schedules.schedule_new, methods=["GET", "POST"], name="schedule_new"
+        ),
+        Route(
+            "/schedules/{schedule_id:int}",
+            schedules.schedule_edit,
+            methods=["GET", "POST"],
+            name="schedule_edit",
+        ),
+        Route("/closures", schedules.closure_list, methods=["GET", "POST"], name="closure_list"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount(
             "/vendor/htmx",

@@ -164,6 +164,18 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "MAX_UPLOAD_BYTES",
+        "31457280",
+        "Largest accepted media upload, in bytes; larger ones get 413.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "MAX_IMAGE_PIXELS",
+        "50000000",
+        "Largest accepted picture, in pixels (width x height); larger ones are refused.",
+        _parse_positive_int,
+    ),
+    Setting(
         "DEFAULT_LANGUAGE",
         "ja",
         "Language of the staff UI before a user chooses one: ja or en.",
@@ -209,6 +221,8 @@ class Settings:
     login_max_failures: int
     login_window_minutes: int
     max_form_bytes: int
+    max_upload_bytes: int
+    max_image_pixels: int
     default_language: str
     vendor_dir: Path
     log_level: str

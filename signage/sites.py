@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import parse_language_list
 from signage import audit
-from signage.errors import NotFound, ValidationFailed
+from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Site, User
+from signage.models import Closure, Screen, Site, User
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -98,3 +99,61 @@ async def update_site(
             db, actor, "site.update", "site", site.id, site.name, before=before, after=after, ip=ip
         )
     return site
+
+
+async def list_closures(db: AsyncSession, user: User) -> list[Closure]:
+    query = sa.select(Closure).order_by(Closure.day, Closure.site_id)
+    if user.site_id is not None:
+        query = query.where(Closure.site_id == user.site_id)
+    return list((await db.scalars(query)).all())
+
+
+async def add_closure(
+    db: AsyncSession, user: User, ip: str, site_id: int, day: date, reason: str
+) -> Closure:
+    site = await get_site(db, site_id)
+    if user.site_id is not None and user.site_id != site_id:
+        raise Forbidden(N_("This belongs to another site."))
+    clash = await db.scalar(
+        sa.select(Closure.id).where(Closure.site_id == site_id, Closure.day == day)
+    )
+    if clash is not None:
+        raise ValidationFailed({"day": N_("This day is already a closure day.")})
+    closure = Closure(site_id=site_id, day=day, reason=reason)
+    db.add(closure)
+    await db.flush()
+    audit.record(
+        db,
+        user,
+        "closure.create",
+        "site",
+        site.id,
+        site.name,
+        after={"closure": day.isoformat(), "reason": reason},
+        ip=ip,
+    )
+    return closure
+
+
+async def remove_closure(db: AsyncSession, user: User, ip: str, closure_id: int) -> int:
+    closure = await db.get(Closure, closure_id)
+    if closure is None or (user.site_id is not None and closure.site_id != user.site_id):
+        raise NotFound(N_("This closure day does not exist."))
+    site = await get_site(db, closure.site_id)
+    audit.record(
+        db,
+        user,
+        "closure.delete",
+        "site",
+        site.id,
+        site.name,
+        before={"closure": closure.day.isoformat(), "reason": closure.reason},
+        ip=ip,
+    )
+    await db.delete(closure)
+    await db.flush()
+    return site.id
+
+
+async def screen_ids(db: AsyncSession, site_id: int) -> list[int]:
+    return list(await db.scalars(sa.select(Screen.id).where(Screen.site_id == site_id)))

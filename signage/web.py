@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -61,6 +62,7 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
+    env.globals["image_options"] = lambda images: [(m.id, m.display_name) for m in images]
     return env
 
 
@@ -244,6 +246,43 @@ class Form:
             self.errors[name] = N_("Choose one of the options.")
         return value
 
+    def optional_id(self, name: str) -> int | None:
+        """A foreign key picked from a list: empty means none."""
+        raw = self.text(name, required=False, max_length=12)
+        if not raw:
+            return None
+        if not raw.isdigit():
+            self.errors[name] = N_("Choose one of the options.")
+            return None
+        return int(raw)
+
+    def integer(self, name: str, *, minimum: int, maximum: int, default: int) -> int:
+        raw = self.text(name, required=False, max_length=12)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.errors[name] = N_("Enter a whole number.")
+            return default
+        if not minimum <= value <= maximum:
+            self.errors[name] = N_("This number is out of range.")
+        return value
+
+    def local_datetime(self, name: str, timezone: str) -> datetime | None:
+        """A `datetime-local` field read as wall time in `timezone`; empty means none."""
+        raw = self.text(name, required=False, max_length=32)
+        if not raw:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            self.errors[name] = N_("Enter a date and time, e.g. 2026-12-01 08:30.")
+            return None
+        if value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=ZoneInfo(timezone))
+
     def flag(self, name: str) -> bool:
         return self.data.get(name) in {"1", "on", "true"}
 
@@ -294,3 +333,10 @@ def _snapshot(user: User) -> SimpleNamespace:
         language=user.language,
         site=site,
     )
+
+
+async def content_changed(request: Request) -> None:
+    """Tell the scheduler that notices or schedules changed (its next boundary may move)."""
+    jobs = request.app.state.jobs
+    if jobs is not None:
+        await jobs.replan()

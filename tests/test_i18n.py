@@ -7,8 +7,14 @@ from signage.settings import PROJECT_ROOT
 
 
 def _messages() -> set[str]:
-    method_map = [("signage/**.py", "python"), ("signage/templates/**.html", "jinja2")]
-    found = extract_from_dir(str(PROJECT_ROOT), method_map, keywords={"_": None, "N_": None})
+    method_map = [
+        ("signage/**.py", "python"),
+        ("content/**.py", "python"),
+        ("signage/templates/**.html", "jinja2"),
+    ]
+    found = extract_from_dir(
+        str(PROJECT_ROOT), method_map, keywords={"_": None, "N_": None, "MediaRejected": None}
+    )
     return {message for _, _, message, _, _ in found if isinstance(message, str)}
 
 

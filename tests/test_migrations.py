@@ -13,7 +13,27 @@ from signage.models import Base
 
 from .conftest import PG_URL
 
-TABLES = {"sites", "users", "staff_sessions", "login_failures", "audit_log", "alembic_version"}
+TABLES = {
+    "sites",
+    "users",
+    "staff_sessions",
+    "login_failures",
+    "audit_log",
+    "alembic_version",
+    "media",
+    "media_renditions",
+    "notices",
+    "notice_texts",
+    "playlists",
+    "playlist_items",
+    "screens",
+    "screen_groups",
+    "screen_group_members",
+    "schedules",
+    "closures",
+    "manifests",
+    "job_leases",
+}
 
 
 @pytest.fixture

@@ -1,0 +1,250 @@
+"""Schedules as staff enter them, and their conversion to `content.schedules.Schedule`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from content.layouts import LAYOUTS
+from content.schedules import DayKind, Daypart, Schedule, validate_schedule
+from signage import audit
+from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage.i18n import N_
+from signage.models import (
+    Closure,
+    Playlist,
+    Role,
+    ScheduleEntry,
+    Screen,
+    ScreenGroup,
+    Site,
+    User,
+    screen_group_members,
+)
+
+PLANNERS = {Role.ADMIN, Role.PUBLISHER}
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass
+class DaypartInput:
+    weekdays: list[int]
+    start: str  # "HH:MM"
+    end: str
+
+
+@dataclass
+class ScheduleInput:
+    name: str
+    playlist_id: int | None
+    target: str  # "screen:<id>" or "group:<id>"
+    zone: str
+    priority: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    days: str
+    dayparts: list[DaypartInput] = field(default_factory=list)
+    cron: str = ""
+    cron_minutes: int = 0
+
+
+def to_content(entry: ScheduleEntry) -> Schedule:
+    """The pure form `content.timeline.resolve` works on."""
+    return Schedule(
+        id=entry.id,
+        playlist_id=entry.playlist_id,
+        zone=entry.zone,
+        priority=entry.priority,
+        starts_at=entry.starts_at,
+        ends_at=entry.ends_at,
+        dayparts=tuple(
+            Daypart(
+                frozenset(int(d) for d in part.get("weekdays", [])),
+                time.fromisoformat(part["start"]),
+                time.fromisoformat(part["end"]),
+            )
+            for part in entry.dayparts
+        ),
+        cron=entry.cron or None,
+        cron_minutes=entry.cron_minutes,
+        days=DayKind(entry.days),
+    )
+
+
+async def list_schedules(db: AsyncSession, user: User) -> list[ScheduleEntry]:
+    query = sa.select(ScheduleEntry).order_by(ScheduleEntry.priority.desc(), ScheduleEntry.id)
+    if user.site_id is not None:
+        screen_ids = sa.select(Screen.id).where(Screen.site_id == user.site_id)
+        group_ids = sa.select(ScreenGroup.id).where(ScreenGroup.site_id == user.site_id)
+        query = query.where(
+            sa.or_(ScheduleEntry.screen_id.in_(screen_ids), ScheduleEntry.group_id.in_(group_ids))
+        )
+    return list((await db.scalars(query)).all())
+
+
+async def for_screen(db: AsyncSession, screen: Screen) -> list[ScheduleEntry]:
+    group_ids = sa.select(screen_group_members.c.group_id).where(
+        screen_group_members.c.screen_id == screen.id
+    )
+    condition = sa.or_(ScheduleEntry.screen_id == screen.id, ScheduleEntry.group_id.in_(group_ids))
+    return list((await db.scalars(sa.select(ScheduleEntry).where(condition))).all())
+
+
+async def screens_of(db: AsyncSession, entry: ScheduleEntry) -> set[int]:
+    if entry.screen_id is not None:
+        return {entry.screen_id}
+    rows = await db.scalars(
+        sa.select(screen_group_members.c.screen_id).where(
+            screen_group_members.c.group_id == entry.group_id
+        )
+    )
+    return set(rows)
+
+
+async def closures_of(db: AsyncSession, site_id: int, first: date, last: date) -> list[date]:
+    rows = await db.scalars(
+        sa.select(Closure.day).where(
+            Closure.site_id == site_id, Closure.day >= first, Closure.day <= last
+        )
+    )
+    return list(rows)
+
+
+async def _target(
+    db: AsyncSession, user: User, target: str, errors: dict[str, str]
+) -> tuple[int | None, int | None, Site | None, str | None]:
+    """(screen_id, group_id, site, layout of the screen or None for a group)."""
+    kind, _, raw = target.partition(":")
+    if kind in {"screen", "group"} and raw.isdigit():
+        if kind == "screen":
+            screen = await db.get(Screen, int(raw))
+            if screen is not None and user.site_id in (None, screen.site_id):
+                return screen.id, None, screen.site, screen.layout
+        else:
+            group = await db.get(ScreenGroup, int(raw))
+            if group is not None and user.site_id in (None, group.site_id):
+                return None, group.id, await db.get(Site, group.site_id), None
+    errors["target"] = N_("Choose a screen or a group of screens.")
+    return None, None, None, None
+
+
+async def _build(
+    db: AsyncSession, user: User, data: ScheduleInput, entry: ScheduleEntry
+) -> ScheduleEntry:
+    errors: dict[str, str] = {}
+    screen_id, group_id, site, layout = await _target(db, user, data.target, errors)
+    playlist = await db.get(Playlist, data.playlist_id) if data.playlist_id else None
+    if playlist is None or (site is not None and playlist.site_id not in (None, site.id)):
+        errors["playlist_id"] = N_("Choose one of the options.")
+    zones = LAYOUTS[layout].playable_zones() if layout else ["main", "side", "ticker"]
+    if data.zone not in zones:
+        errors["zone"] = N_("This screen's layout has no such area.")
+    if data.days not in {k.value for k in DayKind}:
+        errors["days"] = N_("Choose one of the options.")
+    parts: list[dict[str, Any]] = []
+    for index, part in enumerate(data.dayparts):
+        if not _TIME.match(part.start) or not _TIME.match(part.end):
+            errors[f"daypart_{index}"] = N_("Enter times as HH:MM, e.g. 08:30.")
+        elif any(d not in range(7) for d in part.weekdays):
+            errors[f"daypart_{index}"] = N_("Choose one of the options.")
+        else:
+            parts.append(
+                {"weekdays": sorted(set(part.weekdays)), "start": part.start, "end": part.end}
+            )
+    entry.name, entry.zone, entry.priority = data.name, data.zone, data.priority
+    entry.screen_id, entry.group_id = screen_id, group_id
+    entry.playlist_id = playlist.id if playlist else 0
+    entry.starts_at, entry.ends_at, entry.days = data.starts_at, data.ends_at, data.days
+    entry.dayparts, entry.cron = parts, data.cron.strip()
+    entry.cron_minutes = data.cron_minutes if entry.cron else 0
+    if not errors:
+        timezone = site.timezone if site else "UTC"
+        for key, message in validate_schedule(to_content(entry), timezone).items():
+            errors[key] = message
+    if errors:
+        raise ValidationFailed(errors)
+    return entry
+
+
+def _check_planner(user: User) -> None:
+    if user.role not in PLANNERS:
+        raise Forbidden(N_("Only publishers can put content on screens."))
+
+
+async def get_schedule(db: AsyncSession, user: User, schedule_id: int) -> ScheduleEntry:
+    entry = await db.get(ScheduleEntry, schedule_id)
+    if entry is None:
+        raise NotFound(N_("This schedule does not exist."))
+    if user.site_id is not None and user.site_id not in {
+        s.site_id for s in [await db.get(Screen, i) for i in await screens_of(db, entry)] if s
+    }:
+        raise NotFound(N_("This schedule does not exist."))
+    return entry
+
+
+async def create_schedule(
+    db: AsyncSession, user: User, ip: str, data: ScheduleInput
+) -> ScheduleEntry:
+    _check_planner(user)
+    entry = await _build(db, user, data, ScheduleEntry(created_by=user.id))
+    db.add(entry)
+    await db.flush()
+    audit.record(
+        db,
+        user,
+        "schedule.create",
+        "schedule",
+        entry.id,
+        entry.name,
+        after=entry.audit_view(),
+        ip=ip,
+    )
+    return entry
+
+
+async def update_schedule(
+    db: AsyncSession, user: User, ip: str, schedule_id: int, data: ScheduleInput
+) -> tuple[ScheduleEntry, set[int]]:
+    """Returns the entry and the screens it applied to before the change."""
+    _check_planner(user)
+    entry = await get_schedule(db, user, schedule_id)
+    previous = await screens_of(db, entry)
+    before = entry.audit_view()
+    await _build(db, user, data, entry)
+    after = entry.audit_view()
+    if before != after:
+        audit.record(
+            db,
+            user,
+            "schedule.update",
+            "schedule",
+            entry.id,
+            entry.name,
+            before=before,
+            after=after,
+            ip=ip,
+        )
+    return entry, previous
+
+
+async def delete_schedule(db: AsyncSession, user: User, ip: str, schedule_id: int) -> set[int]:
+    _check_planner(user)
+    entry = await get_schedule(db, user, schedule_id)
+    affected = await screens_of(db, entry)
+    audit.record(
+        db,
+        user,
+        "schedule.delete",
+        "schedule",
+        entry.id,
+        entry.name,
+        before=entry.audit_view(),
+        ip=ip,
+    )
+    await db.delete(entry)
+    return affected

@@ -1,0 +1,232 @@
+"""Schedules: put a playlist on screens at set times; office closure days of a site."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from signage import manifests, playlists, schedules, screens, sites
+from signage.errors import ValidationFailed
+from signage.i18n import N_
+from signage.models import Role, ScheduleEntry, User
+from signage.web import (
+    Form,
+    client_ip,
+    content_changed,
+    read_form,
+    redirect,
+    render,
+    settings_of,
+    staff_view,
+    translate,
+)
+
+VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
+DAYPART_ROWS = 3
+DAY_LABELS = {
+    "all": N_("Every day"),
+    "open": N_("Only days the office is open"),
+    "closed": N_("Only holidays and closure days"),
+}
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+def _timezone(request: Request, user: User) -> str:
+    return user.site.timezone if user.site else settings_of(request).timezone
+
+
+def _schedule_input(request: Request, form: Form, user: User) -> schedules.ScheduleInput:
+    tz = _timezone(request, user)
+    parts = []
+    for i in range(DAYPART_ROWS):
+        start = form.text(f"d{i}_start", required=False, max_length=5)
+        end = form.text(f"d{i}_end", required=False, max_length=5)
+        weekdays = [int(str(v)) for v in form.data.getlist(f"d{i}_wd") if str(v).isdigit()]
+        if start or end:
+            parts.append(schedules.DaypartInput(weekdays, start, end))
+    return schedules.ScheduleInput(
+        name=form.text("name", required=False, max_length=100),
+        playlist_id=form.optional_id("playlist_id"),
+        target=form.text("target", max_length=32),
+        zone=form.text("zone", max_length=32),
+        priority=form.integer("priority", minimum=0, maximum=100, default=0),
+        starts_at=form.local_datetime("starts_at", tz),
+        ends_at=form.local_datetime("ends_at", tz),
+        days=form.text("days", max_length=8),
+        dayparts=parts,
+        cron=form.text("cron", required=False, max_length=100),
+        cron_minutes=form.integer("cron_minutes", minimum=0, maximum=24 * 60, default=0),
+    )
+
+
+def _values(entry: ScheduleEntry, tz: str) -> dict[str, object]:
+    zone = ZoneInfo(tz)
+    values: dict[str, object] = {
+        "name": entry.name,
+        "playlist_id": entry.playlist_id,
+        "target": f"screen:{entry.screen_id}" if entry.screen_id else f"group:{entry.group_id}",
+        "zone": entry.zone,
+        "priority": entry.priority,
+        "starts_at": entry.starts_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+        if entry.starts_at
+        else "",
+        "ends_at": entry.ends_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+        if entry.ends_at
+        else "",
+        "days": entry.days,
+        "cron": entry.cron,
+        "cron_minutes": entry.cron_minutes or "",
+    }
+    for i, part in enumerate(entry.dayparts[:DAYPART_ROWS]):
+        values[f"d{i}_start"], values[f"d{i}_end"] = part["start"], part["end"]
+        values[f"d{i}_wd"] = [str(d) for d in part["weekdays"]]
+    return values
+
+
+def _form_values(form: Form) -> dict[str, object]:
+    values: dict[str, object] = {k: v for k, v in form.data.items() if k != "csrf_token"}
+    for i in range(DAYPART_ROWS):
+        values[f"d{i}_wd"] = [str(v) for v in form.data.getlist(f"d{i}_wd")]
+    return values
+
+
+async def _form_page(
+    request: Request,
+    db: AsyncSession,
+    entry: ScheduleEntry | None,
+    values: dict[str, object],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    user: User = request.state.user
+    return render(
+        request,
+        "schedule_form.html",
+        {
+            "entry": entry,
+            "values": values,
+            "errors": errors,
+            "playlists": await playlists.list_playlists(db, user),
+            "screens": await screens.list_screens(db, user),
+            "groups": await screens.list_groups(db, user),
+            "day_options": [(k, translate(request, v)) for k, v in DAY_LABELS.items()],
+            "weekdays": [translate(request, d) for d in WEEKDAYS],
+            "rows": range(DAYPART_ROWS),
+            "can_plan": user.role in schedules.PLANNERS,
+            "timezone": _timezone(request, user),
+        },
+        status_code=status_code,
+    )
+
+
+@staff_view(*VIEWERS)
+async def schedule_list(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    return render(
+        request,
+        "schedule_list.html",
+        {
+            "entries": await schedules.list_schedules(db, user),
+            "screens": {s.id: s.name for s in await screens.list_screens(db, user)},
+            "groups": {g.id: g.name for g in await screens.list_groups(db, user)},
+            "day_labels": DAY_LABELS,
+            "done": request.query_params.get("done", ""),
+            "can_plan": user.role in schedules.PLANNERS,
+        },
+    )
+
+
+@staff_view(*VIEWERS)
+async def schedule_new(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    if request.method == "GET":
+        values: dict[str, object] = {"zone": "main", "priority": 0, "days": "all"}
+        return await _form_page(request, db, None, values, {})
+    form = Form(await read_form(request))
+    data = _schedule_input(request, form, user)
+    try:
+        form.check()
+        entry = await schedules.create_schedule(db, user, client_ip(request), data)
+    except ValidationFailed as exc:
+        return await _form_page(request, db, None, _form_values(form), exc.errors, 422)
+    await manifests.rebuild(db, await schedules.screens_of(db, entry))
+    await content_changed(request)
+    return redirect(request, "/schedules?done=created")
+
+
+@staff_view(*VIEWERS)
+async def schedule_edit(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    schedule_id: int = request.path_params["schedule_id"]
+    entry = await schedules.get_schedule(db, user, schedule_id)
+    if request.method == "GET":
+        return await _form_page(request, db, entry, _values(entry, _timezone(request, user)), {})
+    form = Form(await read_form(request))
+    ip = client_ip(request)
+    if form.data.get("action") == "delete":
+        affected = await schedules.delete_schedule(db, user, ip, schedule_id)
+        await db.flush()
+        await manifests.rebuild(db, affected)
+        await content_changed(request)
+        return redirect(request, "/schedules?done=deleted")
+    data = _schedule_input(request, form, user)
+    try:
+        form.check()
+        entry, before = await schedules.update_schedule(db, user, ip, schedule_id, data)
+    except ValidationFailed as exc:
+        return await _form_page(request, db, entry, _form_values(form), exc.errors, 422)
+    await db.flush()
+    await manifests.rebuild(db, before | await schedules.screens_of(db, entry))
+    await content_changed(request)
+    return redirect(request, "/schedules?done=saved")
+
+
+@staff_view(Role.ADMIN, Role.PUBLISHER)
+async def closure_list(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    errors: dict[str, str] = {}
+    status_code = 200
+    if request.method == "POST":
+        form = Form(await read_form(request))
+        site_id = form.optional_id("site_id")
+        ip = client_ip(request)
+        try:
+            if form.data.get("closure_id"):
+                closure_id = form.optional_id("closure_id")
+                form.check()
+                assert closure_id is not None
+                site_id = await sites.remove_closure(db, user, ip, closure_id)
+            else:
+                raw_day = form.text("day", max_length=10)
+                reason = form.text("reason", required=False, max_length=200)
+                form.check()
+                try:
+                    day = date.fromisoformat(raw_day)
+                except ValueError:
+                    raise ValidationFailed({"day": N_("Enter a date, e.g. 2026-12-29.")}) from None
+                assert site_id is not None
+                await sites.add_closure(db, user, ip, site_id, day, reason)
+        except ValidationFailed as exc:
+            errors, status_code = exc.errors, 422
+        else:
+            await manifests.rebuild(db, await sites.screen_ids(db, site_id or 0))
+            return redirect(request, "/closures?done=saved")
+    return render(
+        request,
+        "closure_list.html",
+        {
+            "closures": await sites.list_closures(db, user),
+            "site_choices": [
+                s
+                for s in await sites.list_sites(db, only_active=True)
+                if user.site_id in (None, s.id)
+            ],
+            "errors": errors,
+            "done": request.query_params.get("done", ""),
+        },
+        status_code=status_code,
+    )

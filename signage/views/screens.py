@@ -1,0 +1,201 @@
+"""Screens: list, add, change; the 48-hour timeline and a rendered preview at any moment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from content.layouts import LAYOUTS
+from content.playback import shown_at
+from signage import manifests, playlists, screens, sites
+from signage.db import utcnow
+from signage.errors import ValidationFailed
+from signage.models import Role, Screen, User
+from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
+
+VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
+
+
+def _screen_input(form: Form) -> screens.ScreenInput:
+    return screens.ScreenInput(
+        site_id=form.optional_id("site_id") or 0,
+        name=form.text("name", max_length=100),
+        layout=form.choice("layout", set(LAYOUTS)),
+        default_playlist_id=form.optional_id("default_playlist_id"),
+        groups=[g for g in form.text("groups", required=False, max_length=500).split(",") if g],
+    )
+
+
+async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]:
+    user: User = request.state.user
+    return {
+        "site_choices": [
+            s for s in await sites.list_sites(db, only_active=True) if user.site_id in (None, s.id)
+        ],
+        "playlists": await playlists.list_playlists(db, user),
+        "layout_options": [(k, translate(request, v.title)) for k, v in LAYOUTS.items()],
+    }
+
+
+@staff_view(*VIEWERS)
+async def screen_list(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {"layout": "hall", "site_id": user.site_id or ""}
+    status_code = 200
+    if request.method == "POST":
+        form = Form(await read_form(request))
+        data = _screen_input(form)
+        try:
+            form.check()
+            screen = await screens.create_screen(db, user, client_ip(request), data)
+            await manifests.rebuild(db, [screen.id])
+        except ValidationFailed as exc:
+            errors, status_code = exc.errors, 422
+            values = {k: v for k, v in form.data.items() if k != "csrf_token"}
+        else:
+            return redirect(request, f"/screens/{screen.id}?done=created")
+    context = await _form_context(request, db)
+    context.update(
+        {
+            "screens": await screens.list_screens(db, user),
+            "errors": errors,
+            "values": values,
+            "can_manage": user.role in screens.MANAGERS,
+        }
+    )
+    return render(request, "screen_list.html", context, status_code=status_code)
+
+
+def _timeline_rows(
+    body: dict[str, object], zone_name: str, tz: ZoneInfo
+) -> list[dict[str, object]]:
+    timeline = body.get("timeline")
+    assert isinstance(timeline, dict)
+    rows = []
+    for slot in timeline.get(zone_name, []):
+        start = datetime.fromisoformat(slot["start"]).astimezone(tz)
+        end = datetime.fromisoformat(slot["end"]).astimezone(tz)
+        rows.append({**slot, "local_start": start, "local_end": end})
+    return rows
+
+
+@staff_view(*VIEWERS)
+async def screen_detail(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    screen_id: int = request.path_params["screen_id"]
+    screen = await screens.get_screen(db, user, screen_id)
+    errors: dict[str, str] = {}
+    status_code = 200
+    if request.method == "POST":
+        form = Form(await read_form(request))
+        data = _screen_input(form)
+        try:
+            form.check()
+            await screens.update_screen(db, user, client_ip(request), screen_id, data)
+            await manifests.rebuild(db, [screen_id])
+        except ValidationFailed as exc:
+            errors, status_code = exc.errors, 422
+        else:
+            return redirect(request, f"/screens/{screen_id}?done=saved")
+    manifest = await manifests.current(db, screen_id)
+    if manifest is None:
+        await manifests.rebuild(db, [screen_id])
+        manifest = await manifests.current(db, screen_id)
+    assert manifest is not None
+    tz = ZoneInfo(screen.site.timezone)
+    layout = LAYOUTS[screen.layout]
+    zones = [
+        {"name": z, "rows": _timeline_rows(manifest.body, z, tz)} for z in layout.playable_zones()
+    ]
+    context = await _form_context(request, db)
+    context.update(
+        {
+            "screen": screen,
+            "manifest": manifest,
+            "zones": zones,
+            "errors": errors,
+            "playlist_names": {p.id: p.name for p in context["playlists"]},  # type: ignore[attr-defined]
+            "done": request.query_params.get("done", ""),
+            "can_manage": user.role in screens.MANAGERS,
+            "now_local": utcnow().astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
+        }
+    )
+    return render(request, "screen_detail.html", context, status_code=status_code)
+
+
+def preview_zones(screen: Screen, body: dict[str, object], at: datetime) -> list[dict[str, object]]:
+    """Each zone of the layout with what it shows at `at`, resolved as players do."""
+    layout = LAYOUTS[screen.layout]
+    timeline = body["timeline"]
+    assert isinstance(timeline, dict)
+    notices = body["notices"]
+    assert isinstance(notices, dict)
+    fallback = body.get("fallback", {})
+    assert isinstance(fallback, dict)
+    shown = []
+    for zone in layout.zones:
+        item = shown_at(timeline.get(zone.name, []), fallback.get(zone.name, []), at)
+        notice = notices.get(str(item["notice"])) if item and item["type"] == "notice" else None
+        shown.append({"zone": zone, "item": item, "notice": notice})
+    return shown
+
+
+@staff_view(*VIEWERS)
+async def screen_preview(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    screen_id: int = request.path_params["screen_id"]
+    screen = await screens.get_screen(db, user, screen_id)
+    tz = ZoneInfo(screen.site.timezone)
+    raw = request.query_params.get("at", "")
+    now = utcnow()
+    error = ""
+    try:
+        at = datetime.fromisoformat(raw).replace(tzinfo=tz) if raw else now.astimezone(tz)
+    except ValueError:
+        at, error = now.astimezone(tz), "Enter a date and time, e.g. 2026-12-01 08:30."
+    # Resolved afresh from that moment, exactly as the manifest built then would be.
+    body = await manifests.build(db, screen, at)
+    return render(
+        request,
+        "screen_preview.html",
+        {
+            "screen": screen,
+            "at": at,
+            "at_value": at.strftime("%Y-%m-%dT%H:%M"),
+            "shown": preview_zones(screen, body, at),
+            "error": error,
+            "orientation": LAYOUTS[screen.layout].orientation,
+        },
+        block="preview",
+    )
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _layout_css() -> str:
+    rules = []
+    for layout in LAYOUTS.values():
+        for z in layout.zones:
+            rules.append(
+                f".layout-{layout.key} .zone-{z.name} {{ left: {_percent(z.x)}; "
+                f"top: {_percent(z.y)}; width: {_percent(z.width)}; "
+                f"height: {_percent(z.height)}; }}"
+            )
+    return "\n".join(rules) + "\n"
+
+
+LAYOUT_CSS = _layout_css()
+
+
+async def layout_css(request: Request) -> Response:
+    """Zone positions as CSS classes (inline styles are barred by the CSP)."""
+    return Response(
+        LAYOUT_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600"}
+    )
