@@ -183,46 +183,64 @@ def _cron_runs(
         return []
     length = timedelta(minutes=schedule.cron_minutes)
     tz = ZoneInfo(timezone)
-    trigger = _bounded_trigger(cron, tz, hi, schedule.id)
     runs: list[_Interval] = []
+    seen = 0
+    day = (lo - length).date()  # UTC dates: lo and hi are in UTC
+    while day <= hi.date():
+        try:
+            fires = _cron_fires(cron, timezone, day)
+        except ValueError as error:
+            raise ValueError(f"schedule {schedule.id}: repeat rule {cron!r}: {error}") from error
+        for begin in fires:
+            if begin + length <= lo or begin >= hi:
+                continue
+            seen += 1
+            if seen > MAX_OCCURRENCES:
+                return runs
+            if _plays_on(schedule.days, begin.astimezone(tz).date(), closed_days):
+                runs.append((begin, begin + length))
+        day += _DAY
+    return runs
+
+
+@lru_cache(maxsize=1024)
+def _cron_fires(cron: str, timezone: str, day: date) -> tuple[datetime, ...]:
+    """When CronTrigger.from_crontab(cron, timezone) fires during one UTC day, in UTC.
+
+    Cached by day, as many screens share a rule and windows overlap from one build to the next.
+    """
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day_of_month, month, day_of_week = fields
+    first = datetime.combine(day, _MIDNIGHT, UTC)
+    end = first + _DAY
+    # from_crontab's fields, plus an end date: a rule that never fires (30 February) then
+    # gives up at the end of the day instead of searching every year up to 9999.
+    trigger = CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day_of_month,
+        month=month,
+        day_of_week=day_of_week,
+        timezone=ZoneInfo(timezone),
+        end_date=end,
+    )
+    fires: list[datetime] = []
     previous: datetime | None = None  # as APScheduler returned it, fold and all
-    last = lo - length - _CRON_LEAD
-    for _ in range(MAX_OCCURRENCES):
+    last = first - _CRON_LEAD
+    while True:  # at most one firing a minute: bounded by the day
         fire: datetime | None = trigger.get_next_fire_time(previous, previous or last)
         if fire is None:
             break
         # Compare in UTC: two fall-back firings share a wall time and differ only by fold.
         begin = fire.astimezone(UTC)
-        if begin >= hi or (previous is not None and begin <= last):
+        if begin >= end or (previous is not None and begin <= last):
             break
-        if _plays_on(schedule.days, begin.astimezone(tz).date(), closed_days):
-            runs.append((begin, begin + length))
+        if begin >= first:
+            fires.append(begin)
         previous, last = fire, begin
-    return runs
-
-
-def _bounded_trigger(cron: str, tz: ZoneInfo, end: datetime, schedule_id: int) -> CronTrigger:
-    """CronTrigger.from_crontab(cron, tz) with an end date.
-
-    The end date lets a rule that never fires (30 February) give up at the window's end
-    instead of searching every year up to 9999.
-    """
-    fields = cron.split()
-    if len(fields) != 5:
-        raise ValueError(f"schedule {schedule_id}: repeat rule {cron!r} needs five fields")
-    minute, hour, day, month, day_of_week = fields
-    try:
-        return CronTrigger(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=day_of_week,
-            timezone=tz,
-            end_date=end,
-        )
-    except ValueError as error:
-        raise ValueError(f"schedule {schedule_id}: repeat rule {cron!r}: {error}") from error
+    return tuple(fires)
 
 
 def _clip_and_merge(raw: list[_Interval], lo: datetime, hi: datetime) -> list[_Interval]:

@@ -330,4 +330,9 @@ JA = {
     "Closure day added": "休業日の追加",
     "Closure day removed": "休業日の削除",
     "Screen": "画面",
+    "Main area": "メイン",
+    "Side column": "サイド",
+    "Ticker": "テロップ",
+    "Header": "ヘッダー",
+    "nothing scheduled": "予定なし",
 }

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import auth
-from signage.db import create_engine, session_factory
+from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
 from signage.i18n import N_
 from signage.jobs import Jobs
@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.db = session_factory(engine)
+    app.state.readonly_db = readonly_sessions(engine)
     app.state.templates = create_templates(settings.timezone)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),

@@ -92,7 +92,7 @@ async def _load_demo(settings: Settings) -> dict[str, str]:
 
     engine = create_engine(settings.database_url)
     try:
-        return await load_demo(session_factory(engine))
+        return await load_demo(session_factory(engine), settings.media_dir)
     finally:
         await engine.dispose()
 

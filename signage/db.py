@@ -76,7 +76,9 @@ def _prepare_sqlite(engine: Engine, url: URL) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (see `readonly_sessions`) must not queue behind writers.
+        readonly = connection.get_execution_options().get("readonly", False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -97,6 +99,11 @@ def create_sync_engine(database_url: str) -> Engine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def readonly_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that only reads: on SQLite they never wait for the write lock."""
+    return async_sessionmaker(engine.execution_options(readonly=True), expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -1,12 +1,24 @@
-"""Demo data for a city hall: two sites, an admin and a few staff accounts."""
+"""Demo data for a city hall: two sites, staff accounts, and content that plays.
+
+Everything is created through the same domain functions the staff UI uses, so the demo
+is audited and validated like real work.
+"""
 
 from __future__ import annotations
 
+import io
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, sites, users
-from signage.db import transaction
-from signage.models import Role
+from content.media import ingest_image
+from content.notices import NoticeText
+from signage import auth, manifests, media, notices, playlists, schedules, screens, sites, users
+from signage.db import transaction, utcnow
+from signage.models import Role, User
 
 DEMO_SITES = (
     sites.SiteInput(
@@ -26,16 +38,53 @@ DEMO_USERS = (
     ("smith", "Alex Smith", Role.EDITOR, 1, "en"),
     ("suzuki", "鈴木 美咲", Role.COUNTER, 0, "ja"),
 )
+WEEKDAYS = [0, 1, 2, 3, 4]
 
 
-async def load_demo(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+def _poster(kind: str) -> bytes:
+    """A simple picture drawn here (no files from outside): a calendar or a map."""
+    image = Image.new("RGB", (1600, 900), "#0b4f8a" if kind == "calendar" else "#1d6b35")
+    draw = ImageDraw.Draw(image)
+    if kind == "calendar":
+        for row in range(5):
+            for col in range(7):
+                x, y = 180 + col * 180, 160 + row * 140
+                fill = "#ffd24d" if (row, col) == (3, 3) else "#ffffff"
+                draw.rounded_rectangle((x, y, x + 150, y + 110), radius=12, fill=fill)
+    else:
+        draw.rectangle((200, 150, 1400, 750), outline="#ffffff", width=12)
+        draw.rectangle((250, 200, 700, 450), fill="#ffffff")
+        draw.rectangle((800, 200, 1350, 700), fill="#cfe8d5")
+        draw.ellipse((520, 560, 600, 640), fill="#ffd24d")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _texts(**by_language: tuple[str, str]) -> list[NoticeText]:
+    return [
+        NoticeText(code.replace("_", "-"), title, body)
+        for code, (title, body) in by_language.items()
+    ]
+
+
+def _next_holiday_or_year_end(today: date) -> date:
+    """A closure day a visitor can see in the preview soon: the next 29 December."""
+    candidate = date(today.year, 12, 29)
+    return candidate if candidate >= today else date(today.year + 1, 12, 29)
+
+
+async def load_demo(
+    sessions: async_sessionmaker[AsyncSession], media_dir: Path | None = None
+) -> dict[str, str]:
     """Create the demo city hall; returns each user name with its generated password."""
     passwords: dict[str, str] = {}
     async with transaction(sessions) as db:
         created = [await sites.create_site(db, None, "", data) for data in DEMO_SITES]
+        accounts: dict[str, User] = {}
         for username, name, role, site_index, language in DEMO_USERS:
             password = auth.generate_password()
-            await users.create_user(
+            accounts[username] = await users.create_user(
                 db,
                 None,
                 "",
@@ -49,4 +98,163 @@ async def load_demo(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str
                 ),
             )
             passwords[username] = password
+        if media_dir is not None:
+            await _content(db, accounts["sato"], created[0].id, media_dir)
     return passwords
+
+
+async def _content(db: AsyncSession, publisher: User, site_id: int, media_dir: Path) -> None:
+    tz = ZoneInfo("Asia/Tokyo")
+    now = utcnow().astimezone(tz)
+    today = now.date()
+
+    pictures = []
+    for kind, name in (("calendar", "納税カレンダー.png"), ("map", "庁舎案内図.png")):
+        image = ingest_image(_poster(kind), name)
+        stored, _ = await media.store(db, publisher, "", image, name, media_dir)
+        pictures.append(stored)
+
+    async def notice(
+        texts: list[NoticeText],
+        style: str = "normal",
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        image_id: int | None = None,
+    ) -> int:
+        data = notices.NoticeInput(None, style, valid_from, valid_until, image_id, texts)
+        created = await notices.create_notice(db, publisher, "", data, submit=True)
+        await notices.approve_notice(db, publisher, "", created.id)
+        return created.id
+
+    hours = await notice(
+        _texts(
+            ja=("開庁時間", "**平日 8:30〜17:15**\n土日・祝日・年末年始は閉庁します。"),
+            en=("Opening hours", "**Weekdays 8:30–17:15**\nClosed on weekends and holidays."),
+            zh_Hans=("办公时间", "**工作日 8:30–17:15**\n周末、节假日休息。"),
+            ko=("업무 시간", "**평일 8:30~17:15**\n주말·공휴일은 휴무입니다."),
+            pt=("Horário de atendimento", "**Dias úteis 8:30–17:15**"),
+            vi=("Giờ làm việc", "**Ngày thường 8:30–17:15**"),
+        )
+    )
+    deadline = today + timedelta(days=(3 - today.weekday()) % 7 + 7)
+    tax = await notice(
+        _texts(
+            ja=(
+                "市県民税 納期限のお知らせ",
+                f"第3期の納期限は**{deadline:%m月%d日}**です。\n"
+                "- 口座振替の方は前日までに残高をご確認ください\n- コンビニでも納付できます",
+            ),
+            en=(
+                "Municipal tax deadline",
+                f"The 3rd instalment is due **{deadline:%d %B}**.\n"
+                "- You can also pay at convenience stores",
+            ),
+            zh_Hans=("市县民税缴纳期限", f"第3期缴纳期限为**{deadline:%m月%d日}**。"),
+            ko=("시·현민세 납부 기한", f"제3기 납부 기한은 **{deadline:%m월 %d일}**입니다."),
+            pt=("Prazo do imposto municipal", f"O prazo da 3ª parcela é **{deadline:%d/%m}**."),
+            vi=("Hạn nộp thuế thị dân", f"Hạn nộp kỳ 3 là **{deadline:%d/%m}**."),
+        ),
+        style="important",
+        valid_from=datetime.combine(today, time(8, 30), tz),
+        valid_until=datetime.combine(deadline + timedelta(days=1), time(0, 0), tz),
+        image_id=pictures[0].id,
+    )
+    closed = await notice(
+        _texts(
+            ja=("本日は閉庁日です", "お急ぎの届出は夜間・休日窓口(東玄関)へ。"),
+            en=("The office is closed today", "For urgent filings, use the east entrance desk."),
+            zh_Hans=("今天休息", "紧急申报请到东门值班窗口。"),
+            vi=("Hôm nay nghỉ làm việc", "Hồ sơ khẩn cấp xin đến quầy cửa Đông."),
+        ),
+        style="closure",
+    )
+    guide = await notice(
+        _texts(
+            ja=("庁舎案内", "1階: 市民課・保険年金課\n2階: 税務課"),
+            en=("Floor guide", "1F: Resident Services, Insurance\n2F: Taxation"),
+        ),
+        image_id=pictures[1].id,
+    )
+
+    async def playlist(name: str, items: list[playlists.ItemInput]) -> int:
+        created = await playlists.create_playlist(db, publisher, "", name, site_id)
+        for item in items:
+            await playlists.add_item(db, publisher, "", created.id, item)
+        return created.id
+
+    everyday = await playlist(
+        "いつもの案内",
+        [
+            playlists.ItemInput("notice", notice_id=hours, duration_seconds=12),
+            playlists.ItemInput("notice", notice_id=guide, duration_seconds=10),
+            playlists.ItemInput("image", media_id=pictures[1].id, duration_seconds=8),
+        ],
+    )
+    tax_week = await playlist(
+        "納税期限",
+        [
+            playlists.ItemInput("notice", notice_id=tax, duration_seconds=15),
+            playlists.ItemInput("notice", notice_id=hours, duration_seconds=8),
+        ],
+    )
+    closure = await playlist(
+        "閉庁日", [playlists.ItemInput("notice", notice_id=closed, duration_seconds=20)]
+    )
+    side = await playlist(
+        "サイド: 案内図",
+        [playlists.ItemInput("image", media_id=pictures[1].id, duration_seconds=30)],
+    )
+    ticker = await playlist(
+        "テロップ",
+        [
+            playlists.ItemInput(
+                "ticker",
+                text="マイナンバーカードの受け取りは予約制です / "
+                "My Number Card pick-up is by appointment",
+                duration_seconds=20,
+            )
+        ],
+    )
+
+    hall = await screens.create_screen(
+        db,
+        publisher,
+        "",
+        screens.ScreenInput(site_id, "1階 待合ホール", "hall", everyday, ["1F"]),
+    )
+    counter = await screens.create_screen(
+        db,
+        publisher,
+        "",
+        screens.ScreenInput(site_id, "3番窓口", "counter", everyday, ["窓口"]),
+    )
+
+    async def schedule(
+        name: str,
+        playlist_id: int,
+        target: str,
+        *,
+        zone: str = "main",
+        priority: int = 10,
+        days: str = "all",
+        dayparts: list[schedules.DaypartInput] | None = None,
+    ) -> None:
+        data = schedules.ScheduleInput(
+            name, playlist_id, target, zone, priority, None, None, days, dayparts or []
+        )
+        await schedules.create_schedule(db, publisher, "", data)
+
+    office_hours = [schedules.DaypartInput(WEEKDAYS, "08:30", "17:15")]
+    for screen in (hall, counter):
+        target = f"screen:{screen.id}"
+        await schedule(
+            "納税期限の週", tax_week, target, priority=20, days="open", dayparts=office_hours
+        )
+        await schedule("閉庁日の案内", closure, target, priority=50, days="closed")
+        await schedule("テロップ", ticker, target, zone="ticker", priority=10)
+    await schedule("案内図", side, f"screen:{hall.id}", zone="side", priority=10)
+    await sites.add_closure(
+        db, publisher, "", site_id, _next_holiday_or_year_end(today), "年末年始"
+    )
+    await manifests.rebuild(db, [hall.id, counter.id])

@@ -44,6 +44,13 @@ ROLE_LABELS = {
     Role.COUNTER: N_("Counter staff"),
 }
 
+ZONE_LABELS = {
+    "main": N_("Main area"),
+    "side": N_("Side column"),
+    "ticker": N_("Ticker"),
+    "header": N_("Header"),
+}
+
 View = Callable[[Request], Awaitable[Response]]
 
 
@@ -61,6 +68,7 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["action_labels"] = ACTION_LABELS
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
+    env.globals["zone_labels"] = ZONE_LABELS
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
     env.globals["image_options"] = lambda images: [(m.id, m.display_name) for m in images]
     return env
@@ -289,6 +297,20 @@ class Form:
     def check(self) -> None:
         if self.errors:
             raise ValidationFailed(dict(self.errors))
+
+
+async def current_user(request: Request, *roles: Role) -> User:
+    """The logged-in user, checked in a short transaction of its own, for views that must
+    not hold the database while they work (uploads)."""
+    token = request.cookies.get(cookie_name(request, "signage_session"))
+    if not token:
+        raise Unauthorized()
+    async with transaction(request.app.state.db) as db:
+        user = await auth.load_session(db, request.app.state.policy, token)
+        request.state.user = _snapshot(user)
+        if roles and Role(user.role) not in roles:
+            raise Forbidden()
+        return user
 
 
 def staff_view(

@@ -65,5 +65,16 @@ def test_migrate_create_admin_and_load_demo(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM sites")) == 2
         roles = set(conn.scalars(sa.text("SELECT role FROM users")))
+        statuses = set(conn.scalars(sa.text("SELECT status FROM notices")))
+        layouts = set(conn.scalars(sa.text("SELECT layout FROM screens")))
+        manifests = conn.scalar(sa.text("SELECT count(*) FROM manifests"))
+        languages = set(conn.scalars(sa.text("SELECT language FROM notice_texts")))
+        closures = conn.scalar(sa.text("SELECT count(*) FROM closures"))
     engine.dispose()
     assert roles == {"admin", "publisher", "editor", "counter"}
+    assert statuses == {"approved"}
+    assert layouts == {"hall", "counter"}
+    assert manifests == 2
+    assert {"ja", "en", "zh-Hans", "ko", "pt", "vi"} <= languages
+    assert closures == 1
+    assert len(list((tmp_path / "media").rglob("*.png"))) >= 2

@@ -28,6 +28,6 @@ async def dashboard(request: Request, db: AsyncSession) -> Response:
 
 async def healthz(request: Request) -> Response:
     """For load balancers and monitoring: 200 when the database answers."""
-    async with request.app.state.db() as db:
+    async with request.app.state.readonly_db() as db:
         await db.execute(sa.text("SELECT 1"))
     return JSONResponse({"status": "ok"})

@@ -9,19 +9,31 @@ from starlette.responses import FileResponse, Response
 
 from content.media import MediaRejected, safe_display_name
 from signage import media
+from signage.db import transaction
 from signage.errors import BadRequest, NotFound, PayloadTooLarge
 from signage.i18n import N_
-from signage.models import Role
-from signage.web import client_ip, redirect, render, settings_of, staff_view
+from signage.models import Role, User
+from signage.web import (
+    client_ip,
+    current_user,
+    redirect,
+    render,
+    settings_of,
+    staff_view,
+)
 
 UPLOADERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
-@staff_view(*UPLOADERS)
-async def media_list(request: Request, db: AsyncSession) -> Response:
+async def media_list(request: Request) -> Response:
     if request.method == "POST":
-        return await _upload(request, db)
+        return await _upload(request)
+    return await _media_page(request)
+
+
+@staff_view(*UPLOADERS)
+async def _media_page(request: Request, db: AsyncSession) -> Response:
     return render(
         request,
         "media_list.html",
@@ -34,7 +46,10 @@ async def media_list(request: Request, db: AsyncSession) -> Response:
     )
 
 
-async def _upload(request: Request, db: AsyncSession) -> Response:
+async def _upload(request: Request) -> Response:
+    """No transaction is open while the picture is read and decoded (that can take a
+    second or two), so other requests never wait for it."""
+    user = await current_user(request, *UPLOADERS)
     settings = settings_of(request)
     try:
         form = await request.form(max_files=1, max_fields=10, max_part_size=1024 * 1024)
@@ -61,9 +76,10 @@ async def _upload(request: Request, db: AsyncSession) -> Response:
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
     )
-    await media.store(
-        db, request.state.user, client_ip(request), image, display_name, settings.media_dir
-    )
+    async with transaction(request.app.state.db) as db:
+        uploader = await db.get(User, user.id)
+        assert uploader is not None
+        await media.store(db, uploader, client_ip(request), image, display_name, settings.media_dir)
     return redirect(request, "/media?done=uploaded")
 
 

@@ -14,6 +14,7 @@ from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, ScheduleEntry, User
 from signage.web import (
+    ZONE_LABELS,
     Form,
     client_ip,
     content_changed,
@@ -114,6 +115,9 @@ async def _form_page(
             "screens": await screens.list_screens(db, user),
             "groups": await screens.list_groups(db, user),
             "day_options": [(k, translate(request, v)) for k, v in DAY_LABELS.items()],
+            "zone_options": [
+                (z, translate(request, ZONE_LABELS[z])) for z in ("main", "side", "ticker")
+            ],
             "weekdays": [translate(request, d) for d in WEEKDAYS],
             "rows": range(DAYPART_ROWS),
             "can_plan": user.role in schedules.PLANNERS,

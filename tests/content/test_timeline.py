@@ -214,6 +214,16 @@ def test_dst_spring_forward_in_berlin() -> None:
     ]
 
 
+def test_cron_run_at_a_skipped_time_does_not_depend_on_the_window_start() -> None:
+    # APScheduler fires "02:30" at 03:30 summer time that day when it walks there from the day
+    # before, but skips it when asked from 03:15; the window starting at 03:20 must not matter.
+    cron = Schedule(1, 10, "main", cron="30 2 * * *", cron_minutes=5)
+
+    for start, hours in ((utc(2026, 3, 28, 12), 15), (utc(2026, 3, 29, 1, 20), 1)):
+        slots = resolve([cron], ["main"], {}, "Europe/Berlin", start, hours)["main"]
+        assert played(slots, 1) == [(utc(2026, 3, 29, 1, 30), utc(2026, 3, 29, 1, 35))]
+
+
 def test_dst_fall_back_in_berlin() -> None:
     night = Schedule(1, 10, "main", dayparts=(Daypart(frozenset(), time(2, 30), time(3, 30)),))
     cron = Schedule(2, 20, "side", cron="30 2 * * *", cron_minutes=60)
