@@ -261,7 +261,7 @@ def test_timeline_page_lists_48_hours(client: TestClient, db: sa.Engine) -> None
     _, screen_id = _setup(client, db)
     page = client.get(f"/screens/{screen_id}")
     assert page.status_code == 200
-    assert "main" in page.text and "ticker" in page.text
+    assert "メイン" in page.text and "テロップ" in page.text and "サイド" in page.text
     with db.connect() as conn:
         body = conn.scalar(sa.select(Manifest.body))
     assert body is not None
