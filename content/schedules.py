@@ -6,6 +6,7 @@ Times of day are wall-clock times in the site's time zone; instants are aware da
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import StrEnum
@@ -44,8 +45,9 @@ class Schedule:
     starts_at: datetime | None = None  # aware; None = since ever
     ends_at: datetime | None = None  # aware; None = for ever
     dayparts: tuple[Daypart, ...] = ()  # with no cron either: all day
-    # Crontab "minute hour day month day_of_week" in APScheduler 3 meaning (weekday 0 is
-    # Monday, unlike classic cron): each firing starts a run of cron_minutes minutes.
+    # Crontab "minute hour day month day_of_week" as in classic cron (weekday 0 or 7 is
+    # Sunday, 1-5 is Monday to Friday; names like mon-fri work too): each firing starts a
+    # run of cron_minutes minutes. See `crontab_fields`.
     cron: str | None = None
     cron_minutes: int = 0
     days: DayKind = DayKind.ALL
@@ -71,6 +73,38 @@ MESSAGES = {
     "weekdays": N_("Weekdays must be numbers from 0 (Monday) to 6 (Sunday)."),
     "naive": N_("Enter a date and time with a time zone."),
 }
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NUMERIC_DAYS = re.compile(r"^(\d)(?:-(\d))?(?:/(\d+))?$")
+
+
+def _classic_weekdays(field: str) -> str:
+    """Classic cron weekday numbers (0 and 7 = Sunday) as the day names APScheduler reads
+    unambiguously: its own numbers start at Monday, which is not what people type."""
+    parts = []
+    for part in field.lower().split(","):
+        match = _NUMERIC_DAYS.match(part)
+        if not match:
+            parts.append(part)  # "*", "*/2", names, "mon-fri": the same in both
+            continue
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        step = int(match.group(3)) if match.group(3) else 1
+        if first > 7 or last > 7 or first > last or step < 1:
+            raise ValueError(f"weekday range {part!r} is not valid")
+        parts.extend(dict.fromkeys(_DAY_NAMES[day] for day in range(first, last + 1, step)))
+    return ",".join(dict.fromkeys(parts))
+
+
+def crontab_fields(expr: str) -> tuple[str, str, str, str, str]:
+    """minute, hour, day, month and day_of_week of a five-field crontab, weekdays in
+    classic cron meaning; raises ValueError."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, day_of_week = fields
+    return minute, hour, day, month, _classic_weekdays(day_of_week)
 
 
 def zone_info(name: str) -> ZoneInfo:
@@ -103,7 +137,15 @@ def validate_schedule(s: Schedule, timezone: str) -> dict[str, str]:
     if s.cron is not None and s.cron.strip():
         try:
             # Parsed in UTC so a bad time zone is reported once, on its own field.
-            CronTrigger.from_crontab(s.cron, timezone=UTC)
+            minute, hour, day, month, day_of_week = crontab_fields(s.cron)
+            CronTrigger(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=day_of_week,
+                timezone=UTC,
+            )
         except ValueError:
             errors["cron"] = MESSAGES["cron"]
         if s.cron_minutes <= 0:

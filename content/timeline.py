@@ -1,7 +1,8 @@
 """Resolve schedules into concrete slots per zone: what plays where, from when to when.
 
+    closed = closed_days(*days_around(today, 48), site_closures)       # content.calendar
     slots = resolve(schedules, ["main", "ticker"], {"main": 7, "ticker": None},
-                    "Asia/Tokyo", now, closed_days=closed_days(today, today + timedelta(days=3)))
+                    "Asia/Tokyo", now, 48, closed)                       # {"main": [Slot...]}
 
 Each schedule is turned once into the UTC intervals it is active in, then each zone is swept
 once over the interval boundaries, so the cost grows with intervals, not with minutes.
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from content.schedules import DayKind, Schedule, Slot, zone_info
+from content.schedules import DayKind, Schedule, Slot, crontab_fields, zone_info
 
 # A rule such as "* * * * *" over a long window must not keep the server busy.
 MAX_OCCURRENCES = 20_000
@@ -28,8 +29,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
 _MIDNIGHT = time()
 # APScheduler 3 can skip a firing at a wall time the clock jumped over when asked from a
-# moment just after the jump, but not when it walks there from earlier. Starting the walk
-# this long before the window keeps any such moment out of the window.
+# moment just after the jump, but not when it walks there from earlier. Starting each day's
+# walk this long before the day keeps such a moment out of the day.
 _CRON_LEAD = timedelta(hours=3)
 
 _Interval = tuple[datetime, datetime]
@@ -209,10 +210,7 @@ def _cron_fires(cron: str, timezone: str, day: date) -> tuple[datetime, ...]:
 
     Cached by day, as many screens share a rule and windows overlap from one build to the next.
     """
-    fields = cron.split()
-    if len(fields) != 5:
-        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
-    minute, hour, day_of_month, month, day_of_week = fields
+    minute, hour, day_of_month, month, day_of_week = crontab_fields(cron)
     first = datetime.combine(day, _MIDNIGHT, UTC)
     end = first + _DAY
     # from_crontab's fields, plus an end date: a rule that never fires (30 February) then

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from content.calendar import closed_days, days_around
 from content.layouts import LAYOUTS
 from content.notices import NoticeStatus, render_body
+from content.schedules import Schedule
 from content.timeline import resolve
 from signage import schedules
 from signage.db import utcnow
@@ -63,25 +64,91 @@ def _rendition_for(media: Media, orientation: str) -> dict[str, Any] | None:
     }
 
 
-async def build(db: AsyncSession, screen: Screen, now: datetime) -> dict[str, Any]:
+class Inputs:
+    """Everything the manifests of a set of screens depend on, loaded in a few queries, so
+    rebuilding a thousand screens does not cost a thousand round trips per table."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, list[Schedule]] = {}
+        self.playlists: dict[int, Playlist] = {}
+        self.sites: dict[int, Site] = {}
+        self.closed: dict[tuple[int, date], frozenset[date]] = {}
+
+    @classmethod
+    async def load(cls, db: AsyncSession, screens: list[Screen]) -> Inputs:
+        inputs = cls()
+        screen_ids = [s.id for s in screens]
+        groups: dict[int, set[int]] = {}
+        for group_id, screen_id in await db.execute(
+            sa.select(screen_group_members.c.group_id, screen_group_members.c.screen_id).where(
+                screen_group_members.c.screen_id.in_(screen_ids)
+            )
+        ):
+            groups.setdefault(group_id, set()).add(screen_id)
+        rows = await db.scalars(
+            sa.select(ScheduleEntry).where(
+                sa.or_(
+                    ScheduleEntry.screen_id.in_(screen_ids),
+                    ScheduleEntry.group_id.in_(list(groups)),
+                )
+            )
+        )
+        playlist_ids = {s.default_playlist_id for s in screens if s.default_playlist_id}
+        for entry in rows:
+            targets = (
+                {entry.screen_id} if entry.screen_id else groups.get(entry.group_id or 0, set())
+            )
+            converted = schedules.to_content(entry)
+            for screen_id in targets:
+                inputs.entries.setdefault(screen_id or 0, []).append(converted)
+            playlist_ids.add(entry.playlist_id)
+        notice = selectinload(Playlist.items).selectinload(PlaylistItem.notice)
+        inputs.playlists = {
+            p.id: p
+            for p in await db.scalars(
+                sa.select(Playlist)
+                .where(Playlist.id.in_(playlist_ids))
+                .options(
+                    selectinload(Playlist.items)
+                    .selectinload(PlaylistItem.media)
+                    .selectinload(Media.renditions),
+                    notice.selectinload(Notice.texts),
+                    notice.selectinload(Notice.image).selectinload(Media.renditions),
+                )
+                .execution_options(populate_existing=True)
+            )
+        }
+        site_ids = {s.site_id for s in screens}
+        inputs.sites = {
+            site.id: site for site in await db.scalars(sa.select(Site).where(Site.id.in_(site_ids)))
+        }
+        return inputs
+
+    async def closed_days(self, db: AsyncSession, site: Site, start: datetime) -> frozenset[date]:
+        local_start = start.astimezone(ZoneInfo(site.timezone)).date()
+        key = (site.id, local_start)
+        if key not in self.closed:
+            first, last = days_around(local_start, HOURS + 1)
+            own = await schedules.closures_of(db, site.id, first, last)
+            self.closed[key] = closed_days(first, last, own)
+        return self.closed[key]
+
+
+async def build(
+    db: AsyncSession, screen: Screen, now: datetime, inputs: Inputs | None = None
+) -> dict[str, Any]:
     """The manifest body for `screen` from `now` (without version and build time)."""
+    if inputs is None:
+        inputs = await Inputs.load(db, [screen])
     layout = LAYOUTS[screen.layout]
-    site = await db.get(Site, screen.site_id)
-    assert site is not None
+    site = inputs.sites[screen.site_id]
     start = window_start(now)
-    local_start = start.astimezone(ZoneInfo(site.timezone)).date()
-    first, last = days_around(local_start, HOURS + 1)
-    closed = closed_days(first, last, await schedules.closures_of(db, site.id, first, last))
-    entries = [schedules.to_content(e) for e in await schedules.for_screen(db, screen)]
+    closed = await inputs.closed_days(db, site, start)
     zones = layout.playable_zones()
     defaults: dict[str, int | None] = {zone: None for zone in zones}
     defaults["main"] = screen.default_playlist_id
+    entries = inputs.entries.get(screen.id, [])
     slots = resolve(entries, zones, defaults, site.timezone, start, HOURS + 1, closed)
-
-    playlist_ids = {s.playlist_id for zone in slots.values() for s in zone if s.playlist_id}
-    playlists = {
-        p.id: p for p in await db.scalars(sa.select(Playlist).where(Playlist.id.in_(playlist_ids)))
-    }
     notices: dict[str, Any] = {}
     files: dict[str, dict[str, Any]] = {}
 
@@ -105,36 +172,26 @@ async def build(db: AsyncSession, screen: Screen, now: datetime) -> dict[str, An
             item["text"] = row.text
         return item
 
+    def items_of(playlist_id: int | None) -> list[dict[str, Any]]:
+        playlist = inputs.playlists.get(playlist_id) if playlist_id else None
+        return [i for i in (item_of(r) for r in playlist.items) if i] if playlist else []
+
     fallback: dict[str, list[dict[str, Any]]] = {}
-    default = (
-        await db.scalar(
-            sa.select(Playlist)
-            .where(Playlist.id == screen.default_playlist_id)
-            .options(
-                selectinload(Playlist.items, PlaylistItem.media, Media.renditions),
-                selectinload(Playlist.items, PlaylistItem.notice, Notice.texts),
-            )
-        )
-        if screen.default_playlist_id
-        else None
-    )
-    if default is not None:
-        fallback["main"] = [i for i in (item_of(r) for r in default.items) if i]
-    timeline: dict[str, list[dict[str, Any]]] = {}
-    for zone, zone_slots in slots.items():
-        timeline[zone] = []
-        for slot in zone_slots:
-            playlist = playlists.get(slot.playlist_id) if slot.playlist_id else None
-            items = [i for i in (item_of(r) for r in playlist.items) if i] if playlist else []
-            timeline[zone].append(
-                {
-                    "start": _iso(slot.start),
-                    "end": _iso(slot.end),
-                    "schedule": slot.schedule_id,
-                    "playlist": slot.playlist_id,
-                    "items": items,
-                }
-            )
+    if screen.default_playlist_id:
+        fallback["main"] = items_of(screen.default_playlist_id)
+    timeline = {
+        zone: [
+            {
+                "start": _iso(slot.start),
+                "end": _iso(slot.end),
+                "schedule": slot.schedule_id,
+                "playlist": slot.playlist_id,
+                "items": items_of(slot.playlist_id),
+            }
+            for slot in zone_slots
+        ]
+        for zone, zone_slots in slots.items()
+    }
     return {
         "protocol": PROTOCOL_VERSION,
         "screen": {"id": screen.id, "name": screen.name},
@@ -198,13 +255,25 @@ async def rebuild(
     now = now or utcnow()
     await db.flush()
     changed: list[int] = []
-    for screen_id in sorted(set(screen_ids)):
-        screen = await db.get(Screen, screen_id)
-        if screen is None:
-            continue
-        body = await build(db, screen, now)
+    screens = list(
+        await db.scalars(
+            sa.select(Screen).where(Screen.id.in_(set(screen_ids))).order_by(Screen.id)
+        )
+    )
+    if not screens:
+        return changed
+    inputs = await Inputs.load(db, screens)
+    current = {
+        m.screen_id: m
+        for m in await db.scalars(
+            sa.select(Manifest).where(Manifest.screen_id.in_([s.id for s in screens]))
+        )
+    }
+    for screen in screens:
+        screen_id = screen.id
+        body = await build(db, screen, now, inputs)
         digest = content_hash(body)
-        manifest = await db.get(Manifest, screen_id)
+        manifest = current.get(screen_id)
         if manifest is None:
             db.add(
                 Manifest(

@@ -113,6 +113,12 @@ class Page:
         )
         assert found, f"no element {selector}"
 
+    def set_files(self, selector: str, paths: list[Path]) -> None:
+        root = self.send("DOM.getDocument")["root"]["nodeId"]
+        node = self.send("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        assert node, f"no element {selector}"
+        self.send("DOM.setFileInputFiles", nodeId=node, files=[str(p) for p in paths])
+
     def text(self, selector: str = "body") -> str:
         return str(self.eval(f"document.querySelector({json.dumps(selector)}).innerText"))
 

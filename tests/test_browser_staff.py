@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
+
 from .browser import Page
 from .conftest import LiveServer
 
@@ -46,10 +48,27 @@ def test_staff_walk_through_in_chromium(
     page.click("#new-user button[type=submit]")
     page.wait_for("document.body.innerText.includes('The user was created.')")
 
+    # A picture upload through htmx, with the progress bar fed by app.js.
+    picture = tmp_path / "floor-map.png"
+    Image.new("RGB", (1200, 800), "teal").save(picture)
+    page.goto(live_server.url + "/media")
+    page.eval(
+        "document.addEventListener('htmx:xhr:progress', () => {"
+        " sessionStorage.setItem('progress',"
+        " document.getElementById('upload-progress').value); });"
+    )
+    page.set_files("#f-file", [picture])
+    page.click("#upload-form button[type=submit]")
+    page.wait_for("location.search.includes('done=uploaded') && document.readyState === 'complete'")
+    assert "floor-map.png" in page.text("#media-grid")
+    page.wait_for("document.querySelector('#media-grid img').naturalWidth > 0")
+    assert int(page.eval("sessionStorage.getItem('progress')")) > 0
+
     page.goto(live_server.url + "/audit")
     table = page.text("#audit-table")
     assert "Site created" in table and "南支所" in table
     assert "User created" in table and "yamada" in table
+    assert "Picture uploaded" in table
 
     # The filter works through htmx (a partial swap, no page load).
     page.eval("window.__marker = 1")

@@ -30,8 +30,8 @@ VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 DAYPART_ROWS = 3
 DAY_LABELS = {
     "all": N_("Every day"),
-    "open": N_("Only days the office is open"),
-    "closed": N_("Only holidays and closure days"),
+    "open": N_("Except public holidays and closure days"),
+    "closed": N_("Only public holidays and closure days"),
 }
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 

@@ -164,17 +164,29 @@ def test_a_site_closure_counts_as_closed() -> None:
     assert played(slots, 1) == [(start, tokyo(2026, 12, 29))]
 
 
-def test_cron_weekday_morning_runs_use_apscheduler_weekday_numbers() -> None:
-    # APScheduler 3 counts weekdays from Monday = 0, so "1-5" is Tuesday to Saturday.
+def test_cron_weekdays_read_as_classic_cron() -> None:
+    # As people type them: 1-5 is Monday to Friday (APScheduler alone would read Tue-Sat).
     numbers = Schedule(1, 10, "main", cron="0 9 * * 1-5", cron_minutes=30)
     names = Schedule(2, 20, "side", cron="0 9 * * mon-fri", cron_minutes=30)
+    sundays = Schedule(3, 30, "ticker", cron="0 9 * * 0", cron_minutes=30)
+    also_sundays = Schedule(4, 40, "extra", cron="0 9 * * 7", cron_minutes=30)
     start = tokyo(2026, 11, 16)  # Monday
 
-    result = resolve([numbers, names], ["main", "side"], {}, "Asia/Tokyo", start, hours=7 * 24)
+    result = resolve(
+        [numbers, names, sundays, also_sundays],
+        ["main", "side", "ticker", "extra"],
+        {},
+        "Asia/Tokyo",
+        start,
+        hours=7 * 24,
+    )
 
     assert played(result["main"], 1) == [
-        (tokyo(2026, 11, d, 9), tokyo(2026, 11, d, 9, 30)) for d in range(17, 22)
+        (tokyo(2026, 11, d, 9), tokyo(2026, 11, d, 9, 30)) for d in range(16, 21)
     ]
+    sunday = [(tokyo(2026, 11, 22, 9), tokyo(2026, 11, 22, 9, 30))]
+    assert played(result["ticker"], 3) == sunday
+    assert played(result["extra"], 4) == sunday
     assert played(result["side"], 2) == [
         (tokyo(2026, 11, d, 9), tokyo(2026, 11, d, 9, 30)) for d in range(16, 21)
     ]
@@ -216,12 +228,16 @@ def test_dst_spring_forward_in_berlin() -> None:
 
 def test_cron_run_at_a_skipped_time_does_not_depend_on_the_window_start() -> None:
     # APScheduler fires "02:30" at 03:30 summer time that day when it walks there from the day
-    # before, but skips it when asked from 03:15; the window starting at 03:20 must not matter.
+    # before, but skips it when asked from 03:15; where the window starts must not matter.
     cron = Schedule(1, 10, "main", cron="30 2 * * *", cron_minutes=5)
 
     for start, hours in ((utc(2026, 3, 28, 12), 15), (utc(2026, 3, 29, 1, 20), 1)):
         slots = resolve([cron], ["main"], {}, "Europe/Berlin", start, hours)["main"]
         assert played(slots, 1) == [(utc(2026, 3, 29, 1, 30), utc(2026, 3, 29, 1, 35))]
+    # Gaza jumps from 02:00 to 03:00 at exactly midnight UTC.
+    for start, hours in ((utc(2026, 3, 27, 12), 24), (utc(2026, 3, 28, 0, 10), 1)):
+        slots = resolve([cron], ["main"], {}, "Asia/Gaza", start, hours)["main"]
+        assert played(slots, 1) == [(utc(2026, 3, 28, 0, 30), utc(2026, 3, 28, 0, 35))]
 
 
 def test_dst_fall_back_in_berlin() -> None:
@@ -338,7 +354,7 @@ def test_validate_schedule_messages() -> None:
     assert validate_schedule(ok, "") == {
         "timezone": "Unknown time zone. Use a name such as Asia/Tokyo."
     }
-    for rule in ("0 9 * *", "0 25 * * *", "every day", "0 9 * * 7"):
+    for rule in ("0 9 * *", "0 25 * * *", "every day", "0 9 * * 8", "0 9 * * 5-1"):
         assert validate_schedule(Schedule(1, 1, "main", cron=rule, cron_minutes=5), "UTC") == {
             "cron": "This repeat rule is not valid. Use five fields: minute hour day month weekday."
         }
@@ -364,7 +380,8 @@ ANCHORS = [
     ("Australia/Lord_Howe", utc(2026, 10, 3, 15, 30)),
     ("Asia/Tokyo", utc(2026, 11, 22, 15)),
 ]
-CRONS = ["30 2 * * *", "0 9 * * *", "*/20 * * * *", "0 22 * * 4", "15 0-3 * * *", "45 1 * * 6"]
+# Weekdays by name: the oracle reads rules with APScheduler directly.
+CRONS = ["30 2 * * *", "0 9 * * *", "*/20 * * * *", "0 22 * * thu", "15 0-3 * * *", "45 1 * * sat"]
 ZONES = ["main", "side", "ticker"]
 
 
@@ -531,3 +548,14 @@ def test_slots_match_the_oracle_around_clock_changes(
     scenario: Scenario, data: st.DataObject
 ) -> None:
     check_against_oracle(scenario, data)
+
+
+def test_crontab_fields_read_weekdays_as_classic_cron() -> None:
+    from content.schedules import crontab_fields
+
+    assert crontab_fields("0 9 * * 1-5")[4] == "mon,tue,wed,thu,fri"
+    assert crontab_fields("0 9 * * 0,6")[4] == "sun,sat"
+    assert crontab_fields("0 9 * * 5-7")[4] == "fri,sat,sun"
+    assert crontab_fields("0 9 * * 0-6/2")[4] == "sun,tue,thu,sat"
+    assert crontab_fields("0 9 * * mon-fri")[4] == "mon-fri"
+    assert crontab_fields("0 9 * * *")[4] == "*"
