@@ -335,4 +335,5 @@ JA = {
     "Ticker": "テロップ",
     "Header": "ヘッダー",
     "nothing scheduled": "予定なし",
+    "Only publishers can change playlists.": "プレイリストを変更できるのは公開承認者だけです。",
 }

@@ -13,7 +13,9 @@ from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Media, Notice, Playlist, PlaylistItem, Role, Site, User
 
-EDITORS = {Role.ADMIN, Role.PUBLISHER, Role.EDITOR}
+# Playlists put pictures and ticker text on screens directly, so only those who may
+# publish change them: nothing reaches a screen without a publisher.
+EDITORS = {Role.ADMIN, Role.PUBLISHER}
 ITEM_KINDS = ("notice", "image", "ticker", "clock")
 MIN_SECONDS, MAX_SECONDS = 3, 3600
 
@@ -45,7 +47,7 @@ async def get_playlist(db: AsyncSession, user: User, playlist_id: int) -> Playli
 
 def _check_editor(user: User, playlist: Playlist | None = None) -> None:
     if user.role not in EDITORS:
-        raise Forbidden()
+        raise Forbidden(N_("Only publishers can change playlists."))
     if playlist is not None and user.site_id is not None and playlist.site_id != user.site_id:
         raise Forbidden(N_("This belongs to another site."))
 

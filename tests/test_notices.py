@@ -168,3 +168,15 @@ def test_site_staff_cannot_see_another_sites_notice(client: TestClient, db: sa.E
     login(other, "kitano")
     assert other.get(f"/notices/{notice_id}").status_code == 404
     assert post(other, f"/notices/{notice_id}/submit", {}, "/notices").status_code == 404
+
+
+def test_editor_cannot_put_anything_on_screens_directly(client: TestClient, db: sa.Engine) -> None:
+    add_user(db, "tanaka", Role.EDITOR)
+    login(client, "tanaka")
+    assert client.get("/playlists").status_code == 200
+    made = post(client, "/playlists", {"name": "mine", "site_id": ""}, "/playlists")
+    assert made.status_code == 403
+    assert post(client, "/schedules/new", {"name": "x"}, "/schedules").status_code == 403
+    assert post(client, "/screens", {"name": "x"}, "/screens").status_code == 403
+    with db.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM playlists")) == 0

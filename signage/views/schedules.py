@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import manifests, playlists, schedules, screens, sites
-from signage.errors import ValidationFailed
+from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, ScheduleEntry, User
 from signage.web import (
@@ -34,6 +34,12 @@ DAY_LABELS = {
     "closed": N_("Only public holidays and closure days"),
 }
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+def _require_planner(user: User) -> None:
+    """Refuse before reading the form, so the answer is 403 whatever was sent."""
+    if user.role not in schedules.PLANNERS:
+        raise Forbidden(N_("Only publishers can put content on screens."))
 
 
 def _timezone(request: Request, user: User) -> str:
@@ -150,6 +156,7 @@ async def schedule_new(request: Request, db: AsyncSession) -> Response:
     if request.method == "GET":
         values: dict[str, object] = {"zone": "main", "priority": 0, "days": "all"}
         return await _form_page(request, db, None, values, {})
+    _require_planner(user)
     form = Form(await read_form(request))
     data = _schedule_input(request, form, user)
     try:
@@ -169,6 +176,7 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
     entry = await schedules.get_schedule(db, user, schedule_id)
     if request.method == "GET":
         return await _form_page(request, db, entry, _values(entry, _timezone(request, user)), {})
+    _require_planner(user)
     form = Form(await read_form(request))
     ip = client_ip(request)
     if form.data.get("action") == "delete":

@@ -13,7 +13,7 @@ from content.layouts import LAYOUTS
 from content.playback import shown_at
 from signage import manifests, playlists, screens, sites
 from signage.db import utcnow
-from signage.errors import ValidationFailed
+from signage.errors import Forbidden, ValidationFailed
 from signage.models import Role, Screen, User
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
 
@@ -48,6 +48,8 @@ async def screen_list(request: Request, db: AsyncSession) -> Response:
     values: dict[str, object] = {"layout": "hall", "site_id": user.site_id or ""}
     status_code = 200
     if request.method == "POST":
+        if user.role not in screens.MANAGERS:
+            raise Forbidden()
         form = Form(await read_form(request))
         data = _screen_input(form)
         try:
@@ -92,6 +94,8 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
     errors: dict[str, str] = {}
     status_code = 200
     if request.method == "POST":
+        if user.role not in screens.MANAGERS:
+            raise Forbidden()
         form = Form(await read_form(request))
         data = _screen_input(form)
         try:
