@@ -2,13 +2,36 @@
 
 Items of a slot rotate in order by the clock, starting at the slot's start, so all screens
 showing a slot are in step and a player that restarts picks up where it should be.
+
+A notice is shown one language at a time, each for the item's `duration`; in a wide zone
+the first language (usually Japanese) stays and the others take turns beside it. So a
+notice in three languages with a duration of 10 s is on screen for 30 s (20 s side by side).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+# A zone at least this share of a landscape screen's width shows two languages at once.
+SIDE_BY_SIDE_WIDTH = 0.6
+_FALLBACK_START = "2000-01-01T00:00:00+00:00"
+
+
+@dataclass(frozen=True)
+class Showing:
+    item: Mapping[str, Any]
+    languages: tuple[str, ...]  # for a notice: the languages on screen now, in order
+
+
+def side_by_side(zone: Mapping[str, Any], orientation: str) -> bool:
+    return (
+        orientation == "landscape"
+        and zone.get("kind") == "main"
+        and float(zone.get("width", 0)) >= SIDE_BY_SIDE_WIDTH
+    )
 
 
 def _valid(item: Mapping[str, Any], at: datetime) -> bool:
@@ -16,6 +39,25 @@ def _valid(item: Mapping[str, Any], at: datetime) -> bool:
     if since and datetime.fromisoformat(since) > at:
         return False
     return not (until and datetime.fromisoformat(until) <= at)
+
+
+def _views(
+    item: Mapping[str, Any], notices: Mapping[str, Any], wide: bool
+) -> list[tuple[str, ...]]:
+    """The language groups an item shows in turn; one empty group for non-notices."""
+    if item.get("type") != "notice":
+        return [()]
+    notice = notices.get(str(item.get("notice")), {})
+    codes = [text["language"] for text in notice.get("texts", [])]
+    if not codes:
+        return [()]
+    if wide and len(codes) > 1:
+        return [(codes[0], other) for other in codes[1:]]
+    return [(code,) for code in codes]
+
+
+def _length(item: Mapping[str, Any], notices: Mapping[str, Any], wide: bool) -> int:
+    return max(1, int(item["duration"])) * len(_views(item, notices, wide))
 
 
 def slot_at(slots: Sequence[Mapping[str, Any]], at: datetime) -> Mapping[str, Any] | None:
@@ -26,29 +68,39 @@ def slot_at(slots: Sequence[Mapping[str, Any]], at: datetime) -> Mapping[str, An
     return None
 
 
-def item_at(slot: Mapping[str, Any], at: datetime) -> Mapping[str, Any] | None:
-    """The item of `slot` on screen at `at`, among those valid then; None if none is."""
+def item_at(
+    slot: Mapping[str, Any],
+    at: datetime,
+    notices: Mapping[str, Any] | None = None,
+    wide: bool = False,
+) -> Showing | None:
+    """What `slot` shows at `at`, among its items valid then; None if none is."""
+    notices = notices or {}
     items: list[Mapping[str, Any]] = [item for item in slot.get("items", []) if _valid(item, at)]
     if not items:
         return None
-    cycle = sum(max(1, int(item["duration"])) for item in items)
-    offset = (at - datetime.fromisoformat(slot["start"])).total_seconds() % cycle
-    for item in items:
-        offset -= max(1, int(item["duration"]))
-        if offset < 0:
-            return item
-    return items[-1]
+    lengths = [_length(item, notices, wide) for item in items]
+    offset = (at - datetime.fromisoformat(slot["start"])).total_seconds() % sum(lengths)
+    for item, length in zip(items, lengths, strict=True):
+        if offset < length:
+            views = _views(item, notices, wide)
+            index = min(int(offset // max(1, int(item["duration"]))), len(views) - 1)
+            return Showing(item, views[index])
+        offset -= length
+    return Showing(items[-1], _views(items[-1], notices, wide)[0])
 
 
 def shown_at(
     slots: Sequence[Mapping[str, Any]],
     fallback: Sequence[Mapping[str, Any]],
     at: datetime,
-) -> Mapping[str, Any] | None:
+    notices: Mapping[str, Any] | None = None,
+    wide: bool = False,
+) -> Showing | None:
     """What a zone shows at `at`: its slot's item, or else a fallback item, so a slot
     whose items are all outside their validity never leaves the zone blank."""
     slot = slot_at(slots, at)
-    item = item_at(slot, at) if slot else None
-    if item is None and fallback:
-        item = item_at({"start": "2000-01-01T00:00:00+00:00", "items": fallback}, at)
-    return item
+    showing = item_at(slot, at, notices, wide) if slot else None
+    if showing is None and fallback:
+        showing = item_at({"start": _FALLBACK_START, "items": fallback}, at, notices, wide)
+    return showing

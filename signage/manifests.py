@@ -161,7 +161,9 @@ async def build(
             item["notice"] = notice.id
             item["from"], item["until"] = _iso(notice.valid_from), _iso(notice.valid_until)
             if str(notice.id) not in notices:
-                notices[str(notice.id)] = _notice_body(notice, layout.orientation, files)
+                notices[str(notice.id)] = _notice_body(
+                    notice, layout.orientation, site.languages.split(","), files
+                )
         elif row.kind == "image":
             picture = _rendition_for(row.media, layout.orientation) if row.media else None
             if picture is None:
@@ -228,8 +230,15 @@ async def build(
 
 
 def _notice_body(
-    notice: Notice, orientation: str, files: dict[str, dict[str, Any]]
+    notice: Notice, orientation: str, languages: list[str], files: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
+    """A notice's texts in the site's languages, in the site's order (all of its texts if
+    none of them is in a language the site shows)."""
+    order = {code: index for index, code in enumerate(languages)}
+    shown = sorted(
+        (t for t in notice.texts if t.language in order), key=lambda t: order[t.language]
+    )
+    shown = shown or list(notice.texts)
     picture = _rendition_for(notice.image, orientation) if notice.image else None
     if picture:
         files[picture["file"]] = picture
@@ -237,8 +246,7 @@ def _notice_body(
         "style": notice.style,
         "image": picture["file"] if picture else None,
         "texts": [
-            {"language": t.language, "title": t.title, "html": render_body(t.body)}
-            for t in notice.texts
+            {"language": t.language, "title": t.title, "html": render_body(t.body)} for t in shown
         ],
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from content.layouts import LAYOUTS
-from content.playback import shown_at
+from content.playback import shown_at, side_by_side
 from signage import manifests, playlists, screens, sites
 from signage.db import utcnow
 from signage.errors import Forbidden, ValidationFailed
-from signage.models import Role, Screen, User
+from signage.models import Role, User
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
@@ -132,20 +133,27 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
     return render(request, "screen_detail.html", context, status_code=status_code)
 
 
-def preview_zones(screen: Screen, body: dict[str, object], at: datetime) -> list[dict[str, object]]:
-    """Each zone of the layout with what it shows at `at`, resolved as players do."""
-    layout = LAYOUTS[screen.layout]
-    timeline = body["timeline"]
-    assert isinstance(timeline, dict)
+def preview_zones(body: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+    """Each zone of the manifest's layout with what it shows at `at`, as players do."""
+    layout = body["layout"]
     notices = body["notices"]
-    assert isinstance(notices, dict)
-    fallback = body.get("fallback", {})
-    assert isinstance(fallback, dict)
     shown = []
-    for zone in layout.zones:
-        item = shown_at(timeline.get(zone.name, []), fallback.get(zone.name, []), at)
+    for zone in layout["zones"]:
+        wide = side_by_side(zone, layout["orientation"])
+        showing = shown_at(
+            body["timeline"].get(zone["name"], []),
+            body.get("fallback", {}).get(zone["name"], []),
+            at,
+            notices,
+            wide,
+        )
+        item = showing.item if showing else None
         notice = notices.get(str(item["notice"])) if item and item["type"] == "notice" else None
-        shown.append({"zone": zone, "item": item, "notice": notice})
+        texts = []
+        if notice and showing:
+            by_language = {t["language"]: t for t in notice["texts"]}
+            texts = [by_language[code] for code in showing.languages if code in by_language]
+        shown.append({"zone": zone, "item": item, "notice": notice, "texts": texts})
     return shown
 
 
@@ -171,7 +179,7 @@ async def screen_preview(request: Request, db: AsyncSession) -> Response:
             "screen": screen,
             "at": at,
             "at_value": at.strftime("%Y-%m-%dT%H:%M"),
-            "shown": preview_zones(screen, body, at),
+            "shown": preview_zones(body, at),
             "error": error,
             "orientation": LAYOUTS[screen.layout].orientation,
         },
