@@ -198,8 +198,23 @@ _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 
 
 def _read_jpeg(data: bytes) -> _Container:
-    pos = 2
+    end, size, multi_picture = _jpeg_stream(data, 0)
+    if size is None or 0 in size:
+        raise MediaRejected(DAMAGED)
+    # Phones append more pictures (depth maps, HDR, motion photos) after the first and
+    # declare them in an MPF segment. Those are accepted when each is a whole JPEG stream;
+    # anything else after the picture is a polyglot.
+    while multi_picture and data.startswith(b"\xff\xd8\xff", end):
+        end = _jpeg_stream(data, end)[0]
+    _check_end(end, data)
+    return _Container("JPEG", size[0], size[1], 1)
+
+
+def _jpeg_stream(data: bytes, start: int) -> tuple[int, tuple[int, int] | None, bool]:
+    """Walk one JPEG stream from its SOI: (end offset, size, has an MPF segment)."""
+    pos = start + 2
     size: tuple[int, int] | None = None
+    multi_picture = False
     while True:
         if pos + 2 > len(data) or data[pos] != 0xFF:
             raise MediaRejected(DAMAGED)
@@ -208,8 +223,7 @@ def _read_jpeg(data: bytes) -> _Container:
             pos += 1
             continue
         if marker == 0xD9:  # end of image
-            _check_end(pos + 2, data)
-            break
+            return pos + 2, size, multi_picture
         if marker == 0x01 or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
@@ -222,15 +236,14 @@ def _read_jpeg(data: bytes) -> _Container:
         if marker in _SOF_MARKERS and size is None:
             height, width = struct.unpack_from(">HH", data, pos + 5)
             size = (width, height)
+        if marker == 0xE2 and data.startswith(b"MPF\x00", pos + 4):
+            multi_picture = True
         pos = segment_end
         if marker == 0xDA:  # start of scan: skip the compressed data
             found = _NEXT_MARKER.search(data, pos)
             if found is None:
                 raise MediaRejected(DAMAGED)
             pos = found.start()
-    if size is None or 0 in size:
-        raise MediaRejected(DAMAGED)
-    return _Container("JPEG", size[0], size[1], 1)
 
 
 def _read_png(data: bytes) -> _Container:

@@ -336,4 +336,5 @@ JA = {
     "Header": "ヘッダー",
     "nothing scheduled": "予定なし",
     "Only publishers can change playlists.": "プレイリストを変更できるのは公開承認者だけです。",
+    "For a notice: seconds for each language.": "お知らせの場合は1言語あたりの秒数です。",
 }

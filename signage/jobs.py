@@ -8,7 +8,7 @@ when a city runs several server processes. Jobs are idempotent besides.
 - `content_boundary`: at the next moment a notice or schedule starts or ends, so the
   stored manifests change then. Players already switch at that moment by their own clock,
   because manifests carry each item's window; this keeps the server's copy exact too.
-- `housekeeping`: expired sessions and old login failures.
+- `housekeeping`: expired sessions, old login failures, media files nothing refers to.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, manifests
+from signage import auth, manifests, media
 from signage.db import transaction, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 
@@ -84,8 +85,10 @@ class Jobs:
         policy: auth.SessionPolicy,
         timezone: str,
         holder: str = HOLDER,
+        media_dir: Path | None = None,
     ) -> None:
         self.sessions = sessions
+        self.media_dir = media_dir
         self.policy = policy
         self.holder = holder
         self.scheduler = AsyncIOScheduler(timezone=timezone)
@@ -114,6 +117,11 @@ class Jobs:
         async with transaction(self.sessions) as db:
             await auth.prune_sessions(db, self.policy)
             await auth.prune_failures(db, self.policy)
+        if self.media_dir is not None:
+            async with self.sessions() as db:
+                removed = await media.prune_orphans(db, self.media_dir)
+            if removed:
+                log.info("removed %d media files nothing refers to", removed)
 
     async def rebuild_manifests(self) -> list[int]:
         """Rebuild every manifest; plan the next content boundary. Returns changed screens."""

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import anyio.to_thread
@@ -134,3 +135,28 @@ async def store(
         db, user, "media.upload", "media", media.id, display_name, after=media.audit_view(), ip=ip
     )
     return media, created
+
+
+async def prune_orphans(db: AsyncSession, media_dir: Path, older_than: float = 3600.0) -> int:
+    """Delete files no rendition refers to (left by a crash between writing and commit) and
+    stale temporary files; files younger than `older_than` seconds may belong to an upload
+    in progress and are kept. Returns how many files were removed."""
+    referenced = set(await db.scalars(sa.select(Rendition.sha256)))
+
+    def sweep() -> int:
+        if not media_dir.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in media_dir.glob("*/*"):
+            stem = path.name.split(".", 1)[0]
+            temporary = path.name.startswith(".upload-")
+            if (temporary or (FILE_NAME.match(path.name) and stem not in referenced)) and (
+                path.stat().st_mtime < cutoff
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    return await anyio.to_thread.run_sync(sweep)

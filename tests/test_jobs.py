@@ -43,7 +43,7 @@ def test_only_one_process_holds_the_lease(database_url: str, db: sa.Engine) -> N
 
 
 def test_two_schedulers_never_both_run_a_job(database_url: str, db: sa.Engine) -> None:
-    add_site(db)
+    site_id = add_site(db)
     add_user(db, "admin", Role.ADMIN)
 
     async def scenario() -> tuple[list[int], list[int]]:
@@ -56,9 +56,9 @@ def test_two_schedulers_never_both_run_a_job(database_url: str, db: sa.Engine) -
                 conn.execute(
                     sa.text(
                         "INSERT INTO screens (site_id, name, layout, created_at) "
-                        "VALUES (1, 'lobby', 'hall', :now)"
+                        "VALUES (:site, 'lobby', 'hall', :now)"
                     ),
-                    {"now": utcnow().replace(tzinfo=None)},
+                    {"site": site_id, "now": utcnow().replace(tzinfo=None)},
                 )
             ran_first = await first.rebuild_manifests()
             ran_second = await second.rebuild_manifests()
@@ -67,7 +67,9 @@ def test_two_schedulers_never_both_run_a_job(database_url: str, db: sa.Engine) -
         return ran_first, ran_second
 
     ran_first, ran_second = asyncio.run(scenario())
-    assert ran_first == [1]
+    with db.connect() as conn:
+        screen_id = conn.scalar(sa.text("SELECT id FROM screens"))
+    assert ran_first == [screen_id]
     assert ran_second == []  # not the leader: did nothing
     with db.connect() as conn:
         assert conn.scalar(sa.select(Manifest.version)) == 1

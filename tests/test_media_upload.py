@@ -230,3 +230,41 @@ def test_decoding_does_not_block_the_event_loop() -> None:
     _, during = asyncio.run(scenario())
     # Run on the loop itself, ingestion would let the ticker run at most once.
     assert during >= 5
+
+
+def test_housekeeping_removes_only_old_files_nothing_refers_to(
+    client: TestClient, db: sa.Engine, settings: Settings, database_url: str
+) -> None:
+    import asyncio
+    import os
+    import time
+
+    from signage import media
+    from signage.db import create_engine, session_factory
+
+    add_user(db, "editor", Role.EDITOR)
+    login(client, "editor")
+    assert _upload(client, "kept.jpg", _jpeg()).status_code == 303
+    kept = [p for p in settings.media_dir.rglob("*") if p.is_file()]
+    orphan = settings.media_dir / "ab" / ("ab" + "0" * 62 + ".jpg")
+    fresh = settings.media_dir / "cd" / ("cd" + "1" * 62 + ".jpg")
+    leftover = settings.media_dir / "ab" / ".upload-xyz"
+    for path in (orphan, fresh, leftover):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    old = time.time() - 7200
+    for path in (*kept, orphan, leftover):
+        os.utime(path, (old, old))
+
+    async def sweep() -> int:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await media.prune_orphans(session, settings.media_dir)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(sweep()) == 2
+    assert not orphan.exists() and not leftover.exists()
+    assert fresh.exists()  # may belong to an upload in progress
+    assert all(p.exists() for p in kept)

@@ -127,7 +127,9 @@ def test_a_notice_appears_at_its_start_not_at_the_next_poll(
         client, "納税期限", valid_from="2026-12-01T08:30", valid_until="2026-12-01T12:00"
     )
     playlist = _playlist(client, "税", [notice])
-    _schedule(client, playlist_id=str(playlist), target="group:1")
+    with db.connect() as conn:
+        group_id = conn.scalar(sa.text("SELECT id FROM screen_groups WHERE name = '1F'"))
+    _schedule(client, playlist_id=str(playlist), target=f"group:{group_id}")
     # Before and after its window, the zone falls back to the default playlist.
     assert _shown(client, screen_id, "2026-12-01T08:29") == "ようこそ"
     assert _shown(client, screen_id, "2026-12-01T08:30") == "納税期限"

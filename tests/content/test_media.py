@@ -454,3 +454,17 @@ def test_accepted_file_names() -> None:
     assert safe_display_name("あ" * 196 + ".png") == "あ" * 196 + ".png"
     data = _save(Image.new("RGB", (10, 10)), "PNG")
     assert ingest_image(data, "お知らせ.png").format == "PNG"
+
+
+def test_phone_pictures_with_declared_extra_images_are_accepted() -> None:
+    """Multi-picture JPEGs (MPF), as phones write them, keep working; the first is used."""
+    first = Image.new("RGB", (640, 480), "red")
+    second = Image.new("RGB", (320, 240), "blue")
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    data = buffer.getvalue()
+    assert b"MPF\x00" in data
+    image = ingest_image(data, "phone.jpg")
+    assert (image.format, image.width, image.height, image.animated) == ("JPEG", 640, 480, False)
+    # Anything else after such a picture is still refused.
+    assert _rejected(data + b"<html>payload</html>") == EXTRA_DATA
