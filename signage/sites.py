@@ -36,6 +36,11 @@ async def list_sites(db: AsyncSession, *, only_active: bool = False) -> list[Sit
     return list((await db.scalars(query)).all())
 
 
+async def sites_for(db: AsyncSession, user: User) -> list[Site]:
+    """The open sites this user may work on: all of them, or their own."""
+    return [s for s in await list_sites(db, only_active=True) if user.site_id in (None, s.id)]
+
+
 async def get_site(db: AsyncSession, site_id: int) -> Site:
     site = await db.get(Site, site_id)
     if site is None:

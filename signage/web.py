@@ -119,6 +119,13 @@ def current_language(request: Request) -> str:
     return chosen if chosen in LANGUAGES else settings_of(request).default_language
 
 
+def user_timezone(request: Request) -> str:
+    """The time zone staff enter times in: their site's, or the default for all-site staff."""
+    user = getattr(request.state, "user", None)
+    site = getattr(user, "site", None)
+    return str(site.timezone) if site is not None else settings_of(request).timezone
+
+
 def translate(request: Request, message: str, **params: object) -> str:
     text = gettext_for(current_language(request)).gettext(message)
     return text % params if params else text

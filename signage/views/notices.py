@@ -21,9 +21,9 @@ from signage.web import (
     read_form,
     redirect,
     render,
-    settings_of,
     staff_view,
     translate,
+    user_timezone,
 )
 
 AUTHORS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
@@ -36,12 +36,8 @@ STATUS_LABELS = {
 }
 
 
-def _timezone(request: Request, user: User) -> str:
-    return user.site.timezone if user.site else settings_of(request).timezone
-
-
 def _notice_input(request: Request, form: Form, user: User) -> notices.NoticeInput:
-    tz = _timezone(request, user)
+    tz = user_timezone(request)
     texts = [
         NoticeText(
             code,
@@ -71,7 +67,7 @@ async def _form_page(
 ) -> Response:
     user: User = request.state.user
     all_sites = await sites.list_sites(db, only_active=True)
-    site_choices = [s for s in all_sites if user.site_id in (None, s.id)]
+    site_choices = await sites.sites_for(db, user)
     site = user.site or (all_sites[0] if len(all_sites) == 1 else None)
     order = site.languages.split(",") if site else list(CONTENT_LANGUAGES)
     languages = order + [code for code in CONTENT_LANGUAGES if code not in order]
@@ -190,7 +186,7 @@ async def notice_edit(request: Request, db: AsyncSession) -> Response:
             return failed
         return redirect(request, f"/notices/{notice_id}?done=saved")
     notice = await notices.get_notice(db, user, notice_id)
-    return await _form_page(request, db, notice, _values_of(notice, _timezone(request, user)), {})
+    return await _form_page(request, db, notice, _values_of(notice, user_timezone(request)), {})
 
 
 @staff_view(*AUTHORS)
@@ -216,7 +212,7 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
                 request,
                 db,
                 notice,
-                _values_of(notice, _timezone(request, user)),
+                _values_of(notice, user_timezone(request)),
                 exc.errors,
                 422,
             )

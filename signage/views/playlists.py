@@ -45,11 +45,7 @@ async def playlist_list(request: Request, db: AsyncSession) -> Response:
         {
             "can_edit": user.role in playlists.EDITORS,
             "playlists": await playlists.list_playlists(db, user),
-            "site_choices": [
-                s
-                for s in await sites.list_sites(db, only_active=True)
-                if user.site_id in (None, s.id)
-            ],
+            "site_choices": await sites.sites_for(db, user),
             "errors": errors,
             "values": {"site_id": user.site_id or ""},
         },

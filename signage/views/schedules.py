@@ -21,9 +21,9 @@ from signage.web import (
     read_form,
     redirect,
     render,
-    settings_of,
     staff_view,
     translate,
+    user_timezone,
 )
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
@@ -42,12 +42,8 @@ def _require_planner(user: User) -> None:
         raise Forbidden(N_("Only publishers can put content on screens."))
 
 
-def _timezone(request: Request, user: User) -> str:
-    return user.site.timezone if user.site else settings_of(request).timezone
-
-
 def _schedule_input(request: Request, form: Form, user: User) -> schedules.ScheduleInput:
-    tz = _timezone(request, user)
+    tz = user_timezone(request)
     parts = []
     for i in range(DAYPART_ROWS):
         start = form.text(f"d{i}_start", required=False, max_length=5)
@@ -127,7 +123,7 @@ async def _form_page(
             "weekdays": [translate(request, d) for d in WEEKDAYS],
             "rows": range(DAYPART_ROWS),
             "can_plan": user.role in schedules.PLANNERS,
-            "timezone": _timezone(request, user),
+            "timezone": user_timezone(request),
         },
         status_code=status_code,
     )
@@ -175,7 +171,7 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
     schedule_id: int = request.path_params["schedule_id"]
     entry = await schedules.get_schedule(db, user, schedule_id)
     if request.method == "GET":
-        return await _form_page(request, db, entry, _values(entry, _timezone(request, user)), {})
+        return await _form_page(request, db, entry, _values(entry, user_timezone(request)), {})
     _require_planner(user)
     form = Form(await read_form(request))
     ip = client_ip(request)
@@ -232,11 +228,7 @@ async def closure_list(request: Request, db: AsyncSession) -> Response:
         "closure_list.html",
         {
             "closures": await sites.list_closures(db, user),
-            "site_choices": [
-                s
-                for s in await sites.list_sites(db, only_active=True)
-                if user.site_id in (None, s.id)
-            ],
+            "site_choices": await sites.sites_for(db, user),
             "errors": errors,
             "done": request.query_params.get("done", ""),
         },

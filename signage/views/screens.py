@@ -34,9 +34,7 @@ def _screen_input(form: Form) -> screens.ScreenInput:
 async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]:
     user: User = request.state.user
     return {
-        "site_choices": [
-            s for s in await sites.list_sites(db, only_active=True) if user.site_id in (None, s.id)
-        ],
+        "site_choices": await sites.sites_for(db, user),
         "playlists": await playlists.list_playlists(db, user),
         "layout_options": [(k, translate(request, v.title)) for k, v in LAYOUTS.items()],
     }
