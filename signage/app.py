@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from signage import auth
 from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
+from signage.hub import CLOSE_RESTART, Hub
 from signage.i18n import N_
 from signage.jobs import Jobs
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
@@ -60,11 +62,15 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         try:
             yield
         finally:
+            # Players reconnect after a random delay instead of all at once (1012).
+            hub.close_all(CLOSE_RESTART)
+            await asyncio.sleep(0.2)
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             await engine.dispose()
 
     engine = create_engine(settings.database_url)
+    hub = Hub()
     app = Starlette(
         routes=routes(settings),
         middleware=[
@@ -75,7 +81,11 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
                 max_upload_bytes=settings.max_upload_bytes,
                 upload_paths=frozenset({"/media"}),
             ),
-            Middleware(CSRFMiddleware, secure_cookies=settings.secure_cookies),
+            Middleware(
+                CSRFMiddleware,
+                secure_cookies=settings.secure_cookies,
+                exempt_prefixes=("/player/",),
+            ),
         ],
         exception_handlers={
             HTTPError: _http_error,
@@ -86,7 +96,8 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.db = session_factory(engine)
+    app.state.hub = hub
+    app.state.db = session_factory(engine, info={"hub": hub})
     app.state.readonly_db = readonly_sessions(engine)
     app.state.templates = create_templates(settings.timezone)
     app.state.policy = auth.SessionPolicy(

@@ -34,6 +34,10 @@ ACTION_LABELS = {
     "schedule.create": N_("Schedule created"),
     "schedule.update": N_("Schedule changed"),
     "schedule.delete": N_("Schedule deleted"),
+    "screen.pair": N_("Screen paired"),
+    "screen.revoke": N_("Screen device disconnected"),
+    "screen.reload": N_("Screen told to reload"),
+    "screen.identify": N_("Screen told to identify itself"),
     "closure.create": N_("Closure day added"),
     "closure.delete": N_("Closure day removed"),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -97,13 +98,33 @@ def create_sync_engine(database_url: str) -> Engine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; `info` (e.g. the push hub) is given to every session."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info or {})
 
 
 def readonly_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for work that only reads: on SQLite they never wait for the write lock."""
     return async_sessionmaker(engine.execution_options(readonly=True), expire_on_commit=False)
+
+
+def on_commit(db: AsyncSession, action: Callable[[], None]) -> None:
+    """Run `action` once this session's transaction has committed (never if it rolls
+    back): players must not hear of a change the database does not keep."""
+    db.info.setdefault("after_commit", []).append(action)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    for action in session.info.pop("after_commit", []):
+        action()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("after_commit", None)
 
 
 @asynccontextmanager

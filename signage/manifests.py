@@ -24,7 +24,7 @@ from content.notices import NoticeStatus, render_body
 from content.schedules import Schedule
 from content.timeline import resolve
 from signage import schedules
-from signage.db import utcnow
+from signage.db import on_commit, utcnow
 from signage.models import (
     Manifest,
     Media,
@@ -283,6 +283,7 @@ async def rebuild(
         digest = content_hash(body)
         manifest = current.get(screen_id)
         if manifest is None:
+            _announce(db, screen_id, 1, body)
             db.add(
                 Manifest(
                     screen_id=screen_id, version=1, content_hash=digest, body=body, built_at=now
@@ -290,10 +291,18 @@ async def rebuild(
             )
             changed.append(screen_id)
         elif manifest.content_hash != digest:
+            _announce(db, screen_id, manifest.version + 1, body)
             manifest.version += 1
             manifest.content_hash, manifest.body, manifest.built_at = digest, body, now
             changed.append(screen_id)
     return changed
+
+
+def _announce(db: AsyncSession, screen_id: int, version: int, body: dict[str, Any]) -> None:
+    """Push the new manifest to the screen once the change is committed."""
+    hub = db.info.get("hub")
+    if hub is not None:
+        on_commit(db, lambda: hub.set_manifest(screen_id, version, body))
 
 
 async def screens_for_playlists(db: AsyncSession, playlist_ids: set[int]) -> set[int]:

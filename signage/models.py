@@ -305,7 +305,7 @@ class PlaylistItem(Base):
 
 
 class Screen(Base):
-    """A display. Pairing (players issue) adds its device token."""
+    """A display; a paired player holds a device token whose SHA-256 is `token_hash`."""
 
     __tablename__ = "screens"
 
@@ -317,6 +317,12 @@ class Screen(Base):
         sa.ForeignKey("playlists.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    paired_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    player_kind: Mapped[str] = mapped_column(sa.String(16), default="")
+    player_version: Mapped[str] = mapped_column(sa.String(32), default="")
+    manifest_ack: Mapped[int] = mapped_column(default=0)
 
     site: Mapped[Site] = relationship(lazy="selectin")
     groups: Mapped[list[ScreenGroup]] = relationship(
@@ -331,6 +337,19 @@ class Screen(Base):
             "default_playlist_id": self.default_playlist_id,
             "groups": sorted(g.name for g in self.groups),
         }
+
+
+class PairingRequest(Base):
+    """A new player waiting for staff to enter its code."""
+
+    __tablename__ = "pairing_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(8), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ScreenGroup(Base):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from signage.settings import Settings
+from signage.player_socket import player_socket
+from signage.settings import PROJECT_ROOT, Settings
 from signage.views import (
     audit,
     auth,
     dashboard,
     media,
     notices,
+    player,
     playlists,
     schedules,
     screens,
@@ -22,6 +24,8 @@ from signage.views import (
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The browser player's files live with the players; the CMS serves them.
+PLAYER_DIR = PROJECT_ROOT / "players" / "browser"
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -76,6 +80,26 @@ def routes(settings: Settings) -> list[BaseRoute]:
         ),
         Route("/screens/{screen_id:int}/preview", screens.screen_preview, name="screen_preview"),
         Route("/layouts.css", screens.layout_css, name="layout_css"),
+        Route("/player", player.player_redirect, name="player_redirect"),
+        Route("/player/", player.player_page, name="player_page"),
+        Route("/player/pair", player.player_pair, methods=["POST"], name="player_pair"),
+        Route("/player/sw.js", player.service_worker, name="player_service_worker"),
+        WebSocketRoute("/player/ws", player_socket, name="player_socket"),
+        Mount("/player/static", StaticFiles(directory=PLAYER_DIR), name="player_assets"),
+        Route("/fleet", screens.fleet, name="fleet"),
+        Route("/screens/pair", screens.screen_pair, methods=["GET", "POST"], name="screen_pair"),
+        Route(
+            "/screens/{screen_id:int}/revoke",
+            screens.screen_revoke,
+            methods=["POST"],
+            name="screen_revoke",
+        ),
+        Route(
+            "/screens/{screen_id:int}/command",
+            screens.screen_command,
+            methods=["POST"],
+            name="screen_command",
+        ),
         Route("/schedules", schedules.schedule_list, name="schedule_list"),
         Route(
             "/schedules/new", schedules.schedule_new, methods=["GET", "POST"], name="schedule_new"

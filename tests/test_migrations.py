@@ -33,6 +33,7 @@ TABLES = {
     "closures",
     "manifests",
     "job_leases",
+    "pairing_requests",
 }
 
 

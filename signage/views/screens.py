@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import manifests, playlists, screens, sites
-from signage.db import utcnow
+from signage import audit, manifests, pairing, playlists, screens, sites
+from signage.db import on_commit, utcnow
 from signage.errors import Forbidden, ValidationFailed
-from signage.models import Role, User
+from signage.models import Role, Screen, User
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
@@ -209,3 +209,111 @@ async def layout_css(request: Request) -> Response:
     return Response(
         LAYOUT_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600"}
     )
+
+
+OFFLINE_AFTER = timedelta(seconds=90)
+
+
+def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
+    hub = request.app.state.hub
+    online = hub.online()
+    now = utcnow()
+    result = []
+    for screen in rows:
+        status = hub.status.get(screen.id, {})
+        heard = status.get("at") or screen.last_seen_at
+        connected = screen.id in online and heard is not None and now - heard < OFFLINE_AFTER
+        result.append(
+            {
+                "screen": screen,
+                "online": connected,
+                "paired": screen.token_hash is not None,
+                "last_seen": heard,
+                "playing": status.get("playing", {}),
+                "version": status.get("manifest_version") or screen.manifest_ack,
+            }
+        )
+    return result
+
+
+@staff_view(*VIEWERS)
+async def fleet(request: Request, db: AsyncSession) -> Response:
+    """Every screen, online or not, and what it plays; htmx refreshes the table."""
+    user: User = request.state.user
+    rows = _fleet_rows(request, await screens.list_screens(db, user))
+    return render(
+        request,
+        "fleet.html",
+        {"rows": rows, "can_manage": user.role in screens.MANAGERS},
+        block="fleet_table",
+    )
+
+
+@staff_view(*VIEWERS)
+async def screen_pair(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    if user.role not in screens.MANAGERS:
+        raise Forbidden()
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {"layout": "hall", "site_id": user.site_id or "", "screen_id": ""}
+    status_code = 200
+    if request.method == "POST":
+        form = Form(await read_form(request))
+        code = form.text("code", max_length=16)
+        screen_id = form.optional_id("screen_id")
+        values = {k: v for k, v in form.data.items() if k != "csrf_token"}
+        try:
+            form.check()
+            ip = client_ip(request)
+            if screen_id is not None:
+                screen = await screens.get_screen(db, user, screen_id)
+            else:
+                data = _screen_input(form)
+                form.check()
+                screen = await screens.create_screen(db, user, ip, data)
+            await pairing.claim(db, user, ip, code, screen, request.app.state.hub)
+        except ValidationFailed as exc:
+            errors, status_code = exc.errors, 422
+        else:
+            return redirect(request, f"/screens/{screen.id}?done=paired")
+    context = await _form_context(request, db)
+    context.update(
+        {
+            "errors": errors,
+            "values": values,
+            "screens": await screens.list_screens(db, user),
+        }
+    )
+    return render(request, "screen_pair.html", context, status_code=status_code)
+
+
+@staff_view(*VIEWERS)
+async def screen_revoke(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    if user.role not in screens.MANAGERS:
+        raise Forbidden()
+    screen = await screens.get_screen(db, user, request.path_params["screen_id"])
+    await pairing.revoke(db, user, client_ip(request), screen, request.app.state.hub)
+    return redirect(request, f"/screens/{screen.id}?done=revoked")
+
+
+COMMANDS = {"reload": {"kind": "reload"}, "identify": {"kind": "identify", "seconds": 10}}
+
+
+@staff_view(*VIEWERS)
+async def screen_command(request: Request, db: AsyncSession) -> Response:
+    """Reload or identify a screen; the event reaches it at once if it is online."""
+    user: User = request.state.user
+    if user.role not in screens.MANAGERS:
+        raise Forbidden()
+    screen = await screens.get_screen(db, user, request.path_params["screen_id"])
+    form = Form(await read_form(request))
+    command = form.choice("command", set(COMMANDS))
+    form.check()
+    audit.record(
+        db, user, f"screen.{command}", "screen", screen.id, screen.name, ip=client_ip(request)
+    )
+    hub = request.app.state.hub
+    screen_id = screen.id
+    on_commit(db, lambda: hub.publish(COMMANDS[command], [screen_id]))
+    return redirect(request, "/fleet?done=sent")
