@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from signage.db import DatabaseError, create_engine, migrate, session_factory
+from signage.demo import Demo, load_demo
 from signage.settings import Settings, SettingsError
 
 DEMO_DIR = Path(".demo-data")
@@ -87,9 +88,7 @@ async def _create_user(settings: Settings, username: str, password: str) -> None
         await engine.dispose()
 
 
-async def _load_demo(settings: Settings) -> dict[str, str]:
-    from signage.demo import load_demo
-
+async def _load_demo(settings: Settings) -> Demo:
     engine = create_engine(settings.database_url)
     try:
         return await load_demo(session_factory(engine), settings.media_dir)
@@ -97,12 +96,17 @@ async def _load_demo(settings: Settings) -> dict[str, str]:
         await engine.dispose()
 
 
-def _print_accounts(settings: Settings, host: str, port: int, passwords: dict[str, str]) -> None:
+def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> None:
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     print()
-    print(f"  Demo city hall ready. Open http://{host}:{port}/ in a browser.")
+    print(f"  Demo city hall ready. Open {base}/ in a browser.")
     print("  Accounts (user name / password):")
-    for username, password in passwords.items():
+    for username, password in demo.passwords.items():
         print(f"    {username:<8} {password}")
+    if demo.players:
+        print("  Screens (open each link in its own browser window or kiosk browser):")
+        for name, token in demo.players.items():
+            print(f"    {name}: {base}/player/#token={token}")
     print(f"  Data folder: {settings.data_dir} (reset each time the demo starts)")
     print()
 
@@ -120,9 +124,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
-    demo = sub.add_parser("demo", help="start a fresh demo city hall on SQLite and serve it")
-    demo.add_argument("--host")
-    demo.add_argument("--port", type=int)
+    demo_command = sub.add_parser(
+        "demo", help="start a fresh demo city hall on SQLite and serve it"
+    )
+    demo_command.add_argument("--host")
+    demo_command.add_argument("--port", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -149,8 +155,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         elif args.command == "load-demo":
             settings = _settings()
             _migrate(settings)
-            passwords = asyncio.run(_load_demo(settings))
-            _print_accounts(settings, settings.host, settings.port, passwords)
+            demo = asyncio.run(_load_demo(settings))
+            _print_accounts(settings, settings.host, settings.port, demo)
         elif args.command == "demo":
             shutil.rmtree(DEMO_DIR, ignore_errors=True)
             settings = _settings(
@@ -158,9 +164,9 @@ def run(argv: Sequence[str] | None = None) -> int:
                 database_url=f"sqlite:///{DEMO_DIR.resolve()}/signage.db",
             )
             _migrate(settings)
-            passwords = asyncio.run(_load_demo(settings))
+            demo = asyncio.run(_load_demo(settings))
             host, port = args.host or settings.host, args.port or settings.port
-            _print_accounts(settings, host, port, passwords)
+            _print_accounts(settings, host, port, demo)
             _serve(settings, host, port)
     except CommandError as exc:
         print(f"signage: error: {exc}", file=sys.stderr)

@@ -7,6 +7,8 @@ is audited and validated like real work.
 from __future__ import annotations
 
 import io
+import secrets
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from content.media import ingest_image
 from content.notices import NoticeText
-from signage import auth, manifests, media, notices, playlists, schedules, screens, sites, users
+from signage import (
+    auth,
+    manifests,
+    media,
+    notices,
+    pairing,
+    playlists,
+    schedules,
+    screens,
+    sites,
+    users,
+)
 from signage.db import transaction, utcnow
 from signage.models import Role, User
 
@@ -74,11 +87,19 @@ def _next_holiday_or_year_end(today: date) -> date:
     return candidate if candidate >= today else date(today.year + 1, 12, 29)
 
 
+@dataclass
+class Demo:
+    passwords: dict[str, str] = field(default_factory=dict)  # user name -> password
+    players: dict[str, str] = field(default_factory=dict)  # screen name -> device token
+
+
 async def load_demo(
     sessions: async_sessionmaker[AsyncSession], media_dir: Path | None = None
-) -> dict[str, str]:
-    """Create the demo city hall; returns each user name with its generated password."""
-    passwords: dict[str, str] = {}
+) -> Demo:
+    """Create the demo city hall: accounts with generated passwords and, with a media
+    folder, content and two screens already paired to the device tokens returned."""
+    demo = Demo()
+    passwords = demo.passwords
     async with transaction(sessions) as db:
         created = [await sites.create_site(db, None, "", data) for data in DEMO_SITES]
         accounts: dict[str, User] = {}
@@ -99,11 +120,13 @@ async def load_demo(
             )
             passwords[username] = password
         if media_dir is not None:
-            await _content(db, accounts["sato"], created[0].id, media_dir)
-    return passwords
+            demo.players = await _content(db, accounts["sato"], created[0].id, media_dir)
+    return demo
 
 
-async def _content(db: AsyncSession, publisher: User, site_id: int, media_dir: Path) -> None:
+async def _content(
+    db: AsyncSession, publisher: User, site_id: int, media_dir: Path
+) -> dict[str, str]:
     tz = ZoneInfo("Asia/Tokyo")
     now = utcnow().astimezone(tz)
     today = now.date()
@@ -257,4 +280,11 @@ async def _content(db: AsyncSession, publisher: User, site_id: int, media_dir: P
     await sites.add_closure(
         db, publisher, "", site_id, _next_holiday_or_year_end(today), "年末年始"
     )
+    players = {}
+    for screen in (hall, counter):
+        # Paired in advance, so the printed player links play at once.
+        token = secrets.token_urlsafe(24)
+        screen.token_hash, screen.paired_at = pairing.token_hash(token), utcnow()
+        players[screen.name] = token
     await manifests.rebuild(db, [hall.id, counter.id])
+    return players

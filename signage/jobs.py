@@ -86,8 +86,10 @@ class Jobs:
         timezone: str,
         holder: str = HOLDER,
         media_dir: Path | None = None,
+        readonly: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.readonly = readonly or sessions
         self.media_dir = media_dir
         self.policy = policy
         self.holder = holder
@@ -118,7 +120,7 @@ class Jobs:
             await auth.prune_sessions(db, self.policy)
             await auth.prune_failures(db, self.policy)
         if self.media_dir is not None:
-            async with self.sessions() as db:
+            async with self.readonly() as db:
                 removed = await media.prune_orphans(db, self.media_dir)
             if removed:
                 log.info("removed %d media files nothing refers to", removed)
@@ -138,7 +140,7 @@ class Jobs:
 
     async def replan(self) -> None:
         """After staff change content: move the boundary job to the new next boundary."""
-        async with self.sessions() as db:
+        async with self.readonly() as db:
             self._plan(await next_boundary(db, utcnow()))
 
     def _plan(self, boundary: datetime | None) -> None:

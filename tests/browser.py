@@ -66,7 +66,8 @@ class Page:
         if method == "Runtime.exceptionThrown":
             self.errors.append(params["exceptionDetails"].get("text", "exception"))
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-            self.errors.append(params["entry"].get("text", ""))
+            entry = params["entry"]
+            self.errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())
         elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
             self.errors.append(" ".join(str(a.get("value", "")) for a in params["args"]))
 

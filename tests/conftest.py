@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
@@ -144,11 +143,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
 class LiveServer:
-    url: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
+    """`signage serve` in its own process, on a loopback port; it can be stopped and
+    started again on the same port and database (a server restart)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.url = f"http://127.0.0.1:{env['SIGNAGE_PORT']}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "signage", "serve"], env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):  # noqa: S310
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.process.kill()
+                    raise RuntimeError(self.log.read_text()) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=15)
 
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -165,34 +194,18 @@ class LiveServer:
 @pytest.fixture
 def live_server(database_url: str, db: sa.Engine, tmp_path: Path) -> Iterator[LiveServer]:
     """The real server (`signage serve`) in its own process, on a free loopback port."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")} | {
         "SIGNAGE_DATA_DIR": str(tmp_path / "data"),
         "SIGNAGE_DATABASE_URL": database_url,
-        "SIGNAGE_PORT": str(port),
+        "SIGNAGE_PORT": str(free_port()),
         "SIGNAGE_LOG_LEVEL": "warning",
     }
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "signage", "serve"], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1):  # noqa: S310
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError((tmp_path / "server.log").read_text()) from None
-            time.sleep(0.1)
+    server = LiveServer(env, tmp_path / "server.log")
+    server.start()
     try:
-        yield LiveServer(url, env, process)
+        yield server
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        server.stop()
 
 
 @pytest.fixture
@@ -203,3 +216,71 @@ def browser() -> Iterator[Page]:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     with chromium() as page:
         yield page
+
+
+STAFF_PASSWORD = "a long admin password"
+
+
+class Staff:
+    """A publisher in the staff UI, over HTTP."""
+
+    def __init__(self, server: LiveServer) -> None:
+        made = server.cli("create-admin", "chief", "--password-stdin", stdin=STAFF_PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+        self.http = httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
+        self.post("/login", {"username": "chief", "password": STAFF_PASSWORD}, page="/login")
+
+    def token(self, page: str) -> str:
+        match = re.search(r'name="csrf_token" value="([^"]+)"', self.http.get(page).text)
+        assert match, page
+        return match.group(1)
+
+    def post(self, path: str, data: dict[str, object], page: str = "/") -> httpx.Response:
+        response = self.http.post(path, data={**data, "csrf_token": self.token(page)})
+        assert response.status_code in (201, 303), (
+            path,
+            response.status_code,
+            response.text[-500:],
+        )
+        return response
+
+    def site(self) -> int:
+        self.post(
+            "/sites",
+            {
+                "code": "honcho",
+                "name": "本庁舎",
+                "timezone": "Asia/Tokyo",
+                "languages": ["ja", "en"],
+                "active": "1",
+            },
+            page="/sites",
+        )
+        match = re.search(r'/sites/(\d+)"', self.http.get("/sites").text)
+        assert match
+        return int(match.group(1))
+
+    def pair(self, code: str, site_id: int, name: str = "1F ロビー") -> int:
+        response = self.post(
+            "/screens/pair",
+            {
+                "code": code,
+                "screen_id": "",
+                "name": name,
+                "site_id": str(site_id),
+                "layout": "hall",
+                "default_playlist_id": "",
+                "groups": "",
+            },
+            page="/screens/pair",
+        )
+        match = re.search(r"/screens/(\d+)", response.headers["location"])
+        assert match
+        return int(match.group(1))
+
+
+@pytest.fixture
+def staff(live_server: LiveServer) -> Iterator[Staff]:
+    person = Staff(live_server)
+    yield person
+    person.http.close()

@@ -6,7 +6,6 @@ import contextlib
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -14,9 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from .conftest import LiveServer
-
-PASSWORD = "a long admin password"
+from .conftest import LiveServer, Staff
 
 
 def _ws(server: LiveServer, origin: str | None = None) -> ClientConnection:
@@ -51,71 +48,6 @@ def _hello(token: str, **extra: object) -> str:
             **extra,
         }
     )
-
-
-class Staff:
-    """A publisher in the staff UI, over HTTP."""
-
-    def __init__(self, server: LiveServer) -> None:
-        made = server.cli("create-admin", "chief", "--password-stdin", stdin=PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
-        self.http = httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
-        self.post("/login", {"username": "chief", "password": PASSWORD}, page="/login")
-
-    def token(self, page: str) -> str:
-        match = re.search(r'name="csrf_token" value="([^"]+)"', self.http.get(page).text)
-        assert match, page
-        return match.group(1)
-
-    def post(self, path: str, data: dict[str, object], page: str = "/") -> httpx.Response:
-        response = self.http.post(path, data={**data, "csrf_token": self.token(page)})
-        assert response.status_code in (201, 303), (
-            path,
-            response.status_code,
-            response.text[-500:],
-        )
-        return response
-
-    def site(self) -> int:
-        self.post(
-            "/sites",
-            {
-                "code": "honcho",
-                "name": "本庁舎",
-                "timezone": "Asia/Tokyo",
-                "languages": ["ja", "en"],
-                "active": "1",
-            },
-            page="/sites",
-        )
-        match = re.search(r'/sites/(\d+)"', self.http.get("/sites").text)
-        assert match
-        return int(match.group(1))
-
-    def pair(self, code: str, site_id: int, name: str = "1F ロビー") -> int:
-        response = self.post(
-            "/screens/pair",
-            {
-                "code": code,
-                "screen_id": "",
-                "name": name,
-                "site_id": str(site_id),
-                "layout": "hall",
-                "default_playlist_id": "",
-                "groups": "",
-            },
-            page="/screens/pair",
-        )
-        match = re.search(r"/screens/(\d+)", response.headers["location"])
-        assert match
-        return int(match.group(1))
-
-
-@pytest.fixture
-def staff(live_server: LiveServer) -> Iterator[Staff]:
-    person = Staff(live_server)
-    yield person
-    person.http.close()
 
 
 def _request_code(server: LiveServer, token: str) -> str:
@@ -221,3 +153,75 @@ def test_a_command_reaches_the_screen_and_is_caught_up_after_a_reconnect(
         missed = _recv(again)
         assert missed["type"] == "event" and missed["event"]["kind"] == "reload"
         assert missed["seq"] > seq
+
+
+def _manifest_titles(message: dict[str, Any]) -> set[str]:
+    notices = message["manifest"]["notices"].values()
+    return {text["title"] for notice in notices for text in notice["texts"]}
+
+
+def test_an_approved_change_is_pushed_to_the_screen(live_server: LiveServer, staff: Staff) -> None:
+    _, screen_id, ws = _paired_player(live_server, staff)
+    with ws:
+        made = staff.post(
+            "/notices/new",
+            {
+                "site_id": "",
+                "style": "normal",
+                "title_ja": "窓口のご案内",
+                "body_ja": "",
+                "action": "approve",
+            },
+            page="/notices/new",
+        )
+        notice_id = int(made.headers["location"].split("/")[2].split("?")[0])
+        playlist = staff.post("/playlists", {"name": "案内", "site_id": ""}, page="/playlists")
+        playlist_id = int(playlist.headers["location"].rsplit("/", 1)[1])
+        staff.post(
+            f"/playlists/{playlist_id}/items",
+            {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "10"},
+            page=f"/playlists/{playlist_id}",
+        )
+        site_id = re.search(r'/sites/(\d+)"', staff.http.get("/sites").text)
+        assert site_id
+        staff.post(
+            f"/screens/{screen_id}",
+            {
+                "name": "1F ロビー",
+                "site_id": site_id.group(1),
+                "layout": "hall",
+                "default_playlist_id": str(playlist_id),
+                "groups": "",
+            },
+            page=f"/screens/{screen_id}",
+        )
+        first = _recv(ws)
+        assert first["type"] == "manifest" and "窓口のご案内" in _manifest_titles(first)
+        # An edit, approved: the screen gets the new text; an unapproved edit takes it off.
+        staff.post(
+            f"/notices/{notice_id}",
+            {
+                "site_id": "",
+                "style": "normal",
+                "title_ja": "窓口のご案内(変更)",
+                "body_ja": "",
+                "action": "approve",
+            },
+            page=f"/notices/{notice_id}",
+        )
+        second = _recv(ws)
+        assert second["version"] > first["version"]
+        assert _manifest_titles(second) == {"窓口のご案内(変更)"}
+        staff.post(
+            f"/notices/{notice_id}",
+            {
+                "site_id": "",
+                "style": "normal",
+                "title_ja": "下書き",
+                "body_ja": "",
+                "action": "draft",
+            },
+            page=f"/notices/{notice_id}",
+        )
+        third = _recv(ws)
+        assert _manifest_titles(third) == set()

@@ -290,7 +290,16 @@
       view.appendChild(element("span", "clock", clockText(at, manifest)));
       return view;
     }
-    if (!showing) { return view; }
+    if (!showing) {
+      // Nothing scheduled here now: never a blank area, show the site and the time.
+      if (zone.kind === "ticker") {
+        view.appendChild(element("span", "ticker-text", manifest.site.name));
+      } else {
+        view.appendChild(element("span", "big-clock", clockText(at, manifest)));
+        view.appendChild(element("span", "idle-site", manifest.site.name));
+      }
+      return view;
+    }
     var item = showing.item;
     if (item.type === "notice") {
       var notice = manifest.notices[String(item.notice)];
@@ -329,7 +338,7 @@
 
   function key(zone, showing, at, manifest) {
     if (zone.kind === "header") { return "header " + clockText(at, manifest); }
-    if (!showing) { return "empty"; }
+    if (!showing) { return "idle " + clockText(at, manifest); }
     var item = showing.item;
     var extra = item.type === "clock" ? clockText(at, manifest) : "";
     return [manifest.version, JSON.stringify(item), showing.languages.join(","), extra].join("|");
@@ -376,7 +385,22 @@
     return playing;
   }
 
+  function tokenFromLink() {
+    // A provisioning link (/player/#token=...) pairs this browser in advance. The token is
+    // in the fragment, which browsers never send to servers or write to their logs.
+    var match = /[#&]token=([A-Za-z0-9_-]{22,128})/.exec(location.hash);
+    if (!match) { return; }
+    if (match[1] !== state.token) {
+      localStorage.removeItem(KEYS.manifest);
+      state.manifest = null;
+    }
+    state.token = match[1];
+    localStorage.setItem(KEYS.token, state.token);
+    history.replaceState(null, "", location.pathname);
+  }
+
   function start() {
+    tokenFromLink();
     if ("serviceWorker" in navigator && window.isSecureContext) {
       navigator.serviceWorker.register("/player/sw.js").catch(function () { /* optional */ });
     }

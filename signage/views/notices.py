@@ -159,7 +159,7 @@ async def _save(
         existing = None if notice_id is None else await notices.get_notice(db, user, notice_id)
         return None, await _form_page(request, db, existing, values, exc.errors, 422)
     await manifests.rebuild_for_notice(db, notice.id)
-    await content_changed(request)
+    await content_changed(request, db)
     return notice, None
 
 
@@ -217,5 +217,5 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
                 422,
             )
     await manifests.rebuild_for_notice(db, notice_id)
-    await content_changed(request)
+    await content_changed(request, db)
     return redirect(request, f"/notices/{notice_id}?done={action}")

@@ -161,7 +161,7 @@ async def schedule_new(request: Request, db: AsyncSession) -> Response:
     except ValidationFailed as exc:
         return await _form_page(request, db, None, _form_values(form), exc.errors, 422)
     await manifests.rebuild(db, await schedules.screens_of(db, entry))
-    await content_changed(request)
+    await content_changed(request, db)
     return redirect(request, "/schedules?done=created")
 
 
@@ -179,7 +179,7 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
         affected = await schedules.delete_schedule(db, user, ip, schedule_id)
         await db.flush()
         await manifests.rebuild(db, affected)
-        await content_changed(request)
+        await content_changed(request, db)
         return redirect(request, "/schedules?done=deleted")
     data = _schedule_input(request, form, user)
     try:
@@ -189,7 +189,7 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
         return await _form_page(request, db, entry, _form_values(form), exc.errors, 422)
     await db.flush()
     await manifests.rebuild(db, before | await schedules.screens_of(db, entry))
-    await content_changed(request)
+    await content_changed(request, db)
     return redirect(request, "/schedules?done=saved")
 
 

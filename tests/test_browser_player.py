@@ -1,0 +1,107 @@
+"""The browser player in Debian's headless Chromium against the real server: it pairs,
+plays the notice scheduled for now, keeps playing while the server is down (also after a
+reload), and picks up an edited notice when the server is back."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from .browser import Page
+from .conftest import LiveServer, Staff
+
+MAIN_TITLE = "document.querySelector('[data-zone=main] .view.shown h2')"
+
+
+def _title(page: Page) -> str:
+    return str(page.eval(f"({MAIN_TITLE} || {{textContent: ''}}).textContent"))
+
+
+def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
+    live_server: LiveServer, staff: Staff, browser: Page, tmp_path: Path
+) -> None:
+    page = browser
+    # Content first: an approved notice in the playlist the new screen will use.
+    made = staff.post(
+        "/notices/new",
+        {
+            "site_id": "",
+            "style": "important",
+            "title_ja": "ようこそ市役所へ",
+            "body_ja": "**9時**から開庁します",
+            "title_en": "Welcome",
+            "body_en": "",
+            "action": "approve",
+        },
+        page="/notices/new",
+    )
+    notice_id = int(made.headers["location"].split("/")[2].split("?")[0])
+    playlist = staff.post("/playlists", {"name": "案内", "site_id": ""}, page="/playlists")
+    playlist_id = int(playlist.headers["location"].rsplit("/", 1)[1])
+    staff.post(
+        f"/playlists/{playlist_id}/items",
+        {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "30"},
+        page=f"/playlists/{playlist_id}",
+    )
+    site_id = staff.site()
+
+    # A new screen opens the player: it shows a pairing code in large type.
+    page.goto(live_server.url + "/player")
+    code = page.wait_for("document.getElementById('pairing-code').textContent", timeout=15)
+    assert re.fullmatch(r"[A-Z2-9]{3}-[A-Z2-9]{3}", code)
+    staff.post(
+        "/screens/pair",
+        {
+            "code": code,
+            "screen_id": "",
+            "name": "1F ロビー",
+            "site_id": str(site_id),
+            "layout": "hall",
+            "default_playlist_id": str(playlist_id),
+            "groups": "",
+        },
+        page="/screens/pair",
+    )
+    page.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent === 'ようこそ市役所へ'", timeout=15)
+    assert page.eval("document.getElementById('pairing').hidden") is True
+    assert "9時" in page.text("[data-zone=main] .view.shown .body")
+    time.sleep(1)  # let the crossfade finish
+    shot = Image.open(io.BytesIO(page.screenshot(tmp_path / "playing.png"))).convert("L")
+    # Not a black screen: the notice's title is drawn in bright type in the main zone.
+    width, height = shot.size
+    assert shot.crop((0, height // 10, width * 7 // 10, height // 2)).getextrema()[1] > 200
+    assert "オンライン" in staff.http.get("/fleet").text
+
+    # The server goes away: the screen keeps playing, also after a reload.
+    live_server.kill()
+    page.wait_for("document.getElementById('status').className.includes('offline')")
+    assert _title(page) == "ようこそ市役所へ"
+    page.goto(live_server.url + "/player/")
+    page.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent === 'ようこそ市役所へ'", timeout=15)
+
+    # Back again, an edit of the notice reaches the screen by itself.
+    live_server.start()
+    staff.post(
+        f"/notices/{notice_id}",
+        {
+            "site_id": "",
+            "style": "important",
+            "title_ja": "本日は17時まで",
+            "body_ja": "",
+            "title_en": "Open until 5 pm",
+            "body_en": "",
+            "action": "approve",
+        },
+        page=f"/notices/{notice_id}",
+    )
+    page.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent === '本日は17時まで'", timeout=70)
+    page.screenshot(tmp_path / "updated.png")
+    page.drain()
+    offline_noise = [
+        e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e
+    ]
+    assert offline_noise == []
