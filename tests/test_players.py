@@ -225,3 +225,61 @@ def test_an_approved_change_is_pushed_to_the_screen(live_server: LiveServer, sta
         )
         third = _recv(ws)
         assert _manifest_titles(third) == set()
+
+
+def test_a_change_made_while_a_player_is_offline_arrives_on_reconnect(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    token, screen_id, ws = _paired_player(live_server, staff)
+    with ws:
+        welcome_version = 1
+    site_id = re.search(r'/sites/(\d+)"', staff.http.get("/sites").text)
+    assert site_id
+    made = staff.post(
+        "/notices/new",
+        {"site_id": "", "style": "normal", "title_ja": "留守中の変更", "action": "approve"},
+        page="/notices/new",
+    )
+    notice_id = int(made.headers["location"].split("/")[2].split("?")[0])
+    playlist = staff.post("/playlists", {"name": "p", "site_id": ""}, page="/playlists")
+    playlist_id = int(playlist.headers["location"].rsplit("/", 1)[1])
+    staff.post(
+        f"/playlists/{playlist_id}/items",
+        {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "10"},
+        page=f"/playlists/{playlist_id}",
+    )
+    staff.post(
+        f"/screens/{screen_id}",
+        {
+            "name": "1F ロビー",
+            "site_id": site_id.group(1),
+            "layout": "hall",
+            "default_playlist_id": str(playlist_id),
+            "groups": "",
+        },
+        page=f"/screens/{screen_id}",
+    )
+    with _ws(live_server) as again:
+        again.send(_hello(token, manifest_version=welcome_version))
+        assert _recv(again)["type"] == "welcome"
+        manifest = _recv(again)
+        assert manifest["type"] == "manifest" and manifest["version"] > welcome_version
+        assert _manifest_titles(manifest) == {"留守中の変更"}
+
+
+def test_after_a_server_restart_players_are_told_and_start_afresh(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    token, _, ws = _paired_player(live_server, staff)
+    with ws:
+        epoch = None
+        live_server.stop()
+        assert _close_code(ws) == 1012  # "service restart": reconnect after a random delay
+    live_server.start()
+    with _ws(live_server) as again:
+        again.send(_hello(token, epoch="an-old-epoch", seq=42, manifest_version=1))
+        welcome = _recv(again)
+        epoch = welcome["epoch"]
+        assert welcome["type"] == "welcome" and epoch != "an-old-epoch"
+        with pytest.raises(TimeoutError):
+            again.recv(timeout=0.5)  # nothing stale is replayed from another epoch
