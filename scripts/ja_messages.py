@@ -369,4 +369,7 @@ JA = {
     "A new screen": "新しい画面",
     "For a new screen": "新しい画面の場合",
     "Pair": "登録",
+    "Screenshot": "画面写真",
+    "Last screenshot": "最新の画面写真",
+    "This screen has not sent a screenshot yet.": "この画面からはまだ画面写真が届いていません。",
 }

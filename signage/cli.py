@@ -55,6 +55,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         port=port or settings.port,
         log_level=settings.log_level,
         ws_per_message_deflate=False,
+        ws_max_size=64 * 1024,  # players send small JSON; larger messages are closed (1009)
         proxy_headers=True,
         server_header=False,
     )

@@ -84,6 +84,17 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/player/", player.player_page, name="player_page"),
         Route("/player/pair", player.player_pair, methods=["POST"], name="player_pair"),
         Route("/player/sw.js", player.service_worker, name="player_service_worker"),
+        Route(
+            "/player/screenshot",
+            player.player_screenshot,
+            methods=["POST"],
+            name="player_screenshot",
+        ),
+        Route(
+            "/screens/{screen_id:int}/screenshot",
+            screens.screen_screenshot,
+            name="screen_screenshot",
+        ),
         WebSocketRoute("/player/ws", player_socket, name="player_socket"),
         Mount("/player/static", StaticFiles(directory=PLAYER_DIR), name="player_assets"),
         Route("/fleet", screens.fleet, name="fleet"),

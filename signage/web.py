@@ -137,8 +137,9 @@ def is_htmx(request: Request) -> bool:
 
 
 def wants_json(request: Request) -> bool:
-    if request.url.path.startswith("/api/"):
-        return True
+    path = request.url.path
+    if path.startswith("/api/") or (path.startswith("/player/") and path != "/player/"):
+        return True  # machines: the JSON API and the players
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
 
@@ -335,22 +336,37 @@ def staff_view(
             token = request.cookies.get(cookie_name(request, "signage_session"))
             if not token:
                 raise Unauthorized()
-            async with transaction(request.app.state.db) as db:
-                user = await auth.load_session(db, request.app.state.policy, token)
-                request.state.user = user
-                snapshot = _snapshot(user)
-                try:
-                    if roles and Role(user.role) not in roles:
-                        raise Forbidden()
-                    return await view(request, db)
-                except BaseException:
-                    # The rollback expires ORM objects; the error page still shows who is in.
-                    request.state.user = snapshot
-                    raise
+            try:
+                async with transaction(request.app.state.db) as db:
+                    user = await auth.load_session(db, request.app.state.policy, token)
+                    request.state.user = user
+                    snapshot = _snapshot(user)
+                    try:
+                        if roles and Role(user.role) not in roles:
+                            raise Forbidden()
+                        response = await view(request, db)
+                    except BaseException:
+                        # The rollback expires ORM objects; the error page still shows who
+                        # is logged in.
+                        request.state.user = snapshot
+                        raise
+                    if response.status_code >= 400:
+                        # A view that answers with an error (a form with mistakes) keeps
+                        # nothing it may have written before it found them.
+                        raise _RollBack(response)
+                    return response
+            except _RollBack as rolled_back:
+                return rolled_back.response
 
         return wrapper
 
     return decorate
+
+
+class _RollBack(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def _snapshot(user: User) -> SimpleNamespace:

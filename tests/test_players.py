@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import secrets
+import time
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -283,3 +286,85 @@ def test_after_a_server_restart_players_are_told_and_start_afresh(
         assert welcome["type"] == "welcome" and epoch != "an-old-epoch"
         with pytest.raises(TimeoutError):
             again.recv(timeout=0.5)  # nothing stale is replayed from another epoch
+
+
+def test_pairing_requests_are_bounded_and_codes_checked(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    for bad in ({"token": "short"}, {"token": 12}, {}, []):
+        response = httpx.post(live_server.url + "/player/pair", json=bad, timeout=10)
+        assert response.status_code == 400
+    assert (
+        httpx.post(live_server.url + "/player/pair", content=b"{not json", timeout=10).status_code
+        == 400
+    )
+    for _ in range(10):
+        _request_code(live_server, secrets.token_urlsafe(24))
+    crowded = httpx.post(
+        live_server.url + "/player/pair", json={"token": secrets.token_urlsafe(24)}, timeout=10
+    )
+    assert crowded.status_code == 429
+    # A wrong code changes nothing.
+    site_id = staff.site()
+    page = staff.token("/screens/pair")
+    response = staff.http.post(
+        "/screens/pair",
+        data={
+            "code": "ZZZ-ZZZ",
+            "screen_id": "",
+            "name": "x",
+            "site_id": str(site_id),
+            "layout": "hall",
+            "default_playlist_id": "",
+            "groups": "",
+            "csrf_token": page,
+        },
+    )
+    assert response.status_code == 422
+    assert "このコードを表示している画面はありません" in response.text
+    assert "x</a>" not in staff.http.get("/screens").text
+
+
+def test_fleet_shows_online_and_offline(live_server: LiveServer, staff: Staff) -> None:
+    _, screen_id, ws = _paired_player(live_server, staff)
+    with ws:
+        row = staff.http.get("/fleet").text.split(f'data-screen="{screen_id}"')[1]
+        assert "オンライン" in row.split("</tr>")[0]
+        ws.send(
+            json.dumps(
+                {
+                    "type": "heartbeat",
+                    "seq": 0,
+                    "manifest_version": 1,
+                    "playing": {"main": "1|ようこそ"},
+                }
+            )
+        )
+        time.sleep(0.3)
+        row = staff.http.get("/fleet", headers={"HX-Request": "true"}).text
+        assert "<html" not in row  # the table alone, for htmx to swap in
+        assert "ようこそ" in row
+    time.sleep(0.3)
+    row = staff.http.get("/fleet").text.split(f'data-screen="{screen_id}"')[1].split("</tr>")[0]
+    assert "オフライン" in row
+
+
+def test_screenshots_from_a_player(live_server: LiveServer, staff: Staff) -> None:
+    token, screen_id, ws = _paired_player(live_server, staff)
+    with ws:
+        staff.post(f"/screens/{screen_id}/command", {"command": "screenshot"}, page="/fleet")
+        assert _recv(ws)["event"] == {"kind": "screenshot"}
+    frame = io.BytesIO()
+    Image.new("RGB", (320, 180), "navy").save(frame, "PNG")
+    url = live_server.url + "/player/screenshot"
+    sent = httpx.post(url, content=frame.getvalue(), headers={"Authorization": f"Bearer {token}"})
+    assert sent.status_code == 201
+    shown = staff.http.get(f"/screens/{screen_id}/screenshot")
+    assert shown.status_code == 200 and shown.content == frame.getvalue()
+    wrong = httpx.post(
+        url, content=frame.getvalue(), headers={"Authorization": "Bearer " + "a" * 32}
+    )
+    assert wrong.status_code == 401
+    not_png = httpx.post(url, content=b"<html>", headers={"Authorization": f"Bearer {token}"})
+    assert not_png.status_code == 400
+    assert staff.http.get(f"/screens/{screen_id}/screenshot").content == frame.getvalue()

@@ -270,3 +270,37 @@ def test_timeline_page_lists_48_hours(client: TestClient, db: sa.Engine) -> None
     for zone in ("main", "side", "ticker"):
         slots = body["timeline"][zone]
         assert slots[0]["start"] == body["from"] and slots[-1]["end"] == body["until"]
+
+
+def test_a_bad_edit_of_a_schedule_changes_nothing(client: TestClient, db: sa.Engine) -> None:
+    _, screen_id = _setup(client, db)
+    playlist = _playlist(client, "p", [])
+    made = _schedule(client, name="正しい", playlist_id=str(playlist), target=f"screen:{screen_id}")
+    assert made.status_code == 303  # type: ignore[attr-defined]
+    with db.connect() as conn:
+        schedule_id = conn.scalar(sa.text("SELECT id FROM schedules"))
+        before = conn.execute(sa.text("SELECT name, zone, priority FROM schedules")).one()
+    response = post(
+        client,
+        f"/schedules/{schedule_id}",
+        {
+            "name": "壊れた",
+            "playlist_id": str(playlist),
+            "target": f"screen:{screen_id}",
+            "zone": "main",
+            "priority": "30",
+            "days": "all",
+            "starts_at": "2026-12-02T10:00",
+            "ends_at": "2026-12-01T10:00",
+            "cron": "",
+            "cron_minutes": "",
+        },
+        f"/schedules/{schedule_id}",
+    )
+    assert response.status_code == 422
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT name, zone, priority FROM schedules")).one() == before
+        assert (
+            conn.scalar(sa.text("SELECT count(*) FROM audit_log WHERE action = 'schedule.update'"))
+            == 0
+        )

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import os
+from pathlib import Path
+
+import anyio.to_thread
+import sqlalchemy as sa
+from PIL import Image
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from signage import pairing
 from signage.db import transaction
-from signage.errors import BadRequest
+from signage.errors import BadRequest, PayloadTooLarge, Unauthorized
 from signage.i18n import N_
-from signage.settings import PROJECT_ROOT
-from signage.web import client_ip, render
+from signage.models import Screen
+from signage.settings import PROJECT_ROOT, Settings
+from signage.web import client_ip, render, settings_of
 
 PLAYER_DIR = PROJECT_ROOT / "players" / "browser"
 
@@ -45,3 +53,45 @@ async def player_pair(request: Request) -> Response:
         pending = await pairing.request_pairing(db, str(token or ""), client_ip(request))
         code, expires = pending.code, pending.expires_at
     return JSONResponse({"code": code, "expires": expires.isoformat()}, status_code=201)
+
+
+SCREENSHOT_MAX_BYTES = 5 * 1024 * 1024
+SCREENSHOT_MAX_PIXELS = 8_000_000
+
+
+def screenshot_path(settings: Settings, screen_id: int) -> Path:
+    return settings.media_dir / "screenshots" / f"{screen_id}.png"
+
+
+async def player_screenshot(request: Request) -> Response:
+    """A headless player sends the frame it shows (after a `screenshot` command)."""
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip()
+    if not pairing.valid_token(token):
+        raise Unauthorized(N_("The device token is missing or not valid."))
+    async with request.app.state.readonly_db() as db:
+        screen = await db.scalar(
+            sa.select(Screen).where(Screen.token_hash == pairing.token_hash(token))
+        )
+    if screen is None:
+        raise Unauthorized(N_("The device token is missing or not valid."))
+    data = await request.body()
+    if len(data) > SCREENSHOT_MAX_BYTES:
+        raise PayloadTooLarge()
+
+    def check_and_store() -> None:
+        try:
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                if image.width * image.height > SCREENSHOT_MAX_PIXELS:
+                    raise BadRequest(N_("The picture is too large."))
+                image.load()
+        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise BadRequest(N_("The file is damaged or incomplete.")) from exc
+        target = screenshot_path(settings_of(request), screen.id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    await anyio.to_thread.run_sync(check_and_store)
+    return JSONResponse({"stored": True}, status_code=201)

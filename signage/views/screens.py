@@ -8,15 +8,26 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
 from signage import audit, manifests, pairing, playlists, screens, sites
 from signage.db import on_commit, utcnow
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage.i18n import N_
 from signage.models import Role, Screen, User
-from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
+from signage.views.player import screenshot_path
+from signage.web import (
+    Form,
+    client_ip,
+    read_form,
+    redirect,
+    render,
+    settings_of,
+    staff_view,
+    translate,
+)
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 
@@ -297,7 +308,21 @@ async def screen_revoke(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/screens/{screen.id}?done=revoked")
 
 
-COMMANDS = {"reload": {"kind": "reload"}, "identify": {"kind": "identify", "seconds": 10}}
+COMMANDS = {
+    "reload": {"kind": "reload"},
+    "identify": {"kind": "identify", "seconds": 10},
+    "screenshot": {"kind": "screenshot"},
+}
+
+
+@staff_view(*VIEWERS)
+async def screen_screenshot(request: Request, db: AsyncSession) -> Response:
+    """The last frame a headless player sent, for staff only."""
+    screen = await screens.get_screen(db, request.state.user, request.path_params["screen_id"])
+    path = screenshot_path(settings_of(request), screen.id)
+    if not path.is_file():
+        raise NotFound(N_("This screen has not sent a screenshot yet."))
+    return FileResponse(path, media_type="image/png", headers={"cache-control": "no-store"})
 
 
 @staff_view(*VIEWERS)
