@@ -199,7 +199,12 @@ async def _start(
         kind=str(player.get("kind", ""))[:16],
         version=str(player.get("version", ""))[:32],
     )
-    hub.status[screen.id] = {"at": utcnow(), "playing": {}, "manifest_version": 0}
+    hub.status[screen.id] = {
+        "at": utcnow(),
+        "playing": {},
+        "manifest_version": 0,
+        "written": utcnow(),
+    }
 
 
 async def _seen(
@@ -257,12 +262,24 @@ async def _receive_loop(websocket: WebSocket, app: Any, subscriber: Subscriber) 
         kind = message["type"]
         if kind == "heartbeat":
             playing = message.get("playing")
+            now = utcnow()
+            previous = hub.status.get(subscriber.screen_id, {})
+            written = previous.get("written", now)
             hub.status[subscriber.screen_id] = {
-                "at": utcnow(),
-                "playing": playing if isinstance(playing, dict) else {},
+                "at": now,
+                "playing": {
+                    str(zone)[:32]: str(what)[:200] for zone, what in list(playing.items())[:8]
+                }
+                if isinstance(playing, dict)
+                else {},
                 "manifest_version": _number(message.get("manifest_version")),
+                "written": written,
             }
-            await _seen(app, subscriber.screen_id)
+            # The database hears of a heartbeat at most once a minute per screen; the fleet
+            # view reads the hub for anything fresher.
+            if now - written > _SEEN_EVERY:
+                hub.status[subscriber.screen_id]["written"] = now
+                await _seen(app, subscriber.screen_id)
         elif kind == "ack":
             await _seen(app, subscriber.screen_id, ack=_number(message.get("manifest_version")))
         else:
