@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from signage.hub import CLOSE_RESTART, Hub
 from signage.i18n import N_
 from signage.jobs import Jobs
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
+from signage.player_socket import SeenWriter, warm_manifests
 from signage.routes import routes
 from signage.settings import Settings
 from signage.web import create_templates, render_error
@@ -59,12 +61,18 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if app.state.jobs is not None:
             app.state.jobs.start()
+        await warm_manifests(app)
+        seen_task = asyncio.ensure_future(app.state.seen.run())
         try:
             yield
         finally:
+            seen_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await seen_task
             # Players reconnect after a random delay instead of all at once (1012).
             hub.close_all(CLOSE_RESTART)
             await asyncio.sleep(0.2)
+            await app.state.seen.flush()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             await engine.dispose()
@@ -99,6 +107,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.hub = hub
     app.state.db = session_factory(engine, info={"hub": hub})
     app.state.readonly_db = readonly_sessions(engine)
+    app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),

@@ -20,8 +20,7 @@ import json
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 BUFFER = 1000
@@ -40,47 +39,66 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-@dataclass(eq=False)
 class Subscriber:
-    """One connected player, as the hub sees it."""
+    """One connected player, as the hub sees it.
 
-    screen_id: int
-    events: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    state: dict[str, str] = field(default_factory=dict)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    close_code: int | None = None
+    Kept small and cheap to wake: a deque of encoded events, the latest state messages,
+    and one future that exists only while the player's sender is waiting.
+    """
+
+    __slots__ = ("_waiter", "close_code", "events", "on_close", "screen_id", "state")
+
+    def __init__(self, screen_id: int) -> None:
+        self.screen_id = screen_id
+        self.events: deque[str] = deque()
+        self.state: dict[str, str] = {}
+        self.close_code: int | None = None
+        # Called once when the hub closes this subscriber, even while its sender is stuck
+        # writing to a player that stopped reading.
+        self.on_close: Callable[[], None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def offer(self, text: str) -> None:
-        try:
-            self.events.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self.events) >= QUEUE_SIZE:
             self.close(CLOSE_TOO_SLOW)
-        self.wake.set()
+            return
+        self.events.append(text)
+        self._wake()
 
     def set_state(self, key: str, text: str) -> None:
         self.state[key] = text
-        self.wake.set()
+        self._wake()
 
     def close(self, code: int) -> None:
-        if self.close_code is None:
-            self.close_code = code
-        self.wake.set()
-        self.closed.set()
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self._wake()
+        if self.on_close is not None:
+            self.on_close()
 
     async def next_batch(self) -> list[str]:
-        """Wait for something to send: state first (latest wins), then queued events."""
+        """Wait for something to send: state first (latest wins), then queued events.
+        Empty once the subscriber is closed."""
         while True:
             if self.close_code is not None:
                 return []
-            batch = list(self.state.values())
-            self.state.clear()
-            while not self.events.empty():
-                batch.append(self.events.get_nowait())
-            if batch:
+            if self.state or self.events:
+                batch = list(self.state.values())
+                self.state.clear()
+                batch.extend(self.events)
+                self.events.clear()
                 return batch
-            self.wake.clear()
-            await self.wake.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
 
 class Hub:

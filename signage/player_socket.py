@@ -1,5 +1,11 @@
 """The player websocket (docs/protocol.md): hello, pairing, catch-up, then a sender task
-fed by the hub and a receiver loop for heartbeats and acknowledgements."""
+fed by the hub and a receiver loop for heartbeats and acknowledgements.
+
+This is on the hot path of every push: it is a plain ASGI endpoint that writes frames with
+the server's `send` directly, keeps two tasks per player, and keeps no ORM objects alive.
+What players report (last seen, player kind, acknowledged manifest) is written to the
+database in batches by `SeenWriter`, never on each message.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Message, Receive, Scope, Send
 
 from signage import pairing
 from signage.db import transaction, utcnow
@@ -32,14 +39,23 @@ PROTOCOL = 1
 HELLO_SECONDS = 10.0
 HEARTBEAT_SECONDS = 30
 MAX_MESSAGE = 64 * 1024
-# last_seen_at is written at most this often per screen.
-_SEEN_EVERY = timedelta(seconds=60)
+SEEN_FLUSH_SECONDS = 5.0
 
 
 class Closed(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
+
+
+class Disconnected(Exception):
+    """The player went away."""
+
+
+@dataclass(frozen=True)
+class _Screen:
+    id: int
+    name: str
 
 
 def _parse(raw: str) -> dict[str, Any]:
@@ -58,40 +74,114 @@ def _number(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-async def _receive(websocket: WebSocket) -> dict[str, Any]:
-    message = await websocket.receive()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    text = message.get("text")
-    if text is None:
-        raise Closed(CLOSE_MALFORMED)  # binary frames are not part of the protocol
-    return _parse(text)
+class SeenWriter:
+    """Collects what players report and writes it every few seconds in one transaction, so
+    a thousand screens reconnecting at once cost a handful of writes, not a thousand."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.pending: dict[int, dict[str, Any]] = {}
+
+    def note(self, screen_id: int, **fields: Any) -> None:
+        self.pending.setdefault(screen_id, {}).update(fields, last_seen_at=utcnow())
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, {}
+        try:
+            async with transaction(self.sessions) as db:
+                for screen_id, fields in batch.items():
+                    await db.execute(
+                        sa.update(Screen).where(Screen.id == screen_id).values(**fields)
+                    )
+        except sa.exc.SQLAlchemyError:
+            log.exception("could not record player status; will retry")
+            for screen_id, fields in batch.items():
+                self.pending.setdefault(screen_id, fields)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(SEEN_FLUSH_SECONDS)
+            await self.flush()
 
 
-async def player_socket(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        await _serve(websocket)
-    except Closed as closed:
-        await _close(websocket, closed.code)
-    except WebSocketDisconnect:
-        pass
-
-
-async def _close(websocket: WebSocket, code: int) -> None:
-    if websocket.application_state == WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(code), 2)
-
-
-async def _serve(websocket: WebSocket) -> None:
-    app = websocket.app
+async def warm_manifests(app: Any) -> None:
+    """Load every stored manifest into the hub's cache in one query, so the first
+    reconnects after a start do not each read the database."""
     hub: Hub = app.state.hub
-    origin = websocket.headers.get("origin")
-    if origin and urlsplit(origin).netloc != websocket.headers.get("host"):
+    async with app.state.readonly_db() as db:
+        rows = await db.execute(sa.select(Manifest.screen_id, Manifest.version, Manifest.body))
+        for screen_id, version, body in rows:
+            hub.set_manifest(screen_id, version, body, push=False)
+
+
+class _Socket:
+    """The little of a websocket this endpoint needs, straight on ASGI."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self._receive = receive
+        self.send_raw = send
+        self.open = False
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope.get("headers", []):
+            if key == name:
+                return bytes(value).decode("latin-1")
+        return None
+
+    async def accept(self) -> None:
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            raise Disconnected()
+        await self.send_raw({"type": "websocket.accept"})
+        self.open = True
+
+    async def send(self, text: str) -> None:
+        await self.send_raw({"type": "websocket.send", "text": text})
+
+    async def receive(self) -> dict[str, Any]:
+        message: Message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self.open = False
+            raise Disconnected()
+        text = message.get("text")
+        if text is None:
+            raise Closed(CLOSE_MALFORMED)  # binary frames are not part of the protocol
+        return _parse(text)
+
+    async def close(self, code: int) -> None:
+        if self.open:
+            self.open = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.send_raw({"type": "websocket.close", "code": code}), 2)
+
+
+class PlayerSocket:
+    """The ASGI endpoint (a class, so the router hands it the raw scope, receive, send)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        socket = _Socket(scope, receive, send)
+        try:
+            await socket.accept()
+            await _serve(socket, scope["app"])
+        except Closed as closed:
+            await socket.close(closed.code)
+        except (Disconnected, OSError):
+            pass  # the player went away, or the connection broke while writing
+
+
+player_socket = PlayerSocket()
+
+
+async def _serve(socket: _Socket, app: Any) -> None:
+    hub: Hub = app.state.hub
+    origin = socket.header(b"origin")
+    if origin and urlsplit(origin).netloc != socket.header(b"host"):
         raise Closed(CLOSE_FOREIGN_ORIGIN)
     try:
-        hello = await asyncio.wait_for(_receive(websocket), HELLO_SECONDS)
+        hello = await asyncio.wait_for(socket.receive(), HELLO_SECONDS)
     except TimeoutError:
         raise Closed(CLOSE_NO_HELLO) from None
     if hello["type"] != "hello":
@@ -102,24 +192,24 @@ async def _serve(websocket: WebSocket) -> None:
     digest = pairing.token_hash(str(token))
     screen = await _screen_for(app, digest)
     if screen is None:
-        screen = await _wait_for_pairing(websocket, app, hub, digest)
+        screen = await _wait_for_pairing(socket, app, hub, digest)
     subscriber = hub.subscribe(screen.id)
     try:
-        await _start(websocket, app, hub, screen, hello)
-        await _run(websocket, app, subscriber)
+        await _start(socket, app, hub, screen, hello)
+        await _run(socket, app, subscriber)
     finally:
         hub.unsubscribe(subscriber)
 
 
-async def _screen_for(app: Any, digest: str) -> Screen | None:
+async def _screen_for(app: Any, digest: str) -> _Screen | None:
     async with app.state.readonly_db() as db:
-        screen: Screen | None = await db.scalar(
-            sa.select(Screen).where(Screen.token_hash == digest)
-        )
-        return screen
+        row = (
+            await db.execute(sa.select(Screen.id, Screen.name).where(Screen.token_hash == digest))
+        ).first()
+    return _Screen(row.id, row.name) if row else None
 
 
-async def _wait_for_pairing(websocket: WebSocket, app: Any, hub: Hub, digest: str) -> Screen:
+async def _wait_for_pairing(socket: _Socket, app: Any, hub: Hub, digest: str) -> _Screen:
     """Hold the socket of an unpaired player until staff enter its code."""
     async with app.state.readonly_db() as db:
         request = await pairing.open_request(db, digest)
@@ -127,9 +217,9 @@ async def _wait_for_pairing(websocket: WebSocket, app: Any, hub: Hub, digest: st
         raise Closed(CLOSE_UNKNOWN_TOKEN)
     paired = hub.wait_for_pairing(digest)
     try:
-        await websocket.send_text(encode({"type": "pairing", "code": request.code}))
+        await socket.send(encode({"type": "pairing", "code": request.code}))
         while not paired.is_set():
-            receiving = asyncio.ensure_future(_receive(websocket))
+            receiving = asyncio.ensure_future(socket.receive())
             waiting = asyncio.ensure_future(paired.wait())
             done, pending = await asyncio.wait(
                 {receiving, waiting},
@@ -147,9 +237,7 @@ async def _wait_for_pairing(websocket: WebSocket, app: Any, hub: Hub, digest: st
     screen = await _screen_for(app, digest)
     if screen is None:
         raise Closed(CLOSE_UNKNOWN_TOKEN)
-    await websocket.send_text(
-        encode({"type": "paired", "screen": {"id": screen.id, "name": screen.name}})
-    )
+    await socket.send(encode({"type": "paired", "screen": {"id": screen.id, "name": screen.name}}))
     return screen
 
 
@@ -157,7 +245,13 @@ async def _manifest(app: Any, hub: Hub, screen_id: int) -> tuple[int, str] | Non
     cached = hub.manifest(screen_id)
     if cached is None:
         async with app.state.readonly_db() as db:
-            row = await db.get(Manifest, screen_id)
+            row = (
+                await db.execute(
+                    sa.select(Manifest.version, Manifest.body).where(
+                        Manifest.screen_id == screen_id
+                    )
+                )
+            ).first()
         if row is not None:
             hub.set_manifest(screen_id, row.version, row.body, push=False)
             cached = hub.manifest(screen_id)
@@ -165,9 +259,9 @@ async def _manifest(app: Any, hub: Hub, screen_id: int) -> tuple[int, str] | Non
 
 
 async def _start(
-    websocket: WebSocket, app: Any, hub: Hub, screen: Screen, hello: dict[str, Any]
+    socket: _Socket, app: Any, hub: Hub, screen: _Screen, hello: dict[str, Any]
 ) -> None:
-    await websocket.send_text(
+    await socket.send(
         encode(
             {
                 "type": "welcome",
@@ -181,106 +275,82 @@ async def _start(
         )
     )
     epoch = hello.get("epoch")
-    for text in (
-        hub.missed(screen.id, epoch if isinstance(epoch, str) else None, _number(hello.get("seq")))
-        or []
-    ):
-        await websocket.send_text(text)
+    missed = hub.missed(
+        screen.id, epoch if isinstance(epoch, str) else None, _number(hello.get("seq"))
+    )
+    for text in missed or []:
+        await socket.send(text)
     manifest = await _manifest(app, hub, screen.id)
     if manifest is not None and manifest[0] != _number(hello.get("manifest_version")):
-        await websocket.send_text(manifest[1])
+        await socket.send(manifest[1])
     player = hello.get("player")
     if not isinstance(player, dict):
         player = {}
-    await _seen(
-        app,
+    app.state.seen.note(
         screen.id,
-        force=True,
-        kind=str(player.get("kind", ""))[:16],
-        version=str(player.get("version", ""))[:32],
+        player_kind=str(player.get("kind", ""))[:16],
+        player_version=str(player.get("version", ""))[:32],
     )
-    hub.status[screen.id] = {
-        "at": utcnow(),
-        "playing": {},
-        "manifest_version": 0,
-        "written": utcnow(),
-    }
+    hub.status[screen.id] = {"at": utcnow(), "playing": {}, "manifest_version": 0}
 
 
-async def _seen(
-    app: Any, screen_id: int, *, force: bool = False, ack: int | None = None, **player: str
-) -> None:
-    now = utcnow()
-    async with transaction(app.state.db) as db:
-        screen = await db.get(Screen, screen_id)
-        if screen is None:
-            return
-        if force or screen.last_seen_at is None or now - screen.last_seen_at > _SEEN_EVERY:
-            screen.last_seen_at = now
-        if player.get("kind"):
-            screen.player_kind, screen.player_version = player["kind"], player.get("version", "")
-        if ack is not None:
-            screen.manifest_ack = ack
+async def _run(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
+    sender = asyncio.ensure_future(_send_loop(socket, subscriber))
+    receiver = asyncio.ensure_future(_receive_loop(socket, app, subscriber))
+    # The hub closes a subscriber that fell behind, even while its send is stuck on a
+    # player that stopped reading: cancelling the sender ends the connection.
 
+    def stop_sending() -> None:
+        sender.cancel()
 
-async def _run(websocket: WebSocket, app: Any, subscriber: Subscriber) -> None:
-    sender = asyncio.ensure_future(_send_loop(websocket, subscriber))
-    receiver = asyncio.ensure_future(_receive_loop(websocket, app, subscriber))
-    # The hub closes a subscriber that fell behind even while its send is stuck on a
-    # player that stopped reading.
-    closer = asyncio.ensure_future(subscriber.closed.wait())
-    tasks = {sender, receiver, closer}
+    subscriber.on_close = stop_sending
+    tasks = {sender, receiver}
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        subscriber.on_close = None
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-    for task in done:
-        error = task.exception()
-        if error is not None:
-            raise error
     if subscriber.close_code is not None:
         raise Closed(subscriber.close_code)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
-async def _send_loop(websocket: WebSocket, subscriber: Subscriber) -> None:
+async def _send_loop(socket: _Socket, subscriber: Subscriber) -> None:
+    send = socket.send_raw
     while True:
         batch = await subscriber.next_batch()
         if subscriber.close_code is not None:
             return
         for text in batch:
-            await websocket.send_text(text)
+            await send({"type": "websocket.send", "text": text})
 
 
-async def _receive_loop(websocket: WebSocket, app: Any, subscriber: Subscriber) -> None:
+async def _receive_loop(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
     hub: Hub = app.state.hub
     while True:
-        message = await _receive(websocket)
+        message = await socket.receive()
         kind = message["type"]
         if kind == "heartbeat":
             playing = message.get("playing")
-            now = utcnow()
-            previous = hub.status.get(subscriber.screen_id, {})
-            written = previous.get("written", now)
             hub.status[subscriber.screen_id] = {
-                "at": now,
+                "at": utcnow(),
                 "playing": {
                     str(zone)[:32]: str(what)[:200] for zone, what in list(playing.items())[:8]
                 }
                 if isinstance(playing, dict)
                 else {},
                 "manifest_version": _number(message.get("manifest_version")),
-                "written": written,
             }
-            # The database hears of a heartbeat at most once a minute per screen; the fleet
-            # view reads the hub for anything fresher.
-            if now - written > _SEEN_EVERY:
-                hub.status[subscriber.screen_id]["written"] = now
-                await _seen(app, subscriber.screen_id)
+            app.state.seen.note(subscriber.screen_id)
         elif kind == "ack":
-            await _seen(app, subscriber.screen_id, ack=_number(message.get("manifest_version")))
+            app.state.seen.note(
+                subscriber.screen_id, manifest_ack=_number(message.get("manifest_version"))
+            )
         else:
             raise Closed(CLOSE_MALFORMED)
