@@ -1,0 +1,172 @@
+"""The cache folder: token, active manifest, event position and media files verified by
+size and SHA-256, all written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import tempfile
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+log = logging.getLogger("players.headless")
+
+CHUNK = 64 * 1024
+# Manifest file names are content hashes; nothing else may become a path in the cache.
+SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9]+)?$")
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace `path` with `data` so that readers (and a power cut) see old or new, never
+    half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class MediaError(Exception):
+    """A manifest's file could not be fetched or is not the file the manifest names."""
+
+
+def _file_entry(entry: object) -> tuple[str, int, str]:
+    if not isinstance(entry, Mapping):
+        raise MediaError(f"not a file entry: {entry!r}")
+    name, size, digest = entry.get("file"), entry.get("size"), entry.get("sha256")
+    if not isinstance(name, str) or not SAFE_FILE.match(name) or len(name) > 200:
+        raise MediaError(f"unsafe file name: {name!r}")
+    if not isinstance(size, int) or size < 0 or not isinstance(digest, str):
+        raise MediaError(f"{name}: no size or sha256")
+    return name, size, digest.lower()
+
+
+def _matches(path: Path, size: int, digest: str) -> bool:
+    try:
+        if path.stat().st_size != size:
+            return False
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest() == digest
+    except OSError:
+        return False
+
+
+def _download(url: str, path: Path, size: int, digest: str, timeout: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        hasher, received = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as file:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+                while chunk := response.read(CHUNK):
+                    received += len(chunk)
+                    if received > size:
+                        raise MediaError(f"{path.name}: larger than {size} bytes")
+                    hasher.update(chunk)
+                    file.write(chunk)
+            file.flush()
+            os.fsync(file.fileno())
+        if received != size:
+            raise MediaError(f"{path.name}: {received} bytes, expected {size}")
+        if hasher.hexdigest() != digest:
+            raise MediaError(f"{path.name}: SHA-256 does not match")
+        os.replace(temp, path)
+    except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError
+        raise MediaError(f"{path.name}: {error}") from error
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def fetch_media(
+    server: str, folder: Path, files: Sequence[object], timeout: float = 30.0
+) -> list[str]:
+    """Make sure `folder` holds every file of a manifest's `media`, each with its size and
+    SHA-256 (fetching what is missing or damaged); returns the names; raises MediaError."""
+    names: list[str] = []
+    for entry in files:
+        name, size, digest = _file_entry(entry)
+        path = folder / name
+        if not _matches(path, size, digest):
+            log.info("fetching %s", name)
+            _download(f"{server}/media/files/{quote(name)}", path, size, digest, timeout)
+        names.append(name)
+    return names
+
+
+class Cache:
+    """The player's folder: its token, the active manifest, event position and media."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.media = folder / "media"
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def token(self) -> str | None:
+        try:
+            token = (self.folder / "token").read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return token or None
+
+    def keep_token(self, token: str) -> None:
+        write_atomic(self.folder / "token", token.encode("ascii"), mode=0o600)
+
+    def forget(self) -> None:
+        """Forget the token and what it played (a revoked or unknown screen)."""
+        for name in ("token", "manifest.json", "events.json"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / name).unlink()
+
+    def manifest(self) -> tuple[int, dict[str, Any]] | None:
+        stored = _read_json(self.folder / "manifest.json")
+        if stored is None or not isinstance(stored.get("manifest"), dict):
+            return None
+        version = stored.get("version")
+        return (version if isinstance(version, int) else 0), stored["manifest"]
+
+    def keep_manifest(self, version: int, manifest: Mapping[str, Any]) -> None:
+        body = json.dumps({"version": version, "manifest": manifest}, ensure_ascii=False)
+        write_atomic(self.folder / "manifest.json", body.encode())
+
+    def events(self) -> tuple[str | None, int]:
+        stored = _read_json(self.folder / "events.json") or {}
+        epoch, seq = stored.get("epoch"), stored.get("seq")
+        return (epoch if isinstance(epoch, str) else None), (seq if isinstance(seq, int) else 0)
+
+    def keep_events(self, epoch: str | None, seq: int) -> None:
+        write_atomic(self.folder / "events.json", json.dumps({"epoch": epoch, "seq": seq}).encode())
+
+    def prune_media(self, keep: set[str]) -> None:
+        """Remove files no manifest needs any more, so a small device does not fill up."""
+        if not self.media.is_dir():
+            return
+        for path in self.media.iterdir():
+            if path.name not in keep and path.is_file():
+                with contextlib.suppress(OSError):
+                    path.unlink()

@@ -1,0 +1,504 @@
+"""The player: pairing, the socket of docs/protocol.md, manifests, events and the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import io
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+import urllib.request
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from PIL import Image
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from players.headless.cache import Cache, MediaError, fetch_media
+from players.headless.frames import Painter, Scene, describe, zone_views
+from players.headless.outputs import FramebufferOutput, Output, PngOutput
+from players.headless.text import banner
+
+log = logging.getLogger("players.headless")
+
+PROTOCOL = 1
+VERSION = "1"
+# Manifests carry a 48-hour timeline; the server's 64 KiB limit is for what players send.
+MAX_INBOUND = 32 * 1024 * 1024
+SEEN_EVENTS = 1000
+
+
+def request_code(server: str, token: str, timeout: float = 15.0) -> str:
+    """POST /player/pair: the code staff enter to pair this token to a screen."""
+    request = urllib.request.Request(  # noqa: S310
+        f"{server}/player/pair",
+        data=json.dumps({"token": token}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        body = json.loads(response.read(64 * 1024))
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str):
+        raise ValueError("the server sent no pairing code")
+    return code
+
+
+def upload_screenshot(server: str, token: str, png: bytes, timeout: float = 15.0) -> None:
+    request = urllib.request.Request(  # noqa: S310
+        f"{server}/player/screenshot",
+        data=png,
+        headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
+        pass
+
+
+@dataclass(frozen=True)
+class Options:
+    server: str  # http(s)://host:port of the CMS
+    cache: Path
+    token: str | None = None
+    output: Path | None = None  # default: <cache>/frame.png
+    framebuffer: Path | None = None
+    size: tuple[int, int] = (1280, 720)
+    backoff_cap: float = 60.0  # seconds: the longest wait between reconnects
+    restart_delay: float = 10.0  # seconds: the longest wait after the server restarts (1012)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.server)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"the server must be an http:// or https:// address: {self.server}")
+        object.__setattr__(self, "server", self.server.rstrip("/"))
+        if self.size[0] < 16 or self.size[1] < 16:
+            raise ValueError(f"the frame size is too small: {self.size}")
+
+    @property
+    def socket_url(self) -> str:
+        return "ws" + self.server.removeprefix("http") + "/player/ws"
+
+
+class Player:
+    """One screen: pairs, follows the server's manifests and events, draws frames."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.cache = Cache(options.cache)
+        self.painter = Painter(options.size, self.cache.media)
+        self.output: Output = (
+            FramebufferOutput(options.framebuffer)
+            if options.framebuffer
+            else PngOutput(options.output or options.cache / "frame.png")
+        )
+        if options.token and options.token != self.cache.token():
+            self.cache.forget()  # another device identity: what was cached is not its own
+            self.cache.keep_token(options.token)
+        self.token = self.cache.token()
+        stored = self.cache.manifest() if self.token else None
+        self.manifest_version, self.manifest = stored or (0, {})
+        self.epoch, self.seq = self.cache.events()
+        self.pairing_code: str | None = None
+        self.screen_name = str(self.manifest.get("screen", {}).get("name", ""))
+        self.online = False
+        self.playing: dict[str, str] = {}
+        self.frame: Image.Image | None = None
+        self.frames_written = 0
+        self._seen: dict[str, None] = {}
+        self._pending: tuple[int, dict[str, Any]] | None = None
+        self._identify_until = 0.0
+        self._generation = 0
+        self._scene: Scene | None = None
+        self._offset = timedelta(0)
+        self._heartbeat = 30.0
+        self._attempt = 0
+        self._socket: ClientConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._render_now = asyncio.Event()
+        self._fetch_now = asyncio.Event()
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- running
+
+    async def run(self) -> None:
+        """Play until stop() (or request_stop() from the loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._render_now, self._fetch_now = asyncio.Event(), asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._render_loop()),
+            asyncio.create_task(self._connect_loop()),
+            asyncio.create_task(self._fetch_loop()),
+        ]
+        self._running.set()
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._running.clear()
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    def start(self) -> None:
+        """Run the player in a background thread."""
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self.run()), name="headless-player", daemon=True
+        )
+        self._thread.start()
+        if not self._running.wait(10):
+            raise RuntimeError("the player did not start")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._running.is_set():
+            self._loop.call_soon_threadsafe(self.request_stop)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def now(self) -> datetime:
+        """The server's time, as measured at the last welcome (own clock when offline)."""
+        return datetime.now(UTC) + self._offset
+
+    # -- frames
+
+    @property
+    def identifying(self) -> str | None:
+        """The screen name while an `identify` command shows it, else None."""
+        if self._identify_until <= time.monotonic():
+            return None
+        return self.screen_name or str(self.manifest.get("screen", {}).get("name", ""))
+
+    def scene(self, at: datetime) -> Scene:
+        identify = self.identifying
+        if self.manifest:
+            return Scene(
+                self.manifest_version,
+                zone_views(self.manifest, at),
+                identify=identify,
+                generation=self._generation,
+                manifest=self.manifest,
+            )
+        status = "接続しています… / Connecting…" if not self.screen_name else self.screen_name
+        return Scene(0, code=self.pairing_code, identify=identify, status=status)
+
+    def render(self, at: datetime | None = None) -> bool:
+        """Draw and write the frame for `at` (now) if it differs from the last; True if so."""
+        scene = self.scene(at or self.now())
+        playing = {
+            str(view.zone.get("name")): describe(view, scene.manifest) for view in scene.zones
+        }
+        if scene == self._scene:
+            self.playing = playing
+            return False
+        self.frame = self.painter.paint(scene)
+        self.output.write(self.frame)
+        self._scene = scene
+        self.frames_written += 1
+        self.playing = playing  # set once the frame is out: it says what is on screen
+        return True
+
+    def changed(self) -> None:
+        self._render_now.set()
+
+    async def _render_loop(self) -> None:
+        while True:
+            self._render_now.clear()
+            try:
+                self.render()
+            except Exception:
+                log.exception("drawing the frame failed")
+            wait = 1.0 - self.now().microsecond / 1_000_000 + 0.01
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._render_now.wait(), wait)
+
+    # -- manifests
+
+    async def offer_manifest(self, version: int, manifest: dict[str, Any]) -> bool:
+        """Fetch a manifest's files and make it the one that plays. False if a file cannot
+        be fetched or does not match: then the current manifest keeps playing."""
+        token = self.token
+        try:
+            zone_views(manifest, self.now())  # refuse what cannot be played
+            names = await asyncio.to_thread(
+                fetch_media, self.options.server, self.cache.media, manifest.get("media", [])
+            )
+        except MediaError as error:
+            log.warning("manifest %s not activated: %s", version, error)
+            return False
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            log.warning("manifest %s not activated: malformed (%s)", version, error)
+            return False
+        if self.token != token:
+            return False  # the screen was revoked while its files were being fetched
+        self.cache.keep_manifest(version, manifest)
+        self.manifest_version, self.manifest = version, manifest
+        self._generation += 1
+        self.screen_name = str(manifest.get("screen", {}).get("name", self.screen_name))
+        self.cache.prune_media(set(names))
+        log.info("playing manifest %s", version)
+        self.changed()
+        return True
+
+    async def _fetch_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._fetch_now.wait()
+            self._fetch_now.clear()
+            pending = self._pending
+            if pending is None:
+                continue
+            if await self.offer_manifest(*pending):
+                failures = 0
+                if self._pending is pending:
+                    self._pending = None
+                await self._send({"type": "ack", "manifest_version": pending[0]})
+                continue
+            failures += 1
+            # Retry later (sooner when a newer manifest arrives).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fetch_now.wait(), self._backoff(failures))
+            self._fetch_now.set()
+
+    # -- the socket
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a random wait up to min(cap, 1 s × 2^attempt)."""
+        return random.uniform(0, min(self.options.backoff_cap, 2.0**attempt))  # noqa: S311
+
+    async def _connect_loop(self) -> None:
+        while True:
+            if self.token is None:
+                try:
+                    await self._pair()
+                except (OSError, ValueError, http.client.HTTPException) as error:
+                    log.warning("cannot ask for a pairing code: %s", error)
+                    await asyncio.sleep(self._backoff(self._attempt))
+                    self._attempt += 1
+                    continue
+            code = await self._session()
+            if code == 4003:
+                log.error("the server refused this player (4003); not retrying")
+                return
+            if code in (4001, 4002):
+                log.warning("the server does not know this screen (%s): pairing again", code)
+                self._forget()
+                await asyncio.sleep(self._backoff(self._attempt))
+                self._attempt += 1
+                continue
+            if code == 1012:
+                delay = random.uniform(0, self.options.restart_delay)  # noqa: S311
+            else:
+                delay = self._backoff(self._attempt)
+                self._attempt += 1
+            log.info("disconnected (%s); reconnecting in %.1f s", code, delay)
+            await asyncio.sleep(delay)
+
+    async def _pair(self) -> None:
+        token = secrets.token_urlsafe(24)
+        self.cache.keep_token(token)
+        self.token = token
+        try:
+            code = await asyncio.to_thread(request_code, self.options.server, token)
+        except BaseException:
+            self.token = None  # ask again with a new token
+            raise
+        self._show_code(code)
+
+    def _show_code(self, code: str) -> None:
+        if code != self.pairing_code:
+            self.pairing_code = code
+            print(f"Pairing code: {code}\n\n{banner(code, self.painter.fonts)}\n", flush=True)
+            print("Enter it in the CMS: Screens → Pair a screen.", flush=True)
+            self.changed()
+
+    def _forget(self) -> None:
+        self.cache.forget()
+        self.token, self.manifest, self.manifest_version = None, {}, 0
+        self.epoch, self.seq, self.pairing_code, self.screen_name = None, 0, None, ""
+        self._pending = None
+        self.changed()
+
+    async def _session(self) -> int | None:
+        """One connection, from hello to close; the close code (None: never connected)."""
+        try:
+            async with connect(
+                self.options.socket_url,
+                open_timeout=10,
+                close_timeout=5,
+                max_size=MAX_INBOUND,
+                user_agent_header=f"signage-headless/{VERSION}",
+            ) as socket:
+                self._socket = socket
+                beating: asyncio.Task[None] | None = None
+                try:
+                    await socket.send(json.dumps(self._hello()))
+                    async for raw in socket:
+                        message = _message(raw)
+                        if message is None:
+                            continue
+                        if message["type"] == "welcome" and beating is None:
+                            beating = asyncio.create_task(self._heartbeats())
+                        try:
+                            self.handle(message)
+                        except Exception:
+                            log.exception("cannot handle a %r message", message["type"])
+                except ConnectionClosed:
+                    pass
+                finally:
+                    self._socket = None
+                    self.online = False
+                    if beating is not None:
+                        beating.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await beating
+            return socket.close_code
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
+            log.info("cannot connect to %s: %s", self.options.socket_url, error)
+            return None
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "token": self.token,
+            "protocol": PROTOCOL,
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "manifest_version": self.manifest_version,
+            "player": {"kind": "headless", "version": VERSION},
+        }
+
+    async def _send(self, message: Mapping[str, Any]) -> None:
+        socket = self._socket
+        if socket is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await socket.send(json.dumps(message, ensure_ascii=False))
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            await self._send(
+                {
+                    "type": "heartbeat",
+                    "manifest_version": self.manifest_version,
+                    "playing": self.playing,
+                    "seq": self.seq,
+                }
+            )
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """Act on one message from the server (docs/protocol.md)."""
+        kind = message["type"]
+        if kind == "pairing" and isinstance(message.get("code"), str):
+            self._attempt = 0
+            self._show_code(message["code"])
+        elif kind == "paired":
+            self.pairing_code = None
+            self.screen_name = str(message.get("screen", {}).get("name", ""))
+            log.info("paired as %s", self.screen_name)
+            self.changed()
+        elif kind == "welcome":
+            self._welcome(message)
+        elif kind == "manifest":
+            version, manifest = message.get("version"), message.get("manifest")
+            if not isinstance(version, int) or not isinstance(manifest, dict):
+                return
+            if version == self.manifest_version and self.manifest:
+                self._pending = None
+                self._background(self._send({"type": "ack", "manifest_version": version}))
+            else:
+                self._pending = (version, manifest)
+                self._fetch_now.set()
+        elif kind == "event":
+            self._event(message)
+
+    def _welcome(self, message: Mapping[str, Any]) -> None:
+        self.online, self._attempt, self.pairing_code = True, 0, None
+        with contextlib.suppress(TypeError, ValueError):
+            self._offset = datetime.fromisoformat(str(message["server_time"])) - datetime.now(UTC)
+        if isinstance(message.get("heartbeat"), int | float) and message["heartbeat"] > 0:
+            self._heartbeat = float(message["heartbeat"])
+        self.screen_name = str(message.get("screen", {}).get("name", self.screen_name))
+        epoch = message.get("epoch")
+        if epoch != self.epoch:
+            # The server restarted: its events are numbered afresh, nothing old is replayed.
+            self._seen.clear()
+            self.epoch = epoch if isinstance(epoch, str) else None
+            self.seq = message["seq"] if isinstance(message.get("seq"), int) else 0
+            self.cache.keep_events(self.epoch, self.seq)
+        self.changed()
+
+    def _event(self, message: Mapping[str, Any]) -> None:
+        event_id, seq = str(message.get("id")), message.get("seq")
+        if isinstance(seq, int) and seq > self.seq:
+            self.seq = seq
+            self.cache.keep_events(self.epoch, self.seq)
+        if event_id in self._seen:
+            return
+        self._seen[event_id] = None
+        if len(self._seen) > SEEN_EVENTS:
+            del self._seen[next(iter(self._seen))]
+        event = message.get("event")
+        event = event if isinstance(event, dict) else {}
+        kind = event.get("kind")
+        log.info("event %s", kind)
+        if kind == "identify":
+            seconds = event.get("seconds")
+            if not isinstance(seconds, int | float) or seconds != seconds:
+                seconds = 10.0
+            seconds = min(max(float(seconds), 1.0), 300.0)
+            self._identify_until = time.monotonic() + seconds
+            self.changed()
+            if self._loop is not None:
+                self._loop.call_later(seconds + 0.05, self.changed)
+        elif kind == "reload":
+            self.painter = Painter(self.options.size, self.cache.media)
+            self._generation += 1
+            self._scene = None
+            self.changed()
+        elif kind == "screenshot":
+            self._background(self._screenshot())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
+
+    async def _screenshot(self) -> None:
+        frame, token = self.frame, self.token
+        if frame is None or token is None:
+            return
+        buffer = io.BytesIO()
+        frame.save(buffer, "PNG")
+        try:
+            await asyncio.to_thread(
+                upload_screenshot, self.options.server, token, buffer.getvalue()
+            )
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            log.info("screenshot not uploaded: %s", error)
+
+
+def _message(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return None
+    return message

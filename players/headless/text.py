@@ -1,0 +1,206 @@
+"""Text for small screens: notice bodies as plain lines, wrapping CJK and Latin text by
+width, fonts (a Japanese one when installed) and the pairing code for terminals."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Protocol, TypeAlias
+
+from PIL import Image, ImageDraw, ImageFont
+
+# Characters a line must not start with (Japanese line-breaking rules, kinsoku).
+_NO_LINE_START = frozenset(
+    "、。，．,.:;!?！？)]}）」』】〕〉》ー…ゃゅょっャュョッぁぃぅぇぉァィゥェォ"
+)
+
+
+class _BodyText(HTMLParser):
+    """The notice body's restricted HTML (p, br, strong, ul, ol, li) as plain lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self._line: list[str] = []
+        self._lists: list[list[int]] = []  # per open list: [ordered, next number]
+
+    def _end_line(self) -> None:
+        text = "".join(self._line).strip()
+        if text:
+            self.lines.append(text)
+        self._line = []
+
+    def _gap(self) -> None:
+        self._end_line()
+        if self.lines and self.lines[-1]:
+            self.lines.append("")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("p", "ul", "ol") and not self._lists:
+            self._gap()
+        if tag == "br":
+            self._end_line()
+        elif tag in ("ul", "ol"):
+            self._lists.append([tag == "ol", 1])
+        elif tag == "li":
+            self._end_line()
+            if self._lists and self._lists[-1][0]:
+                self._line.append(f"{self._lists[-1][1]}. ")
+                self._lists[-1][1] += 1
+            else:
+                self._line.append("• ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("ul", "ol") and self._lists:
+            self._lists.pop()
+        if tag in ("p", "ul", "ol", "li"):
+            self._end_line()
+
+    def handle_data(self, data: str) -> None:
+        self._line.append(" ".join(data.split()) if not data.strip() else data.replace("\n", " "))
+
+
+def html_lines(html: str) -> list[str]:
+    """Plain lines of a notice body; "" between paragraphs, "• " before list items."""
+    parser = _BodyText()
+    parser.feed(html)
+    parser.close()
+    parser._end_line()
+    while parser.lines and not parser.lines[-1]:
+        parser.lines.pop()
+    return parser.lines
+
+
+class _Font(Protocol):
+    def getlength(self, text: str, *args: Any, **kwargs: Any) -> float: ...
+
+
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _break_point(line: str) -> int:
+    """Where a line that ends inside a word may break: after its last space or wide char."""
+    for index in range(len(line) - 1, 0, -1):
+        if line[index].isspace() or _wide(line[index]):
+            return index + 1
+    return 0
+
+
+def wrap(text: str, font: _Font, width: float) -> list[str]:
+    """Lines no wider than `width`: between words, or between any two CJK characters
+    (Japanese has no spaces), never starting a line with closing punctuation."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for char in paragraph:
+            if not line or font.getlength(line + char) <= width:
+                line += char
+            elif char in _NO_LINE_START and font.getlength(line) <= width:
+                line += char  # hangs past the edge rather than starting the next line
+            elif char.isspace():
+                lines.append(line.rstrip())
+                line = ""
+            elif not _wide(char) and not _wide(line[-1]) and not line[-1].isspace():
+                cut = _break_point(line)
+                if cut:
+                    lines.append(line[:cut].rstrip())
+                    line = line[cut:].lstrip() + char
+                else:
+                    lines.append(line)
+                    line = char
+            else:
+                lines.append(line.rstrip())
+                line = char
+        lines.append(line.rstrip())
+    return lines
+
+
+def ellipsize(text: str, font: _Font, width: float) -> str:
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+# --- fonts ------------------------------------------------------------------------------
+
+FontObject: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
+_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+_CJK_FILES = {
+    False: ("NotoSansCJK-Regular.ttc", "NotoSansCJKjp-Regular.otf", "NotoSansJP-Regular.otf"),
+    True: ("NotoSansCJK-Bold.ttc", "NotoSansCJKjp-Bold.otf", "NotoSansJP-Bold.otf"),
+}
+
+
+def find_cjk_font(bold: bool = False, dirs: Sequence[Path] = _FONT_DIRS) -> Path | None:
+    """A Japanese font installed on this machine (Debian: fonts-noto-cjk), or None."""
+    for name in (*_CJK_FILES[bold], *_CJK_FILES[not bold]):
+        for folder in dirs:
+            found = sorted(folder.rglob(name)) if folder.is_dir() else []
+            if found:
+                return found[0]
+    for folder in dirs:
+        found = sorted(folder.rglob("*CJK*.tt[cf]")) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None
+
+
+def _japanese_face(path: Path) -> int:
+    """The index of the Japanese face in a font collection (Noto CJK also has SC, TC, KR)."""
+    for index in range(10):
+        try:
+            family = ImageFont.truetype(path, 12, index=index).getname()[0] or ""
+        except OSError:
+            break
+        if "JP" in family:
+            return index
+    return 0
+
+
+class Fonts:
+    """Fonts by pixel size: the CJK font when there is one, else Pillow's default."""
+
+    def __init__(self, regular: Path | None = None, bold: Path | None = None) -> None:
+        self.paths = {False: regular or find_cjk_font(False), True: bold or find_cjk_font(True)}
+        self.faces = {b: _japanese_face(p) if p else 0 for b, p in self.paths.items()}
+        self._cache: dict[tuple[int, bool], FontObject] = {}
+
+    def get(self, size: float, bold: bool = False) -> FontObject:
+        key = (max(8, int(size)), bold)
+        if key not in self._cache:
+            path = self.paths[bold]
+            try:
+                if path is None:
+                    raise OSError("no CJK font")
+                font: FontObject = ImageFont.truetype(path, key[0], index=self.faces[bold])
+            except OSError:
+                font = ImageFont.load_default(key[0])
+            self._cache[key] = font
+        return self._cache[key]
+
+
+def banner(code: str, fonts: Fonts | None = None, height: int = 16) -> str:
+    """`code` in large type for a terminal, drawn with block characters."""
+    font = (fonts or Fonts()).get(height, bold=True)
+    width = int(font.getlength(code)) + 2
+    image = Image.new("L", (width, height * 2), 0)
+    ImageDraw.Draw(image).text((1, 0), code, font=font, fill=255)
+    box = image.getbbox()
+    if box is None:
+        return code
+    image = image.crop((0, box[1], width, box[3] + 1))
+    ink = [value > 110 for value in image.tobytes()]
+    rows = []
+    for y in range(0, image.height, 2):
+        row = ""
+        for x in range(image.width):
+            top = ink[y * width + x]
+            bottom = y + 1 < image.height and ink[(y + 1) * width + x]
+            row += "█" if top and bottom else "▀" if top else "▄" if bottom else " "
+        rows.append(row.rstrip())
+    return "\n".join(rows)
