@@ -286,12 +286,15 @@ async def _start(
     player = hello.get("player")
     if not isinstance(player, dict):
         player = {}
-    app.state.seen.note(
-        screen.id,
-        player_kind=str(player.get("kind", ""))[:16],
-        player_version=str(player.get("version", ""))[:32],
-    )
-    hub.status[screen.id] = {"at": utcnow(), "playing": {}, "manifest_version": 0}
+    kind, version = str(player.get("kind", ""))[:16], str(player.get("version", ""))[:32]
+    app.state.seen.note(screen.id, player_kind=kind, player_version=version)
+    hub.status[screen.id] = {
+        "at": utcnow(),
+        "playing": {},
+        "manifest_version": 0,
+        "kind": kind,
+        "version": version,
+    }
 
 
 async def _run(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
@@ -338,7 +341,9 @@ async def _receive_loop(socket: _Socket, app: Any, subscriber: Subscriber) -> No
         kind = message["type"]
         if kind == "heartbeat":
             playing = message.get("playing")
+            previous = hub.status.get(subscriber.screen_id, {})
             hub.status[subscriber.screen_id] = {
+                **previous,
                 "at": utcnow(),
                 "playing": {
                     str(zone)[:32]: str(what)[:200] for zone, what in list(playing.items())[:8]

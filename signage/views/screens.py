@@ -242,6 +242,9 @@ def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
                 "last_seen": heard,
                 "playing": status.get("playing", {}),
                 "version": status.get("manifest_version") or screen.manifest_ack,
+                # What the player said when it connected; the database catches up in batches.
+                "kind": status.get("kind") or screen.player_kind,
+                "player_version": status.get("version") or screen.player_version,
             }
         )
     return result
