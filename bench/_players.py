@@ -1,0 +1,482 @@
+"""Shared helpers for the player benchmarks (fanout.py, latency.py, storm.py).
+
+- `make_database`: a temporary SQLite database with N paired screens (and manifests).
+- `ServerProcess`: the server in a child process, so its CPU and memory are its own:
+  `ours` is the real app (create_app) under uvicorn with the production websocket
+  options, plus one test-only route `GET /bench/publish`; `bare` is the websockets
+  library's own `serve()` + `broadcast()`. Both take JSON-line commands on stdin (`stats`,
+  `publish`, `profile`) and answer on stdout; the server stops on SIGTERM, when stdin
+  closes, or after `--lifetime` seconds.
+- `Player` and `Tally`: real websocket clients and what they received.
+
+Run as a script, this file is the server process (`_players.py ours|bare --port ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import json
+import math
+import pstats
+import resource
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+PAD = 125  # an event message of about 200 bytes
+BATCH = 50  # players connecting at once, so the accept backlog is never overrun
+
+
+def raise_nofile() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def event_text(seq: int, pad: int) -> str:
+    """The `event` message, shaped and encoded as signage.hub does."""
+    message = {"type": "event", "seq": seq, "id": uuid.uuid4().hex, "event": _event(pad)}
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event(pad: int) -> dict[str, Any]:
+    return {"kind": "bench", "pad": "x" * pad}
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process, in KiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+# --- database ------------------------------------------------------------------------
+
+
+def make_database(folder: Path, screens: int, manifests: bool = False) -> tuple[str, list[str]]:
+    """Migrate a new SQLite database in `folder`, add one site and `screens` paired screens
+    (each with a manifest if asked); returns the URL and the device tokens."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from signage.db import create_sync_engine, migrate, utcnow
+    from signage.manifests import content_hash
+    from signage.models import Manifest, Screen, Site
+    from signage.pairing import token_hash
+
+    url = f"sqlite:///{folder / 'signage.db'}"
+    migrate(url)
+    engine = create_sync_engine(url)
+    tokens = [secrets.token_urlsafe(24) for _ in range(screens)]
+    now = utcnow()
+    with engine.begin() as conn:
+        site_id = conn.execute(
+            sa.insert(Site).values(code="bench", name="本庁舎", timezone="Asia/Tokyo")
+        ).inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(
+            sa.insert(Screen),
+            [
+                {"site_id": site_id, "name": f"s{i}", "layout": "full", "token_hash": token_hash(t)}
+                for i, t in enumerate(tokens)
+            ],
+        )
+        if manifests:
+            ids = conn.scalars(sa.select(Screen.id).order_by(Screen.id)).all()
+            bodies = [_manifest_body(i, site_id) for i in ids]
+            conn.execute(
+                sa.insert(Manifest),
+                [
+                    {
+                        "screen_id": i,
+                        "version": 1,
+                        "content_hash": content_hash(b),
+                        "body": b,
+                        "built_at": now,
+                    }
+                    for i, b in zip(ids, bodies, strict=True)
+                ],
+            )
+    engine.dispose()
+    return url, tokens
+
+
+def _manifest_body(screen_id: int, site_id: int) -> dict[str, Any]:
+    """A small manifest of the real shape: one zone, three notices."""
+    return {
+        "protocol": 1,
+        "screen": {"id": screen_id, "name": f"s{screen_id}"},
+        "site": {"id": site_id, "name": "本庁舎", "timezone": "Asia/Tokyo", "languages": ["ja"]},
+        "layout": {"key": "full", "orientation": "landscape", "zones": ["main"]},
+        "zones": {
+            "main": [
+                {
+                    "kind": "notice",
+                    "seconds": 15,
+                    "notice": {
+                        "style": "normal",
+                        "image": None,
+                        "texts": [
+                            {"language": "ja", "title": f"お知らせ {k}", "html": "<p>本文</p>"}
+                        ],
+                    },
+                }
+                for k in range(3)
+            ]
+        },
+    }
+
+
+# --- the server process (driver side) ------------------------------------------------
+
+
+class ServerProcess:
+    """One server in a child process; `call` sends it a command and returns its answer."""
+
+    def __init__(self, kind: str, port: int, log: Path, **options: str) -> None:
+        self.kind, self.port, self.log, self.options = kind, port, log, options
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self, within: float = 60) -> None:
+        args = [f"--{k.replace('_', '-')}={v}" for k, v in self.options.items()]
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                self.kind,
+                f"--port={self.port}",
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                limit=1 << 24,
+            )
+        answer = await self._read(within)
+        assert answer.get("ready"), answer
+
+    async def call(self, cmd: str, **args: Any) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self._read(60)
+
+    async def _read(self, within: float) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), within)
+        if not line:
+            raise RuntimeError(f"{self.kind} server exited; see {self.log}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def stop(self, within: float = 30) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.terminate()
+        try:
+            await asyncio.wait_for(self.proc.wait(), within)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def log_problems(log: Path) -> list[str]:
+    """Lines of a server log that are not routine (warnings, errors, tracebacks)."""
+    if not log.exists():
+        return []
+    return [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+
+
+# --- players (client side) -----------------------------------------------------------
+
+
+class Tally:
+    """How many messages of each type all players received, and when the last came."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.last: dict[str, float] = {}
+        self._goals: list[tuple[str, int, asyncio.Future[None]]] = []
+
+    def add(self, kind: str) -> None:
+        self.counts[kind] += 1
+        self.last[kind] = time.perf_counter()
+        if self._goals:
+            for goal in [g for g in self._goals if self.counts[g[0]] >= g[1]]:
+                self._goals.remove(goal)
+                if not goal[2].done():
+                    goal[2].set_result(None)
+
+    async def reach(self, kind: str, count: int, within: float = 120) -> None:
+        if self.counts[kind] >= count:
+            return
+        future = asyncio.get_running_loop().create_future()
+        goal = (kind, count, future)
+        self._goals.append(goal)
+        try:
+            await asyncio.wait_for(future, within)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self.counts[kind]} of {count} {kind!r} after {within} s"
+            ) from None
+        finally:
+            if goal in self._goals:
+                self._goals.remove(goal)
+
+
+def hello(token: str, manifest_version: int = 0) -> str:
+    return json.dumps(
+        {
+            "type": "hello",
+            "token": token,
+            "protocol": 1,
+            "epoch": None,
+            "seq": 0,
+            "manifest_version": manifest_version,
+            "player": {"kind": "bench", "version": "1"},
+        }
+    )
+
+
+class Player:
+    """One player: `session` connects, says hello, counts what it receives until the
+    server closes the socket, and returns the close code."""
+
+    def __init__(self, url: str, token: str, tally: Tally) -> None:
+        self.url, self.token, self.tally = url, token, tally
+        self.ws: Any = None
+
+    async def session(self) -> int | None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        async with connect(
+            self.url, max_size=None, ping_interval=None, compression=None, open_timeout=60
+        ) as ws:
+            self.ws = ws
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(hello(self.token))
+                async for message in ws:
+                    self.tally.add(json.loads(message)["type"])
+            self.tally.add("closed")
+            code: int | None = ws.close_code
+            return code
+
+
+async def connect_all(
+    players: list[Player], tally: Tally, kind: str = "welcome"
+) -> list[asyncio.Task[int | None]]:
+    """Start every player's session, BATCH at a time, each batch waiting for its `kind`."""
+    tasks = []
+    base = tally.counts[kind]
+    for start in range(0, len(players), BATCH):
+        batch = players[start : start + BATCH]
+        tasks += [asyncio.ensure_future(p.session()) for p in batch]
+        await tally.reach(kind, base + start + len(batch))
+    return tasks
+
+
+async def finish(tasks: list[asyncio.Task[Any]], within: float = 30) -> None:
+    """Wait for sessions to end (the server closed them), cancelling any left."""
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=within)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def http_get(port: int, path: str) -> int:
+    """A plain HTTP/1.1 GET on a fresh connection; returns the status code."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    return int(data.split(b" ", 2)[1])
+
+
+# --- the server process (server side) ------------------------------------------------
+
+
+def _reply(answer: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+
+
+async def _control(
+    publish: Callable[[int, int], int], connections: Callable[[], int], stop: Callable[[], None]
+) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    profiler: cProfile.Profile | None = None
+    while line := await reader.readline():
+        command = json.loads(line)
+        cmd = command["cmd"]
+        if cmd == "stats":
+            _reply({"cpu": time.process_time(), "connections": connections()})
+        elif cmd == "publish":
+            _reply({"seq": publish(command.get("count", 1), command.get("pad", PAD))})
+        elif cmd == "profile" and command["on"]:
+            profiler = cProfile.Profile(time.thread_time)  # CPU of the event loop's thread
+            profiler.enable()
+            _reply({})
+        elif cmd == "profile" and profiler is not None:
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            if command.get("strip", True):
+                stats.strip_dirs()
+            stats.sort_stats(command.get("sort", "tottime")).print_stats(command.get("top", 15))
+            _reply({"text": out.getvalue()})
+        else:
+            _reply({"error": f"unknown command {cmd!r}"})
+    stop()  # stdin closed: the driver is gone
+
+
+async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: float) -> None:
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from signage.app import create_app
+    from signage.settings import PROJECT_ROOT, Settings
+
+    settings = Settings.load(
+        environ={},
+        env_file=None,
+        data_dir=Path(data_dir),
+        database_url=database_url,
+        secret_key="bench-secret-key",
+        vendor_dir=PROJECT_ROOT / "node_modules",
+        log_level="warning",
+    )
+    app = create_app(settings, scheduler=False)
+    hub = app.state.hub
+
+    async def bench_publish(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"{hub.publish(_event(PAD), None)}\n")
+
+    app.router.routes.append(Route("/bench/publish", bench_publish))  # test-only route
+
+    def publish(count: int, pad: int) -> int:
+        return [hub.publish(_event(pad), None) for _ in range(count)][-1]
+
+    # The options of `signage serve` (signage/cli.py), with a bound on shutdown.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+            return
+        await asyncio.sleep(0.02)
+    asyncio.get_running_loop().call_later(lifetime, stop)
+    control = asyncio.ensure_future(_control(publish, lambda: len(hub.online()), stop))
+    _reply({"ready": True})
+    await serving
+    control.cancel()
+
+
+async def _serve_bare(port: int, lifetime: float) -> None:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.http11 import Request, Response
+
+    seq = 0
+    welcome = json.dumps({"type": "welcome", "protocol": 1})
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()  # hello
+        await ws.send(welcome)
+        async for _ in ws:
+            pass
+
+    def publish(count: int, pad: int) -> int:
+        nonlocal seq
+        for _ in range(count):
+            seq += 1
+            broadcast(server.connections, event_text(seq, pad))
+        return seq
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/bench/publish":  # test-only "route"
+            return connection.respond(HTTPStatus.OK, f"{publish(1, PAD)}\n")
+        return None
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.call_later(lifetime, stopping.set)
+    async with serve(
+        handler, "127.0.0.1", port, compression=None, process_request=process_request
+    ) as server:
+        control = asyncio.ensure_future(
+            _control(publish, lambda: len(server.connections), stopping.set)
+        )
+        _reply({"ready": True})
+        await stopping.wait()
+        control.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["ours", "bare"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--lifetime", type=float, default=600)
+    args = parser.parse_args()
+    raise_nofile()
+    if args.kind == "ours":
+        asyncio.run(_serve_ours(args.port, args.database_url, args.data_dir, args.lifetime))
+    else:
+        asyncio.run(_serve_bare(args.port, args.lifetime))
+
+
+if __name__ == "__main__":
+    main()
