@@ -76,12 +76,28 @@ def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
     assert shot.crop((0, height // 10, width * 7 // 10, height // 2)).getextrema()[1] > 200
     assert "オンライン" in staff.http.get("/fleet").text
 
+    # While online, an approved edit is on the screen within moments (the push, not a poll).
+    staff.post(
+        f"/notices/{notice_id}",
+        {
+            "site_id": "",
+            "style": "important",
+            "title_ja": "ようこそ市役所へ!",
+            "body_ja": "**9時**から開庁します",
+            "title_en": "Welcome",
+            "body_en": "",
+            "action": "approve",
+        },
+        page=f"/notices/{notice_id}",
+    )
+    page.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent === 'ようこそ市役所へ!'", timeout=3)
+
     # The server goes away: the screen keeps playing, also after a reload.
     live_server.kill()
     page.wait_for("document.getElementById('status').className.includes('offline')")
-    assert _title(page) == "ようこそ市役所へ"
+    assert _title(page) == "ようこそ市役所へ!"
     page.goto(live_server.url + "/player/")
-    page.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent === 'ようこそ市役所へ'", timeout=15)
+    page.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent === 'ようこそ市役所へ!'", timeout=15)
 
     # Back again, an edit of the notice reaches the screen by itself.
     live_server.start()
@@ -105,3 +121,14 @@ def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
         e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e
     ]
     assert offline_noise == []
+
+
+def test_a_demo_player_link_plays_at_once(live_server: LiveServer, browser: Page) -> None:
+    loaded = live_server.cli("load-demo")
+    assert loaded.returncode == 0, loaded.stderr
+    links = re.findall(r"(http://\S+/player/#token=[A-Za-z0-9_-]+)", loaded.stdout)
+    assert len(links) == 2
+    browser.goto(links[0])
+    browser.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent.length > 0", timeout=15)
+    assert browser.eval("location.hash") == ""  # the token does not stay in the address
+    assert browser.eval("document.getElementById('pairing').hidden") is True
