@@ -260,6 +260,47 @@ class Staff:
         assert match
         return int(match.group(1))
 
+    def notice(self, title: str, notice_id: int | None = None, **fields: str) -> int:
+        """Write (or, with `notice_id`, edit) a notice and approve it; returns its id."""
+        data = {
+            "site_id": "",
+            "style": "normal",
+            "title_ja": title,
+            "body_ja": "",
+            "action": "approve",
+            **fields,
+        }
+        path = f"/notices/{notice_id}" if notice_id else "/notices/new"
+        response = self.post(path, data, page=path)
+        return int(response.headers["location"].split("/")[2].split("?")[0])
+
+    def playlist(self, notice_ids: list[int], name: str = "案内", seconds: int = 10) -> int:
+        response = self.post("/playlists", {"name": name, "site_id": ""}, page="/playlists")
+        playlist_id = int(response.headers["location"].rsplit("/", 1)[1])
+        for notice_id in notice_ids:
+            self.post(
+                f"/playlists/{playlist_id}/items",
+                {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": str(seconds)},
+                page=f"/playlists/{playlist_id}",
+            )
+        return playlist_id
+
+    def play_by_default(self, screen_id: int, playlist_id: int, name: str = "1F ロビー") -> None:
+        """Make `playlist_id` the default playlist of a screen of the first site."""
+        site = re.search(r'/sites/(\d+)"', self.http.get("/sites").text)
+        assert site
+        self.post(
+            f"/screens/{screen_id}",
+            {
+                "name": name,
+                "site_id": site.group(1),
+                "layout": "hall",
+                "default_playlist_id": str(playlist_id),
+                "groups": "",
+            },
+            page=f"/screens/{screen_id}",
+        )
+
     def pair(self, code: str, site_id: int, name: str = "1F ロビー") -> int:
         response = self.post(
             "/screens/pair",

@@ -26,27 +26,10 @@ def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
 ) -> None:
     page = browser
     # Content first: an approved notice in the playlist the new screen will use.
-    made = staff.post(
-        "/notices/new",
-        {
-            "site_id": "",
-            "style": "important",
-            "title_ja": "ようこそ市役所へ",
-            "body_ja": "**9時**から開庁します",
-            "title_en": "Welcome",
-            "body_en": "",
-            "action": "approve",
-        },
-        page="/notices/new",
+    notice_id = staff.notice(
+        "ようこそ市役所へ", style="important", body_ja="**9時**から開庁します", title_en="Welcome"
     )
-    notice_id = int(made.headers["location"].split("/")[2].split("?")[0])
-    playlist = staff.post("/playlists", {"name": "案内", "site_id": ""}, page="/playlists")
-    playlist_id = int(playlist.headers["location"].rsplit("/", 1)[1])
-    staff.post(
-        f"/playlists/{playlist_id}/items",
-        {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "30"},
-        page=f"/playlists/{playlist_id}",
-    )
+    playlist_id = staff.playlist([notice_id], seconds=30)
     site_id = staff.site()
 
     # A new screen opens the player: it shows a pairing code in large type.

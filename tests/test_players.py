@@ -166,38 +166,8 @@ def _manifest_titles(message: dict[str, Any]) -> set[str]:
 def test_an_approved_change_is_pushed_to_the_screen(live_server: LiveServer, staff: Staff) -> None:
     _, screen_id, ws = _paired_player(live_server, staff)
     with ws:
-        made = staff.post(
-            "/notices/new",
-            {
-                "site_id": "",
-                "style": "normal",
-                "title_ja": "窓口のご案内",
-                "body_ja": "",
-                "action": "approve",
-            },
-            page="/notices/new",
-        )
-        notice_id = int(made.headers["location"].split("/")[2].split("?")[0])
-        playlist = staff.post("/playlists", {"name": "案内", "site_id": ""}, page="/playlists")
-        playlist_id = int(playlist.headers["location"].rsplit("/", 1)[1])
-        staff.post(
-            f"/playlists/{playlist_id}/items",
-            {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "10"},
-            page=f"/playlists/{playlist_id}",
-        )
-        site_id = re.search(r'/sites/(\d+)"', staff.http.get("/sites").text)
-        assert site_id
-        staff.post(
-            f"/screens/{screen_id}",
-            {
-                "name": "1F ロビー",
-                "site_id": site_id.group(1),
-                "layout": "hall",
-                "default_playlist_id": str(playlist_id),
-                "groups": "",
-            },
-            page=f"/screens/{screen_id}",
-        )
+        notice_id = staff.notice("窓口のご案内")
+        staff.play_by_default(screen_id, staff.playlist([notice_id]))
         first = _recv(ws)
         assert first["type"] == "manifest" and "窓口のご案内" in _manifest_titles(first)
         # An edit, approved: the screen gets the new text; an unapproved edit takes it off.
@@ -236,32 +206,7 @@ def test_a_change_made_while_a_player_is_offline_arrives_on_reconnect(
     token, screen_id, ws = _paired_player(live_server, staff)
     with ws:
         welcome_version = 1
-    site_id = re.search(r'/sites/(\d+)"', staff.http.get("/sites").text)
-    assert site_id
-    made = staff.post(
-        "/notices/new",
-        {"site_id": "", "style": "normal", "title_ja": "留守中の変更", "action": "approve"},
-        page="/notices/new",
-    )
-    notice_id = int(made.headers["location"].split("/")[2].split("?")[0])
-    playlist = staff.post("/playlists", {"name": "p", "site_id": ""}, page="/playlists")
-    playlist_id = int(playlist.headers["location"].rsplit("/", 1)[1])
-    staff.post(
-        f"/playlists/{playlist_id}/items",
-        {"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "10"},
-        page=f"/playlists/{playlist_id}",
-    )
-    staff.post(
-        f"/screens/{screen_id}",
-        {
-            "name": "1F ロビー",
-            "site_id": site_id.group(1),
-            "layout": "hall",
-            "default_playlist_id": str(playlist_id),
-            "groups": "",
-        },
-        page=f"/screens/{screen_id}",
-    )
+    staff.play_by_default(screen_id, staff.playlist([staff.notice("留守中の変更")]))
     with _ws(live_server) as again:
         again.send(_hello(token, manifest_version=welcome_version))
         assert _recv(again)["type"] == "welcome"
