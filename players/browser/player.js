@@ -329,7 +329,8 @@
     } else if (item.type === "image") {
       view.appendChild(picture(item.file));
     } else if (item.type === "ticker") {
-      view.appendChild(element("span", "ticker-text", item.text));
+      // Long text (more than fits across the zone) scrolls; short text stays put.
+      view.appendChild(element("span", "ticker-text" + (item.text.length > 40 ? " moving" : ""), item.text));
     } else if (item.type === "clock") {
       view.appendChild(element("span", "big-clock", clockText(at, manifest)));
     }
