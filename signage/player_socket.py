@@ -354,8 +354,8 @@ async def _receive_loop(socket: _Socket, app: Any, subscriber: Subscriber) -> No
             }
             app.state.seen.note(subscriber.screen_id)
         elif kind == "ack":
-            app.state.seen.note(
-                subscriber.screen_id, manifest_ack=_number(message.get("manifest_version"))
-            )
+            version = _number(message.get("manifest_version"))
+            hub.status.setdefault(subscriber.screen_id, {})["manifest_version"] = version
+            app.state.seen.note(subscriber.screen_id, manifest_ack=version)
         else:
             raise Closed(CLOSE_MALFORMED)

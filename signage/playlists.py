@@ -121,20 +121,7 @@ async def add_item(
     row = await _validate_item(db, item)
     row.position = max((i.position for i in playlist.items), default=-1) + 1
     playlist.items.append(row)
-    await db.flush()
-    await db.refresh(playlist, ["items"])
-    audit.record(
-        db,
-        user,
-        "playlist.update",
-        "playlist",
-        playlist.id,
-        playlist.name,
-        before=before,
-        after=playlist.audit_view(),
-        ip=ip,
-    )
-    return playlist
+    return await _saved(db, user, ip, playlist, before)
 
 
 async def change_item(
@@ -159,6 +146,13 @@ async def change_item(
         raise ValidationFailed({"move": N_("Choose one of the options.")})
     for position, row in enumerate(items):
         row.position = position
+    return await _saved(db, user, ip, playlist, before)
+
+
+async def _saved(
+    db: AsyncSession, user: User, ip: str, playlist: Playlist, before: dict[str, object]
+) -> Playlist:
+    """Write a change of items and audit it with the items before and after."""
     await db.flush()
     await db.refresh(playlist, ["items"])
     audit.record(

@@ -57,7 +57,16 @@ def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
     # Not a black screen: the notice's title is drawn in bright type in the main zone.
     width, height = shot.size
     assert shot.crop((0, height // 10, width * 7 // 10, height // 2)).getextrema()[1] > 200
-    assert "オンライン" in staff.http.get("/fleet").text
+    # The fleet view shows it online, with what it plays and its manifest, at once (the
+    # player reports right after it shows a manifest, not only every 30 s).
+    deadline = time.monotonic() + 10
+    while True:
+        row = staff.http.get("/fleet").text.split('data-screen="')[1].split("</tr>")[0]
+        if "ようこそ市役所へ [ja+en]" in row or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert "オンライン" in row and "ようこそ市役所へ [ja+en]" in row
+    assert re.search(r"<td>\d+</td>", row), row  # the manifest version it plays
 
     # While online, an approved edit is on the screen within moments (the push, not a poll).
     staff.post(

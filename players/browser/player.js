@@ -21,6 +21,7 @@
     attempt: 0,
     seenEvents: {},
     shown: {},
+    labels: {},
     brokenFiles: {},
     offset: 0, // server time minus local time, in ms
     heartbeat: 30
@@ -136,7 +137,7 @@
       localStorage.setItem(KEYS.epoch, state.epoch);
       state.heartbeat = data.heartbeat || 30;
       $("pairing").hidden = true;
-      if (state.manifest) { show(); }
+      if (state.manifest) { show(); beat(); }
     } else if (data.type === "manifest") {
       receiveManifest(data);
     } else if (data.type === "event") {
@@ -180,6 +181,7 @@
         try { localStorage.setItem(KEYS.manifest, JSON.stringify(manifest)); } catch (e) { /* full */ }
         send({ type: "ack", manifest_version: manifest.version });
         show();
+        beat(); // the fleet view shows the new version and what plays at once
       });
   }
 
@@ -356,6 +358,7 @@
     });
     state.built = manifest.version + ":" + manifest.layout.key;
     state.shown = {};
+    state.labels = {};
   }
 
   function show() {
@@ -370,6 +373,7 @@
       var next = key(zone, showing, at, manifest);
       if (state.shown[zone.name] === next) { return; }
       state.shown[zone.name] = next;
+      state.labels[zone.name] = label(zone, showing, manifest);
       var view = render(zone, showing, manifest, at);
       box.appendChild(view);
       // Crossfade: the new view fades in over the old, which is then removed.
@@ -380,9 +384,28 @@
     });
   }
 
+  function beat() {
+    send({ type: "heartbeat", seq: state.seq, manifest_version: state.manifest ? state.manifest.version : 0, playing: describePlaying() });
+  }
+
+  function label(zone, showing, manifest) {
+    // What staff see in the fleet view for this zone.
+    if (zone.kind === "header") { return manifest.site.name; }
+    if (!showing) { return "-"; }
+    var item = showing.item;
+    if (item.type === "notice") {
+      var notice = manifest.notices[String(item.notice)];
+      var first = notice && notice.texts.length ? notice.texts[0].title : "";
+      return first + (showing.languages.length ? " [" + showing.languages.join("+") + "]" : "");
+    }
+    if (item.type === "image") { return "image " + item.file.slice(0, 12); }
+    if (item.type === "ticker") { return item.text; }
+    return item.type;
+  }
+
   function describePlaying() {
     var playing = {};
-    Object.keys(state.shown).forEach(function (zone) { playing[zone] = String(state.shown[zone]).slice(0, 120); });
+    Object.keys(state.labels).forEach(function (zone) { playing[zone] = String(state.labels[zone]).slice(0, 120); });
     return playing;
   }
 
@@ -407,9 +430,7 @@
     }
     if (state.manifest) { show(); }
     setInterval(show, 1000);
-    setInterval(function () {
-      send({ type: "heartbeat", seq: state.seq, manifest_version: state.manifest ? state.manifest.version : 0, playing: describePlaying() });
-    }, 30000);
+    setInterval(beat, 30000);
     var ready = state.token ? Promise.resolve() : startPairing();
     ready.then(connect, function () { retry(backoff()); });
   }

@@ -13,7 +13,7 @@ from content.notices import NoticeStyle, NoticeText
 from signage import manifests, media, notices, sites
 from signage.errors import ValidationFailed
 from signage.i18n import N_
-from signage.models import Media, Notice, Role, User
+from signage.models import Notice, Role, User
 from signage.web import (
     Form,
     client_ip,
@@ -71,7 +71,7 @@ async def _form_page(
     site = user.site or (all_sites[0] if len(all_sites) == 1 else None)
     order = site.languages.split(",") if site else list(CONTENT_LANGUAGES)
     languages = order + [code for code in CONTENT_LANGUAGES if code not in order]
-    images = await _images(db, user)
+    images = await media.list_media(db, user)
     return render(
         request,
         "notice_form.html",
@@ -91,10 +91,6 @@ async def _form_page(
         },
         status_code=status_code,
     )
-
-
-async def _images(db: AsyncSession, user: User) -> list[Media]:
-    return await media.list_media(db, user)
 
 
 def _values_of(notice: Notice, tz: str) -> dict[str, object]:
