@@ -2,9 +2,10 @@
 next (the fair rule), and the estimated wait shown to residents.
 
 The fair rule: tickets are called in the order residents joined the queue (a transferred
-ticket keeps its place), except that priority tickets (for elderly or disabled residents)
-get one call after every `normal_per_priority` normal calls while any of them wait. So
-priority never sinks behind a long normal queue, and never starves it either.
+ticket keeps its place; one transferred to a counter is called only by that counter),
+except that priority tickets (for elderly or disabled residents) get one call after every
+`normal_per_priority` normal calls while any of them wait. So priority never sinks behind
+a long normal queue, and never starves it either.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Waiting:
     service: str
     joined_at: datetime  # when its place in the queue was taken (kept across transfers)
     priority: bool = False
+    for_counter: int | None = None  # transferred to this counter: only it calls the ticket
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,23 @@ def next_ticket(
     services: Iterable[str],
     rule: FairRule,
     normal_since_priority: int,
+    counter: int | None = None,
 ) -> Waiting | None:
     """The ticket a counter serving `services` calls next, or None if nobody waits.
 
-    `normal_since_priority` is how many normal tickets of these services were called since
-    the last priority one (the caller keeps this count per site).
+    `normal_since_priority` is how many normal tickets were called since the last priority
+    one (the caller keeps this count per site). `counter` is the calling counter: tickets
+    transferred to it are its own, tickets transferred to other counters are not.
     """
     allowed = set(services)
     candidates = sorted(
-        (t for t in waiting if t.service in allowed), key=lambda t: (t.joined_at, t.id)
+        (
+            t
+            for t in waiting
+            if (t.for_counter is None and t.service in allowed)
+            or (t.for_counter is not None and t.for_counter == counter)
+        ),
+        key=lambda t: (t.joined_at, t.id),
     )
     if not candidates:
         return None

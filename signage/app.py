@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import auth
+from signage.announcer import Announcer
 from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
 from signage.hub import CLOSE_RESTART, Hub
@@ -25,6 +26,7 @@ from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHead
 from signage.player_socket import SeenWriter, warm_manifests
 from signage.routes import routes
 from signage.settings import Settings
+from signage.voice import Voice
 from signage.web import create_templates, render_error
 
 log = logging.getLogger("signage")
@@ -62,6 +64,8 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         if app.state.jobs is not None:
             app.state.jobs.start()
         await warm_manifests(app)
+        announcer.start()
+        await announcer.warm()
         seen_task = asyncio.ensure_future(app.state.seen.run())
         try:
             yield
@@ -73,6 +77,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             hub.close_all(CLOSE_RESTART)
             await asyncio.sleep(0.2)
             await app.state.seen.flush()
+            await announcer.stop()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             await engine.dispose()
@@ -92,7 +97,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             Middleware(
                 CSRFMiddleware,
                 secure_cookies=settings.secure_cookies,
-                exempt_prefixes=("/player/",),
+                exempt_prefixes=("/player/", "/api/kiosk/"),
             ),
         ],
         exception_handlers={
@@ -105,8 +110,11 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.hub = hub
-    app.state.db = session_factory(engine, info={"hub": hub})
     app.state.readonly_db = readonly_sessions(engine)
+    voice = Voice(settings.media_dir / "voice", enabled=settings.voice)
+    announcer = Announcer(hub, app.state.readonly_db, voice)
+    app.state.announcer = announcer
+    app.state.db = session_factory(engine, info={"hub": hub, "announcer": announcer})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
     app.state.policy = auth.SessionPolicy(

@@ -40,6 +40,25 @@ ACTION_LABELS = {
     "screen.identify": N_("Screen told to identify itself"),
     "closure.create": N_("Closure day added"),
     "closure.delete": N_("Closure day removed"),
+    "queue.settings": N_("Queue settings changed"),
+    "service.create": N_("Service added"),
+    "service.update": N_("Service changed"),
+    "counter.create": N_("Counter added"),
+    "counter.update": N_("Counter changed"),
+    "counter.open": N_("Counter opened"),
+    "counter.close": N_("Counter closed"),
+    "kiosk.create": N_("Kiosk added"),
+    "kiosk.revoke": N_("Kiosk removed"),
+    "ticket.issue": N_("Ticket issued"),
+    "ticket.call": N_("Ticket called"),
+    "ticket.recall": N_("Ticket called again"),
+    "ticket.start": N_("Service started"),
+    "ticket.finish": N_("Service finished"),
+    "ticket.hold": N_("Ticket put on hold"),
+    "ticket.return": N_("Held ticket called back"),
+    "ticket.transfer": N_("Ticket transferred"),
+    "ticket.no_show": N_("Ticket marked as no-show"),
+    "ticket.cancel": N_("Ticket cancelled"),
 }
 TARGET_LABELS = {
     "user": N_("User"),
@@ -49,6 +68,11 @@ TARGET_LABELS = {
     "playlist": N_("Playlist"),
     "screen": N_("Screen"),
     "schedule": N_("Schedule"),
+    "ticket": N_("Ticket"),
+    "service": N_("Service"),
+    "counter": N_("Counter"),
+    "kiosk": N_("Kiosk"),
+    "queue": N_("Queue"),
 }
 FIELD_LABELS = {
     "username": N_("User name"),
@@ -71,6 +95,24 @@ FIELD_LABELS = {
     "layout": N_("Layout"),
     "priority": N_("Priority"),
     "zone": N_("Area"),
+    "label": N_("Number"),
+    "service_id": N_("Service"),
+    "counter_id": N_("Counter"),
+    "for_counter_id": N_("Sent to counter"),
+    "recalls": N_("Recalls"),
+    "prefix": N_("Prefix"),
+    "names": N_("Names in other languages"),
+    "open": N_("Open"),
+    "number": N_("Number"),
+    "services": N_("Services"),
+    "opens_at": N_("Opens at"),
+    "closes_at": N_("Closes at"),
+    "normal_per_priority": N_("Normal calls per priority call"),
+    "noshow_after_recalls": N_("Recalls before a no-show"),
+    "highlight_seconds": N_("Seconds a call is highlighted"),
+    "voice_languages": N_("Languages of the voice"),
+    "silent": N_("Silent"),
+    "source": N_("Issued by"),
 }
 
 
@@ -85,8 +127,10 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     ip: str = "",
+    actor_name: str = "",
 ) -> None:
-    """Add an entry to the current transaction, so it commits or rolls back with the change."""
+    """Add an entry to the current transaction, so it commits or rolls back with the change.
+    Without a user, `actor_name` names the device that acted (e.g. "kiosk:1F")."""
     if before is not None and after is not None:
         changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         before = {k: v for k, v in before.items() if k in changed}
@@ -94,7 +138,7 @@ def record(
     db.add(
         AuditEntry(
             user_id=actor.id if actor else None,
-            actor=actor.username if actor else "system",
+            actor=actor.username if actor else (actor_name or "system")[:64],
             action=action,
             target_type=target_type,
             target_id=str(target_id),

@@ -17,7 +17,7 @@ class HTTPError(Exception):
     def __init__(self, message: str | None = None, **params: object) -> None:
         self.message = message or self.default_message
         self.params = params
-        super().__init__(self.message)
+        super().__init__(self.message % params if params else self.message)
 
 
 class BadRequest(HTTPError):

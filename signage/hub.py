@@ -190,6 +190,12 @@ class Hub:
             for subscriber in self._subscribers.get(screen_id, ()):
                 subscriber.set_state("manifest", text)
 
+    def push_state(self, key: str, text: str, screen_ids: Iterable[int]) -> None:
+        """Send a state message (latest wins, e.g. a queue board) to these screens."""
+        for screen_id in screen_ids:
+            for subscriber in self._subscribers.get(screen_id, ()):
+                subscriber.set_state(key, text)
+
     # --- pairing ----------------------------------------------------------------------
 
     def wait_for_pairing(self, token_hash: str) -> asyncio.Event:

@@ -323,6 +323,12 @@ class Screen(Base):
     player_kind: Mapped[str] = mapped_column(sa.String(16), default="")
     player_version: Mapped[str] = mapped_column(sa.String(32), default="")
     manifest_ack: Mapped[int] = mapped_column(default=0)
+    # Queue calls: a silent screen shows them without sound; a screen above a counter
+    # shows only that counter's calls.
+    silent: Mapped[bool] = mapped_column(default=False)
+    counter_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("queue_counters.id", ondelete="SET NULL")
+    )
 
     site: Mapped[Site] = relationship(lazy="selectin")
     groups: Mapped[list[ScreenGroup]] = relationship(
@@ -336,6 +342,8 @@ class Screen(Base):
             "layout": self.layout,
             "default_playlist_id": self.default_playlist_id,
             "groups": sorted(g.name for g in self.groups),
+            "silent": self.silent,
+            "counter_id": self.counter_id,
         }
 
 
@@ -461,3 +469,209 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(sa.String(100))
     expires_at: Mapped[datetime]
+
+
+# --- queue-number calling -------------------------------------------------------------
+
+
+class QueueSite(Base):
+    """A site's queue settings and state; its row is also the lock that puts every call
+    and every issue at the site in one order, so no ticket is ever called twice."""
+
+    __tablename__ = "queue_sites"
+
+    site_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    opens_at: Mapped[str] = mapped_column(sa.String(5), default="08:30")
+    closes_at: Mapped[str] = mapped_column(sa.String(5), default="17:15")
+    normal_per_priority: Mapped[int] = mapped_column(default=3)
+    noshow_after_recalls: Mapped[int] = mapped_column(default=2)
+    highlight_seconds: Mapped[int] = mapped_column(default=10)
+    # Comma-separated languages of the voice announcement, in the order spoken.
+    voice_languages: Mapped[str] = mapped_column(sa.String(100), default="ja,en")
+    # The local date whose numbering is running, and the last date closed out.
+    day: Mapped[date | None]
+    closed_day: Mapped[date | None]
+    normal_since_priority: Mapped[int] = mapped_column(default=0)
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "opens_at": self.opens_at,
+            "closes_at": self.closes_at,
+            "normal_per_priority": self.normal_per_priority,
+            "noshow_after_recalls": self.noshow_after_recalls,
+            "highlight_seconds": self.highlight_seconds,
+            "voice_languages": self.voice_languages,
+        }
+
+
+class QueueService(Base):
+    """What residents come for (resident registration, tax, ...), with its own numbers."""
+
+    __tablename__ = "queue_services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(sa.String(3))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    name_en: Mapped[str] = mapped_column(sa.String(100), default="")
+    # Names in residents' other languages: {"zh-Hans": "...", "vi": "..."}.
+    names: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    position: Mapped[int] = mapped_column(default=0)
+    open: Mapped[bool] = mapped_column(default=True)
+    sequence_day: Mapped[date | None]
+    last_number: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("site_id", "prefix"),)
+
+    def name_in(self, language: str) -> str:
+        if language == "ja":
+            return self.name
+        if language == "en":
+            return self.name_en or self.name
+        return str(self.names.get(language) or self.name_en or self.name)
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "name": self.name,
+            "name_en": self.name_en,
+            "names": self.names,
+            "open": self.open,
+        }
+
+
+queue_counter_services = sa.Table(
+    "queue_counter_services",
+    Base.metadata,
+    sa.Column(
+        "counter_id", sa.ForeignKey("queue_counters.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "service_id", sa.ForeignKey("queue_services.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
+class QueueCounter(Base):
+    """A window where staff serve residents; it calls from a chosen set of services."""
+
+    __tablename__ = "queue_counters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    number: Mapped[int]  # spoken and shown: "3番窓口", "counter 3"
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    open: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    services: Mapped[list[QueueService]] = relationship(
+        secondary="queue_counter_services", lazy="selectin", order_by="QueueService.position"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("site_id", "number"),)
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "name": self.name,
+            "open": self.open,
+            "services": sorted(s.prefix for s in self.services),
+        }
+
+
+class TicketStatus(enum.StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    HELD = "held"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"  # still open when the office closed: counted, not lost
+
+
+OPEN_STATUSES = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING, TicketStatus.HELD)
+
+
+class Ticket(Base):
+    """One resident's place in a queue, from issue to the end of service."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("queue_services.id"), index=True)
+    day: Mapped[date]
+    number: Mapped[int]
+    label: Mapped[str] = mapped_column(sa.String(16))  # "A-001"; kept across transfers
+    priority: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default=TicketStatus.WAITING)
+    source: Mapped[str] = mapped_column(sa.String(16), default="staff")
+    language: Mapped[str] = mapped_column(sa.String(16), default="ja")
+    # The phone view's address: unguessable, and says nothing about the resident.
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    # A kiosk's or API client's id for one request: a repeat returns the same ticket.
+    request_key: Mapped[str | None] = mapped_column(sa.String(80))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)  # its place in the queue
+    called_at: Mapped[datetime | None]  # first call
+    last_called_at: Mapped[datetime | None]
+    recalls: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    counter_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("queue_counters.id", ondelete="SET NULL")
+    )
+    # Transferred to one counter: only that counter calls it next.
+    for_counter_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("queue_counters.id", ondelete="SET NULL")
+    )
+    served_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    service: Mapped[QueueService] = relationship(lazy="selectin")
+    counter: Mapped[QueueCounter | None] = relationship(lazy="selectin", foreign_keys=[counter_id])
+
+    __table_args__ = (
+        # A transferred ticket moves to another service's queue but keeps its number.
+        sa.UniqueConstraint("site_id", "day", "label", name="uq_tickets_site_day_label"),
+        sa.UniqueConstraint("site_id", "request_key", name="uq_tickets_site_request_key"),
+        sa.Index("ix_tickets_site_status", "site_id", "status"),
+        sa.Index("ix_tickets_site_day", "site_id", "day"),
+        sa.CheckConstraint(
+            "status IN ('waiting', 'called', 'serving', 'held', 'done', 'no_show', "
+            "'cancelled', 'closed')",
+            name="status",
+        ),
+    )
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "status": self.status,
+            "service_id": self.service_id,
+            "counter_id": self.counter_id,
+            "for_counter_id": self.for_counter_id,
+            "priority": self.priority,
+            "recalls": self.recalls,
+        }
+
+
+class Kiosk(Base):
+    """A ticket kiosk (a touch screen); it holds a device token whose SHA-256 is kept."""
+
+    __tablename__ = "kiosks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship(lazy="selectin")
+
+    def audit_view(self) -> dict[str, Any]:
+        return {"name": self.name, "site_id": self.site_id}

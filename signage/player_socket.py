@@ -56,6 +56,7 @@ class Disconnected(Exception):
 class _Screen:
     id: int
     name: str
+    site_id: int
 
 
 def _parse(raw: str) -> dict[str, Any]:
@@ -204,9 +205,11 @@ async def _serve(socket: _Socket, app: Any) -> None:
 async def _screen_for(app: Any, digest: str) -> _Screen | None:
     async with app.state.readonly_db() as db:
         row = (
-            await db.execute(sa.select(Screen.id, Screen.name).where(Screen.token_hash == digest))
+            await db.execute(
+                sa.select(Screen.id, Screen.name, Screen.site_id).where(Screen.token_hash == digest)
+            )
         ).first()
-    return _Screen(row.id, row.name) if row else None
+    return _Screen(row.id, row.name, row.site_id) if row else None
 
 
 async def _wait_for_pairing(socket: _Socket, app: Any, hub: Hub, digest: str) -> _Screen:
@@ -283,6 +286,9 @@ async def _start(
     manifest = await _manifest(app, hub, screen.id)
     if manifest is not None and manifest[0] != _number(hello.get("manifest_version")):
         await socket.send(manifest[1])
+    board = app.state.announcer.board_message(screen.site_id)
+    if board is not None:
+        await socket.send(board)  # the site's queue board as it is now
     player = hello.get("player")
     if not isinstance(player, dict):
         player = {}

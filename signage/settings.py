@@ -76,6 +76,13 @@ def _parse_database_url(raw: str) -> str:
     return raw
 
 
+def _parse_public_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// address")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -189,6 +196,20 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_optional_path,
     ),
     Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error."),
+    Setting(
+        "PUBLIC_URL",
+        "",
+        "Address residents' phones open for their ticket (the QR code), e.g. "
+        "https://queue.city.example. Empty means the address the kiosk itself uses.",
+        _parse_public_url,
+    ),
+    Setting(
+        "VOICE",
+        "true",
+        "Speak queue calls with the offline voices installed here (Open JTalk for Japanese, "
+        "espeak-ng for others). false plays only the chime.",
+        _parse_bool,
+    ),
 )
 
 
@@ -226,6 +247,8 @@ class Settings:
     default_language: str
     vendor_dir: Path
     log_level: str
+    public_url: str
+    voice: bool
 
     @classmethod
     def load(

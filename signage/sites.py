@@ -14,7 +14,7 @@ from content.languages import parse_language_list
 from signage import audit
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Closure, Screen, Site, User
+from signage.models import Closure, QueueSite, Screen, Site, User
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -84,6 +84,7 @@ async def create_site(db: AsyncSession, actor: User | None, ip: str, data: SiteI
     )
     db.add(site)
     await db.flush()
+    db.add(QueueSite(site_id=site.id))  # the site's queue rules, with their defaults
     audit.record(
         db, actor, "site.create", "site", site.id, site.name, after=site.audit_view(), ip=ip
     )

@@ -159,6 +159,11 @@ def render(
     language = current_language(request)
     translations = gettext_for(language)
     user: User | None = getattr(request.state, "user", None)
+
+    def gettext(message: str, **params: object) -> str:
+        text = translations.gettext(message)
+        return text % params if params else text
+
     values: dict[str, Any] = {
         "request": request,
         "user": user,
@@ -166,7 +171,7 @@ def render(
         "languages": LANGUAGES,
         "role_labels": ROLE_LABELS,
         "csrf_token": csrf.token_for(request),
-        "_": translations.gettext,
+        "_": gettext,
         "ngettext": translations.ngettext,
         "role_options": lambda: [(r.value, translations.gettext(ROLE_LABELS[r])) for r in Role],
         "url": request.app.url_path_for,

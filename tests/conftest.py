@@ -64,6 +64,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key",
         vendor_dir=PROJECT_ROOT / "node_modules",
+        voice=False,  # the chime only; tests of the voice turn it on
     )
 
 

@@ -34,6 +34,12 @@ TABLES = {
     "manifests",
     "job_leases",
     "pairing_requests",
+    "queue_sites",
+    "queue_services",
+    "queue_counters",
+    "queue_counter_services",
+    "tickets",
+    "kiosks",
 }
 
 

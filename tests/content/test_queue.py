@@ -84,3 +84,14 @@ def test_estimated_wait() -> None:
     assert estimated_wait(1, 1, []) == timedelta(minutes=5)  # early in the day: the default
     assert estimated_wait(0, 3, minutes) == timedelta(0)
     assert estimated_wait(2, 0, minutes) == timedelta(minutes=10)  # no counter open: as one
+
+
+def test_a_ticket_transferred_to_a_counter_is_called_only_there() -> None:
+    mine = Waiting(1, "B", T0, for_counter=3)
+    others = Waiting(2, "A", T0 - timedelta(minutes=1), for_counter=4)
+    plain = Waiting(3, "A", T0 + timedelta(minutes=1))
+    queue = [mine, others, plain]
+    # Counter 3 serves only A, but the ticket sent to it (service B) is its own, in its place.
+    assert next_ticket(queue, {"A"}, FairRule(), 0, counter=3) == mine
+    assert next_ticket(queue, {"A"}, FairRule(), 0, counter=5) == plain
+    assert next_ticket([others], {"A"}, FairRule(), 0, counter=3) is None

@@ -1,0 +1,216 @@
+"""What queue boards and residents' phones show: recent calls, who each counter serves,
+and per service the waiting count and the estimated wait (a reference value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from content.queue import estimated_wait
+from signage.db import utcnow
+from signage.models import (
+    QueueCounter,
+    QueueService,
+    QueueSite,
+    Site,
+    Ticket,
+    TicketStatus,
+    queue_counter_services,
+)
+from signage.tickets import waiting_before
+
+RECENT_CALLS = 8
+CALLED_STATES = (
+    TicketStatus.CALLED,
+    TicketStatus.SERVING,
+    TicketStatus.DONE,
+    TicketStatus.NO_SHOW,
+    TicketStatus.HELD,
+)
+
+
+def service_names(service: QueueService) -> dict[str, str]:
+    names = {"ja": service.name, "en": service.name_en or service.name}
+    names.update({k: str(v) for k, v in service.names.items() if v})
+    return names
+
+
+async def recent_service_times(
+    db: AsyncSession, site_id: int, day: Any
+) -> dict[int, list[timedelta]]:
+    """Today's service times per service, oldest first (the last 20 are averaged)."""
+    rows = await db.execute(
+        sa.select(Ticket.service_id, Ticket.started_at, Ticket.finished_at)
+        .where(
+            Ticket.site_id == site_id,
+            Ticket.day == day,
+            Ticket.status == TicketStatus.DONE,
+            Ticket.started_at.is_not(None),
+            Ticket.finished_at.is_not(None),
+        )
+        .order_by(Ticket.finished_at)
+    )
+    times: dict[int, list[timedelta]] = {}
+    for service_id, started, finished in rows:
+        if started is not None and finished is not None:
+            times.setdefault(service_id, []).append(finished - started)
+    return times
+
+
+async def open_counters(db: AsyncSession, site_id: int) -> dict[int, int]:
+    """How many open counters serve each service."""
+    rows = await db.execute(
+        sa.select(queue_counter_services.c.service_id, sa.func.count())
+        .join(QueueCounter, QueueCounter.id == queue_counter_services.c.counter_id)
+        .where(QueueCounter.site_id == site_id, QueueCounter.open)
+        .group_by(queue_counter_services.c.service_id)
+    )
+    return {service_id: int(count) for service_id, count in rows}
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    service: QueueService
+    waiting: int
+    wait: timedelta  # for a resident who takes a number now
+
+
+async def service_lines(db: AsyncSession, site_id: int, day: Any) -> list[ServiceLine]:
+    services = list(
+        await db.scalars(
+            sa.select(QueueService)
+            .where(QueueService.site_id == site_id)
+            .order_by(QueueService.position, QueueService.id)
+        )
+    )
+    waiting = dict(
+        (
+            await db.execute(
+                sa.select(Ticket.service_id, sa.func.count())
+                .where(Ticket.site_id == site_id, Ticket.status == TicketStatus.WAITING)
+                .group_by(Ticket.service_id)
+            )
+        ).all()
+    )
+    times = await recent_service_times(db, site_id, day)
+    counters = await open_counters(db, site_id)
+    return [
+        ServiceLine(
+            s,
+            int(waiting.get(s.id, 0)),
+            estimated_wait(
+                int(waiting.get(s.id, 0)) + 1, counters.get(s.id, 0), times.get(s.id, [])
+            ),
+        )
+        for s in services
+    ]
+
+
+async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """The body of a `queue` message for the site's screens."""
+    now = now or utcnow()
+    site = await db.get(Site, site_id)
+    settings = await db.get(QueueSite, site_id)
+    assert site is not None
+    day = settings.day if settings and settings.day else now.date()
+    calls = list(
+        await db.scalars(
+            sa.select(Ticket)
+            .where(
+                Ticket.site_id == site_id,
+                Ticket.day == day,
+                Ticket.last_called_at.is_not(None),
+                Ticket.status.in_([s.value for s in CALLED_STATES]),
+            )
+            .order_by(Ticket.last_called_at.desc())
+            .limit(RECENT_CALLS)
+        )
+    )
+    counters = list(
+        await db.scalars(
+            sa.select(QueueCounter)
+            .where(QueueCounter.site_id == site_id)
+            .order_by(QueueCounter.number)
+        )
+    )
+    serving = {
+        t.counter_id: t
+        for t in await db.scalars(
+            sa.select(Ticket).where(
+                Ticket.site_id == site_id,
+                Ticket.status.in_([TicketStatus.CALLED, TicketStatus.SERVING]),
+            )
+        )
+    }
+    lines = await service_lines(db, site_id, day)
+    return {
+        "site": site_id,
+        "at": now.isoformat(),
+        "highlight_seconds": settings.highlight_seconds if settings else 10,
+        "calls": [
+            {
+                "ticket": t.id,
+                "label": t.label,
+                "counter": t.counter.number if t.counter else None,
+                "counter_id": t.counter_id,
+                "status": t.status,
+                "at": t.last_called_at.isoformat() if t.last_called_at else None,
+            }
+            for t in calls
+        ],
+        "counters": [
+            {
+                "id": c.id,
+                "number": c.number,
+                "name": c.name,
+                "open": c.open,
+                "current": serving[c.id].label if c.id in serving else None,
+            }
+            for c in counters
+        ],
+        "services": [
+            {
+                "prefix": line.service.prefix,
+                "names": service_names(line.service),
+                "open": line.service.open,
+                "waiting": line.waiting,
+                "wait_minutes": int(line.wait.total_seconds() // 60),
+            }
+            for line in lines
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class PhoneView:
+    ticket: Ticket
+    ahead: int
+    wait: timedelta
+    counter: int | None
+
+
+async def phone_view(db: AsyncSession, public_id: str) -> PhoneView | None:
+    """A resident's ticket by its unguessable id, with how many are ahead of it."""
+    if not public_id or len(public_id) > 32:
+        return None
+    ticket = await db.scalar(sa.select(Ticket).where(Ticket.public_id == public_id))
+    if ticket is None:
+        return None
+    ahead = await waiting_before(db, ticket)
+    wait = await ticket_wait(db, ticket, ahead)
+    return PhoneView(ticket, ahead, wait, ticket.counter.number if ticket.counter else None)
+
+
+async def ticket_wait(db: AsyncSession, ticket: Ticket, ahead: int) -> timedelta:
+    """About how long a waiting ticket with `ahead` tickets before it still waits."""
+    if ticket.status != TicketStatus.WAITING:
+        return timedelta(0)
+    times = await recent_service_times(db, ticket.site_id, ticket.day)
+    counters = await open_counters(db, ticket.site_id)
+    return estimated_wait(
+        ahead + 1, counters.get(ticket.service_id, 0), times.get(ticket.service_id, [])
+    )

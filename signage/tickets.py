@@ -1,0 +1,687 @@
+"""Tickets: issuing numbers, and everything a counter does with them.
+
+Every change at a site takes the site's `queue_sites` row first (`SELECT ... FOR UPDATE`
+on PostgreSQL; on SQLite every write transaction is already one at a time), so two
+counters pressing "call next" at the same instant get two different tickets, and two
+kiosk taps with the same request id get one ticket. What screens must hear (a call, a
+changed board) is handed to the announcer only after the change commits.
+
+Statuses: waiting -> called -> serving -> done, with recall (called again), hold and
+return, transfer (back to waiting, keeping its place), no-show (after the set number of
+recalls), cancel (staff), and closed (still open when the office closed: counted).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from content.queue import FairRule, Waiting, next_ticket, ticket_number
+from signage import audit
+from signage.db import on_commit, utcnow
+from signage.errors import Conflict, Forbidden, NotFound
+from signage.i18n import N_
+from signage.models import (
+    OPEN_STATUSES,
+    QueueCounter,
+    QueueService,
+    QueueSite,
+    Role,
+    Site,
+    Ticket,
+    TicketStatus,
+    User,
+)
+
+CALLERS = {Role.ADMIN, Role.PUBLISHER, Role.COUNTER}
+LABEL = re.compile(r"^\s*([A-Za-z]{1,3})\s*-?\s*0*(\d{1,4})\s*$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call as screens get it: plain values, taken before the transaction commits."""
+
+    site_id: int
+    ticket_id: int
+    label: str
+    prefix: str
+    number: int
+    service: str
+    service_names: dict[str, str]
+    counter_id: int
+    counter: int
+    counter_name: str
+    at: datetime
+    recall: bool = False
+    voice_languages: tuple[str, ...] = ()
+    highlight_seconds: int = 10
+
+    def event(self) -> dict[str, Any]:
+        return {
+            "kind": "queue.call",
+            "ticket": self.ticket_id,
+            "label": self.label,
+            "service": self.service,
+            "service_names": self.service_names,
+            "counter": self.counter,
+            "counter_id": self.counter_id,
+            "counter_name": self.counter_name,
+            "recall": self.recall,
+            "at": self.at.isoformat(),
+            "highlight_seconds": self.highlight_seconds,
+        }
+
+
+@dataclass
+class Issued:
+    ticket: Ticket
+    created: bool  # False: a repeated request, answered with the ticket it made before
+    waiting_before: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _announcer(db: AsyncSession) -> Any:
+    return db.info.get("announcer")
+
+
+def _after_commit_call(db: AsyncSession, call: Call) -> None:
+    announcer = _announcer(db)
+    if announcer is not None:
+        on_commit(db, lambda: announcer.call(call))
+
+
+def changed(db: AsyncSession, site_id: int) -> None:
+    """Boards and phone views of this site show something new once this commits."""
+    announcer = _announcer(db)
+    if announcer is not None:
+        on_commit(db, lambda: announcer.changed(site_id))
+
+
+def local_today(site: Site, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(site.timezone)).date()
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def is_open_hours(site: Site, settings: QueueSite, now: datetime) -> bool:
+    local = now.astimezone(ZoneInfo(site.timezone)).time()
+    return parse_hhmm(settings.opens_at) <= local < parse_hhmm(settings.closes_at)
+
+
+async def queue_site(db: AsyncSession, site_id: int, *, lock: bool = True) -> QueueSite:
+    """The site's queue settings; with `lock`, held until the transaction ends."""
+    query = sa.select(QueueSite).where(QueueSite.site_id == site_id)
+    if lock:
+        query = query.with_for_update()
+    settings = await db.scalar(query)
+    if settings is None:
+        if await db.get(Site, site_id) is None:
+            raise NotFound(N_("This site does not exist."))
+        settings = QueueSite(site_id=site_id)
+        db.add(settings)
+        await db.flush()
+    return settings
+
+
+async def close_out(db: AsyncSession, site_id: int, through: date, now: datetime) -> int:
+    """Close every ticket of the site still open from `through` or before; returns how
+    many. They stay in the statistics as closed, never lost."""
+    result = await db.execute(
+        sa.update(Ticket)
+        .where(
+            Ticket.site_id == site_id,
+            Ticket.day <= through,
+            Ticket.status.in_([s.value for s in OPEN_STATUSES]),
+        )
+        .values(status=TicketStatus.CLOSED, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def begin(db: AsyncSession, site_id: int, now: datetime) -> tuple[Site, QueueSite]:
+    """Lock the site's queue and start a new day if its date has changed (yesterday's
+    open tickets are closed out; numbers start at 1 again)."""
+    settings = await queue_site(db, site_id)
+    site = await db.get(Site, site_id)
+    assert site is not None
+    today = local_today(site, now)
+    if settings.day != today:
+        if settings.day is not None:
+            await close_out(db, site_id, today - timedelta(days=1), now)
+        settings.day = today
+        settings.normal_since_priority = 0
+        changed(db, site_id)
+    return site, settings
+
+
+def _check_site(user: User, site_id: int) -> None:
+    if user.role not in CALLERS:
+        raise Forbidden(N_("Only counter staff and publishers can call tickets."))
+    if user.site_id is not None and user.site_id != site_id:
+        raise Forbidden(N_("You can only work on your own site."))
+
+
+async def get_counter(db: AsyncSession, user: User, counter_id: int) -> QueueCounter:
+    counter = await db.get(QueueCounter, counter_id)
+    if counter is None or (user.site_id is not None and counter.site_id != user.site_id):
+        raise NotFound(N_("This counter does not exist."))
+    return counter
+
+
+async def current_ticket(db: AsyncSession, counter_id: int) -> Ticket | None:
+    """The ticket a counter is calling or serving now."""
+    return await db.scalar(
+        sa.select(Ticket)
+        .where(
+            Ticket.counter_id == counter_id,
+            Ticket.status.in_([TicketStatus.CALLED, TicketStatus.SERVING]),
+        )
+        .order_by(Ticket.last_called_at.desc())
+        .limit(1)
+    )
+
+
+# --- issuing --------------------------------------------------------------------------
+
+
+async def issue(
+    db: AsyncSession,
+    *,
+    site_id: int,
+    service_id: int,
+    priority: bool = False,
+    language: str = "ja",
+    source: str = "staff",
+    request_key: str | None = None,
+    actor: User | None = None,
+    actor_name: str = "",
+    ip: str = "",
+    now: datetime | None = None,
+) -> Issued:
+    """Give a resident the next number of a service. A repeated `request_key` (a double
+    tap, a retried request) returns the ticket the first request made."""
+    now = now or utcnow()
+    site, settings = await begin(db, site_id, now)
+    if request_key:
+        existing = await db.scalar(
+            sa.select(Ticket).where(Ticket.site_id == site_id, Ticket.request_key == request_key)
+        )
+        if existing is not None:
+            return Issued(existing, False, await waiting_before(db, existing))
+    service = await db.get(QueueService, service_id)
+    if service is None or service.site_id != site_id:
+        raise NotFound(N_("This service does not exist."))
+    if not service.open:
+        raise Conflict(N_("This service is not taking numbers now."))
+    today = local_today(site, now)
+    if service.sequence_day != today:
+        service.sequence_day, service.last_number = today, 0
+    service.last_number += 1
+    ticket = Ticket(
+        site_id=site_id,
+        service_id=service.id,
+        day=today,
+        number=service.last_number,
+        label=ticket_number(service.prefix, service.last_number),
+        priority=priority,
+        status=TicketStatus.WAITING,
+        source=source,
+        language=language,
+        public_id=secrets.token_urlsafe(18),
+        request_key=request_key or None,
+        issued_at=now,
+        joined_at=now,
+    )
+    db.add(ticket)
+    await db.flush()
+    ticket.service = service
+    audit.record(
+        db,
+        actor,
+        "ticket.issue",
+        "ticket",
+        ticket.id,
+        ticket.label,
+        after=ticket.audit_view() | {"source": source},
+        ip=ip,
+        actor_name=actor_name,
+    )
+    announcer = _announcer(db)
+    if announcer is not None:
+        # Say the number once now, so its call sounds the moment it appears.
+        languages = _voice_languages(settings)
+        prefix, number = service.prefix, ticket.number
+        on_commit(db, lambda: announcer.prepare(prefix, number, languages))
+    changed(db, site_id)
+    return Issued(ticket, True, await waiting_before(db, ticket))
+
+
+def _voice_languages(settings: QueueSite) -> tuple[str, ...]:
+    return tuple(code for code in settings.voice_languages.split(",") if code)
+
+
+async def waiting_before(db: AsyncSession, ticket: Ticket) -> int:
+    """How many tickets of the same service are ahead of this one in the queue."""
+    if ticket.status != TicketStatus.WAITING:
+        return 0
+    count = await db.scalar(
+        sa.select(sa.func.count())
+        .select_from(Ticket)
+        .where(
+            Ticket.service_id == ticket.service_id,
+            Ticket.status == TicketStatus.WAITING,
+            Ticket.for_counter_id.is_(None),
+            sa.or_(
+                Ticket.joined_at < ticket.joined_at,
+                sa.and_(Ticket.joined_at == ticket.joined_at, Ticket.id < ticket.id),
+            ),
+        )
+    )
+    return int(count or 0)
+
+
+# --- calling --------------------------------------------------------------------------
+
+
+def _call_of(ticket: Ticket, counter: QueueCounter, settings: QueueSite, recall: bool) -> Call:
+    service = ticket.service
+    names = {"ja": service.name, "en": service.name_en or service.name}
+    names.update({k: str(v) for k, v in service.names.items() if v})
+    assert ticket.last_called_at is not None
+    return Call(
+        site_id=ticket.site_id,
+        ticket_id=ticket.id,
+        label=ticket.label,
+        prefix=service.prefix,
+        number=ticket.number,
+        service=service.name,
+        service_names=names,
+        counter_id=counter.id,
+        counter=counter.number,
+        counter_name=counter.name,
+        at=ticket.last_called_at,
+        recall=recall,
+        voice_languages=_voice_languages(settings),
+        highlight_seconds=settings.highlight_seconds,
+    )
+
+
+def _record(
+    db: AsyncSession, user: User, ip: str, action: str, ticket: Ticket, before: dict[str, Any]
+) -> None:
+    audit.record(
+        db,
+        user,
+        action,
+        "ticket",
+        ticket.id,
+        ticket.label,
+        before=before,
+        after=ticket.audit_view(),
+        ip=ip,
+    )
+
+
+def _mark_called(
+    ticket: Ticket, counter: QueueCounter, user: User, now: datetime, *, first: bool
+) -> None:
+    ticket.status = TicketStatus.CALLED
+    ticket.counter_id = counter.id
+    ticket.counter = counter
+    ticket.for_counter_id = None
+    ticket.served_by = user.id
+    ticket.last_called_at = now
+    if first or ticket.called_at is None:
+        ticket.called_at = now
+
+
+async def _finish_current(
+    db: AsyncSession, user: User, ip: str, counter: QueueCounter, now: datetime
+) -> None:
+    """ "Call next" ends what the counter was doing: the resident was served."""
+    current = await current_ticket(db, counter.id)
+    if current is not None:
+        before = current.audit_view()
+        current.status = TicketStatus.DONE
+        current.finished_at = now
+        _record(db, user, ip, "ticket.finish", current, before)
+
+
+async def call_next(
+    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+) -> Ticket:
+    """Call the next ticket for this counter by the fair rule."""
+    now = now or utcnow()
+    counter = await get_counter(db, user, counter_id)
+    _check_site(user, counter.site_id)
+    _, settings = await begin(db, counter.site_id, now)
+    rows = list(
+        await db.scalars(
+            sa.select(Ticket).where(
+                Ticket.site_id == counter.site_id, Ticket.status == TicketStatus.WAITING
+            )
+        )
+    )
+    prefixes = {s.id: s.prefix for s in counter.services}
+    waiting = [
+        Waiting(
+            t.id,
+            prefixes.get(t.service_id, f"#{t.service_id}"),
+            t.joined_at,
+            t.priority,
+            t.for_counter_id,
+        )
+        for t in rows
+    ]
+    chosen = next_ticket(
+        waiting,
+        set(prefixes.values()),
+        FairRule(settings.normal_per_priority),
+        settings.normal_since_priority,
+        counter=counter.id,
+    )
+    if chosen is None:
+        raise Conflict(N_("Nobody is waiting for this counter's services."))
+    await _finish_current(db, user, ip, counter, now)
+    ticket = next(t for t in rows if t.id == chosen.id)
+    if ticket.priority:
+        settings.normal_since_priority = 0
+    else:
+        settings.normal_since_priority += 1
+    before = ticket.audit_view()
+    _mark_called(ticket, counter, user, now, first=True)
+    counter.open = True
+    _record(db, user, ip, "ticket.call", ticket, before)
+    _after_commit_call(db, _call_of(ticket, counter, settings, recall=False))
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def find_ticket(db: AsyncSession, site: Site, label: str, now: datetime) -> Ticket:
+    """Today's ticket with this number ("A-023", "a23", "A 23")."""
+    match = LABEL.match(label or "")
+    if match is None:
+        raise NotFound(N_("Enter a ticket number such as A-023."))
+    prefix, number = match.group(1).upper(), int(match.group(2))
+    ticket = await db.scalar(
+        sa.select(Ticket).where(
+            Ticket.site_id == site.id,
+            Ticket.day == local_today(site, now),
+            Ticket.label == ticket_number(prefix, number),
+        )
+    )
+    if ticket is None:
+        raise NotFound(
+            N_("There is no ticket %(label)s today."), label=ticket_number(prefix, number)
+        )
+    return ticket
+
+
+_FINISHED = {
+    TicketStatus.DONE: N_("%(label)s has already been served."),
+    TicketStatus.NO_SHOW: N_("%(label)s was marked as a no-show."),
+    TicketStatus.CANCELLED: N_("%(label)s was cancelled."),
+    TicketStatus.CLOSED: N_("%(label)s was closed at the end of the day."),
+}
+
+
+async def call_ticket(
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    label: str,
+    now: datetime | None = None,
+) -> Ticket:
+    """Call a given number out of order (a waiting or held ticket)."""
+    now = now or utcnow()
+    counter = await get_counter(db, user, counter_id)
+    _check_site(user, counter.site_id)
+    site, settings = await begin(db, counter.site_id, now)
+    ticket = await find_ticket(db, site, label, now)
+    status = TicketStatus(ticket.status)
+    if status in _FINISHED:
+        raise Conflict(_FINISHED[status], label=ticket.label)
+    if status in (TicketStatus.CALLED, TicketStatus.SERVING) and ticket.counter_id != counter.id:
+        raise Conflict(N_("%(label)s is already at another counter."), label=ticket.label)
+    if status in (TicketStatus.CALLED, TicketStatus.SERVING):
+        raise Conflict(N_("%(label)s is already at this counter."), label=ticket.label)
+    await _finish_current(db, user, ip, counter, now)
+    before = ticket.audit_view()
+    _mark_called(ticket, counter, user, now, first=ticket.called_at is None)
+    counter.open = True
+    _record(db, user, ip, "ticket.call", ticket, before)
+    _after_commit_call(db, _call_of(ticket, counter, settings, recall=False))
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def _current_or_error(db: AsyncSession, counter: QueueCounter) -> Ticket:
+    ticket = await current_ticket(db, counter.id)
+    if ticket is None:
+        raise Conflict(N_("This counter has no ticket called now."))
+    return ticket
+
+
+async def recall(
+    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+) -> Ticket:
+    """Call the counter's current ticket again (screens and voice)."""
+    now = now or utcnow()
+    counter = await get_counter(db, user, counter_id)
+    _check_site(user, counter.site_id)
+    _, settings = await begin(db, counter.site_id, now)
+    ticket = await _current_or_error(db, counter)
+    if ticket.status != TicketStatus.CALLED:
+        raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
+    before = ticket.audit_view()
+    ticket.recalls += 1
+    ticket.last_called_at = now
+    _record(db, user, ip, "ticket.recall", ticket, before)
+    _after_commit_call(db, _call_of(ticket, counter, settings, recall=True))
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def _counter_action(
+    db: AsyncSession, user: User, counter_id: int, now: datetime
+) -> tuple[QueueCounter, QueueSite, Ticket]:
+    counter = await get_counter(db, user, counter_id)
+    _check_site(user, counter.site_id)
+    _, settings = await begin(db, counter.site_id, now)
+    return counter, settings, await _current_or_error(db, counter)
+
+
+async def start(
+    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+) -> Ticket:
+    """The resident has arrived at the counter."""
+    now = now or utcnow()
+    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    if ticket.status == TicketStatus.SERVING:
+        raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
+    before = ticket.audit_view()
+    ticket.status = TicketStatus.SERVING
+    ticket.started_at = now
+    _record(db, user, ip, "ticket.start", ticket, before)
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def finish(
+    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+) -> Ticket:
+    now = now or utcnow()
+    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    before = ticket.audit_view()
+    ticket.status = TicketStatus.DONE
+    ticket.finished_at = now
+    _record(db, user, ip, "ticket.finish", ticket, before)
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def hold(
+    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+) -> Ticket:
+    """Put the current ticket aside (the resident fetches a document); any counter can
+    call it back later."""
+    now = now or utcnow()
+    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    before = ticket.audit_view()
+    ticket.status = TicketStatus.HELD
+    _record(db, user, ip, "ticket.hold", ticket, before)
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def no_show(
+    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+) -> Ticket:
+    """The resident did not come after the set number of recalls."""
+    now = now or utcnow()
+    counter, settings, ticket = await _counter_action(db, user, counter_id, now)
+    if ticket.status != TicketStatus.CALLED:
+        raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
+    if ticket.recalls < settings.noshow_after_recalls:
+        raise Conflict(
+            N_("Call %(label)s again first: a no-show needs %(count)s recalls."),
+            label=ticket.label,
+            count=settings.noshow_after_recalls,
+        )
+    before = ticket.audit_view()
+    ticket.status = TicketStatus.NO_SHOW
+    ticket.finished_at = now
+    _record(db, user, ip, "ticket.no_show", ticket, before)
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def transfer(
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    *,
+    service_id: int | None = None,
+    to_counter_id: int | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """Send the current ticket to another service's queue or to one counter; it keeps
+    its number and its place (the time it first joined)."""
+    now = now or utcnow()
+    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    if (service_id is None) == (to_counter_id is None):
+        raise Conflict(N_("Choose a service or a counter to transfer to."))
+    before = ticket.audit_view()
+    if service_id is not None:
+        service = await db.get(QueueService, service_id)
+        if service is None or service.site_id != counter.site_id:
+            raise NotFound(N_("This service does not exist."))
+        if not service.open:
+            raise Conflict(N_("%(service)s is closed now. Choose another."), service=service.name)
+        ticket.service_id = service.id
+        ticket.service = service
+        ticket.for_counter_id = None
+    else:
+        target = await db.get(QueueCounter, to_counter_id)
+        if target is None or target.site_id != counter.site_id:
+            raise NotFound(N_("This counter does not exist."))
+        if target.id == counter.id:
+            raise Conflict(N_("The ticket is already at this counter."))
+        if not target.open:
+            raise Conflict(N_("Counter %(number)s is closed now."), number=target.number)
+        ticket.for_counter_id = target.id
+    ticket.status = TicketStatus.WAITING
+    ticket.counter_id = None
+    _record(db, user, ip, "ticket.transfer", ticket, before)
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def return_held(
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    ticket_id: int,
+    now: datetime | None = None,
+) -> Ticket:
+    """Call a held ticket back, to this counter."""
+    now = now or utcnow()
+    counter = await get_counter(db, user, counter_id)
+    _check_site(user, counter.site_id)
+    _, settings = await begin(db, counter.site_id, now)
+    ticket = await db.get(Ticket, ticket_id)
+    if ticket is None or ticket.site_id != counter.site_id:
+        raise NotFound(N_("This ticket does not exist."))
+    if ticket.status != TicketStatus.HELD:
+        raise Conflict(N_("%(label)s is not on hold."), label=ticket.label)
+    await _finish_current(db, user, ip, counter, now)
+    before = ticket.audit_view()
+    _mark_called(ticket, counter, user, now, first=False)
+    counter.open = True
+    _record(db, user, ip, "ticket.return", ticket, before)
+    _after_commit_call(db, _call_of(ticket, counter, settings, recall=True))
+    changed(db, counter.site_id)
+    return ticket
+
+
+async def cancel(
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    ticket_id: int,
+    now: datetime | None = None,
+) -> Ticket:
+    """Take a waiting or held ticket out of the queue (the resident has left)."""
+    now = now or utcnow()
+    ticket = await db.get(Ticket, ticket_id)
+    if ticket is None or (user.site_id is not None and ticket.site_id != user.site_id):
+        raise NotFound(N_("This ticket does not exist."))
+    _check_site(user, ticket.site_id)
+    await begin(db, ticket.site_id, now)
+    await db.refresh(ticket)
+    if ticket.status not in (TicketStatus.WAITING, TicketStatus.HELD):
+        raise Conflict(N_("Only waiting or held tickets can be cancelled."))
+    before = ticket.audit_view()
+    ticket.status = TicketStatus.CANCELLED
+    ticket.finished_at = now
+    _record(db, user, ip, "ticket.cancel", ticket, before)
+    changed(db, ticket.site_id)
+    return ticket
+
+
+async def set_counter_open(
+    db: AsyncSession, user: User, ip: str, counter_id: int, open_: bool
+) -> QueueCounter:
+    counter = await get_counter(db, user, counter_id)
+    _check_site(user, counter.site_id)
+    await queue_site(db, counter.site_id)
+    if counter.open != open_:
+        before = counter.audit_view()
+        counter.open = open_
+        audit.record(
+            db,
+            user,
+            "counter.open" if open_ else "counter.close",
+            "counter",
+            counter.id,
+            counter.name or str(counter.number),
+            before=before,
+            after=counter.audit_view(),
+            ip=ip,
+        )
+        changed(db, counter.site_id)
+    return counter

@@ -1,0 +1,167 @@
+"""The counter console: call the next resident, recall, hold, transfer, finish.
+
+Each button posts with htmx and gets the console back; keyboard shortcuts press the
+buttons (static/app.js). The waiting lists refresh by themselves every few seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from signage import boards, counters, tickets
+from signage.db import utcnow
+from signage.errors import BadRequest, NotFound
+from signage.i18n import N_
+from signage.models import QueueCounter, Role, Site, Ticket, TicketStatus, User
+from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, staff_view
+
+CALLERS = (Role.ADMIN, Role.PUBLISHER, Role.COUNTER)
+STATUS_LABELS = {
+    TicketStatus.WAITING: N_("Waiting"),
+    TicketStatus.CALLED: N_("Called"),
+    TicketStatus.SERVING: N_("Being served"),
+    TicketStatus.HELD: N_("On hold"),
+    TicketStatus.DONE: N_("Served"),
+    TicketStatus.NO_SHOW: N_("No-show"),
+    TicketStatus.CANCELLED: N_("Cancelled"),
+    TicketStatus.CLOSED: N_("Closed at the end of the day"),
+}
+
+
+@staff_view(*CALLERS)
+async def counter_home(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    return render(request, "counter_home.html", {"counters": await counters.counters_for(db, user)})
+
+
+def _minutes(since: datetime | None, now: datetime) -> int:
+    return int((now - since).total_seconds() // 60) if since else 0
+
+
+async def _context(request: Request, db: AsyncSession, counter: QueueCounter) -> dict[str, Any]:
+    now = utcnow()
+    site_id = counter.site_id
+    site = await db.get(Site, site_id)
+    assert site is not None
+    rules = await tickets.queue_site(db, site_id, lock=False)
+    service_ids = {s.id for s in counter.services}
+    open_tickets = list(
+        await db.scalars(
+            sa.select(Ticket)
+            .where(
+                Ticket.site_id == site_id,
+                Ticket.status.in_([TicketStatus.WAITING, TicketStatus.HELD]),
+            )
+            .order_by(Ticket.joined_at, Ticket.id)
+        )
+    )
+    waiting = [
+        t
+        for t in open_tickets
+        if t.status == TicketStatus.WAITING
+        and (
+            (t.for_counter_id is None and t.service_id in service_ids)
+            or t.for_counter_id == counter.id
+        )
+    ]
+    held = [t for t in open_tickets if t.status == TicketStatus.HELD]
+    current = await tickets.current_ticket(db, counter.id)
+    all_services = await counters.list_services(db, site_id)
+    return {
+        "counter": counter,
+        "rules": rules,
+        "current": current,
+        "waiting": waiting,
+        "held": held,
+        "now": now,
+        "minutes": lambda since: _minutes(since, now),
+        "status_labels": STATUS_LABELS,
+        "services": all_services,
+        "lines": await boards.service_lines(db, site_id, tickets.local_today(site, now)),
+        "other_counters": [
+            c for c in await counters.list_counters(db, site_id) if c.id != counter.id
+        ],
+        "issued": None,
+        # Each button's address: the action's name replaces ACTION.
+        "act": request.app.url_path_for("counter_action", counter_id=counter.id, action="ACTION"),
+    }
+
+
+@staff_view(*CALLERS)
+async def counter_console(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    counter = await tickets.get_counter(db, user, request.path_params["counter_id"])
+    context = await _context(request, db, counter)
+    part = "queue_lists" if request.query_params.get("part") == "queue_lists" else None
+    return render(request, "counter_console.html", context, block=part)
+
+
+ACTIONS = {"next", "call", "recall", "start", "finish", "hold", "no_show", "transfer",
+           "return", "cancel", "open", "close", "issue"}  # fmt: skip
+
+
+@staff_view(*CALLERS)
+async def counter_action(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    counter_id: int = request.path_params["counter_id"]
+    action: str = request.path_params["action"]
+    if action not in ACTIONS:
+        raise NotFound()
+    counter = await tickets.get_counter(db, user, counter_id)
+    form = Form(await read_form(request))
+    ip = client_ip(request)
+    issued = None
+    if action == "next":
+        await tickets.call_next(db, user, ip, counter.id)
+    elif action == "call":
+        await tickets.call_ticket(db, user, ip, counter.id, form.text("label", max_length=16))
+    elif action in {"recall", "start", "finish", "hold", "no_show"}:
+        await getattr(tickets, action)(db, user, ip, counter.id)
+    elif action == "transfer":
+        target = form.text("target", max_length=20)
+        kind, _, raw = target.partition(":")
+        if not raw.isdigit() or kind not in {"service", "counter"}:
+            raise BadRequest(N_("Choose a service or a counter to transfer to."))
+        await tickets.transfer(
+            db,
+            user,
+            ip,
+            counter.id,
+            service_id=int(raw) if kind == "service" else None,
+            to_counter_id=int(raw) if kind == "counter" else None,
+        )
+    elif action in {"return", "cancel"}:
+        raw = form.text("ticket_id", max_length=12)
+        if not raw.isdigit():
+            raise BadRequest(N_("This ticket does not exist."))
+        if action == "return":
+            await tickets.return_held(db, user, ip, counter.id, int(raw))
+        else:
+            await tickets.cancel(db, user, ip, int(raw))
+    elif action in {"open", "close"}:
+        await tickets.set_counter_open(db, user, ip, counter.id, action == "open")
+    elif action == "issue":
+        raw = form.text("service_id", max_length=12)
+        if not raw.isdigit():
+            raise BadRequest(N_("Choose a service."))
+        issued = await tickets.issue(
+            db,
+            site_id=counter.site_id,
+            service_id=int(raw),
+            priority=form.flag("priority"),
+            source="staff",
+            actor=user,
+            ip=ip,
+        )
+    await db.flush()
+    if not is_htmx(request):
+        return redirect(request, f"/counter/{counter.id}")
+    context = await _context(request, db, counter)
+    context["issued"] = issued.ticket if issued else None
+    return render(request, "counter_console.html", context, block="console")

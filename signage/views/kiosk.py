@@ -1,0 +1,161 @@
+"""The ticket kiosk: a touch screen page (plain JavaScript) and the two JSON endpoints it
+uses, authenticated by the kiosk's device token (`Authorization: Bearer ...`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from content import residents
+from content.languages import LANGUAGES as CONTENT_LANGUAGES
+from signage import boards, counters, tickets
+from signage.db import transaction, utcnow
+from signage.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from signage.i18n import N_
+from signage.models import Kiosk, QueueService, Site, Ticket
+from signage.views.resident import phone_url
+from signage.web import client_ip, render
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+KIOSK_TEXTS = (
+    "take_number", "choose_service", "priority", "your_number", "waiting", "ahead",
+    "about_minutes", "estimate_note", "service_closed", "closed", "scan", "print", "back",
+)  # fmt: skip
+
+
+async def kiosk_page(request: Request) -> Response:
+    return render(request, "kiosk.html")
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def _kiosk(db: AsyncSession, request: Request) -> Kiosk:
+    kiosk = await counters.kiosk_for(db, _token(request))
+    if kiosk is None:
+        raise Unauthorized(N_("The device token is missing or not valid."))
+    return kiosk
+
+
+def _texts(languages: list[str]) -> dict[str, dict[str, str]]:
+    return {code: {key: residents.text(key, code) for key in KIOSK_TEXTS} for code in languages}
+
+
+async def _setup(db: AsyncSession, site: Site, now: datetime) -> dict[str, Any]:
+    rules = await tickets.queue_site(db, site.id, lock=False)
+    lines = await boards.service_lines(db, site.id, tickets.local_today(site, now))
+    languages = site.languages.split(",")
+    return {
+        "site": {"id": site.id, "name": site.name, "name_en": site.name_en},
+        "open": tickets.is_open_hours(site, rules, now),
+        "hours": {"opens": rules.opens_at, "closes": rules.closes_at},
+        "languages": [{"code": c, "name": CONTENT_LANGUAGES.get(c, c)} for c in languages],
+        "texts": _texts(languages),
+        "services": [
+            {
+                "id": line.service.id,
+                "prefix": line.service.prefix,
+                "names": boards.service_names(line.service),
+                "open": line.service.open,
+                "waiting": line.waiting,
+                "wait_minutes": int(line.wait.total_seconds() // 60),
+            }
+            for line in lines
+        ],
+    }
+
+
+async def kiosk_setup(request: Request) -> Response:
+    """What the kiosk shows: the site, its languages and its services with waiting counts."""
+    async with transaction(request.app.state.db) as db:
+        kiosk = await _kiosk(db, request)
+        site = await db.get(Site, kiosk.site_id)
+        assert site is not None
+        body = await _setup(db, site, utcnow())
+    return JSONResponse(body, headers={"cache-control": "no-store"})
+
+
+def _ticket_json(request: Request, ticket: Ticket, ahead: int, wait_minutes: int) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "label": ticket.label,
+        "service": boards.service_names(ticket.service),
+        "priority": ticket.priority,
+        "language": ticket.language,
+        "issued_at": ticket.issued_at.isoformat(),
+        "ahead": ahead,
+        "wait_minutes": wait_minutes,
+        "url": phone_url(request, ticket.public_id),
+        "qr": f"/q/{ticket.public_id}/qr.svg",
+        "image": f"/q/{ticket.public_id}/ticket.png",
+    }
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise BadRequest(N_("The request could not be read.")) from None
+    if not isinstance(body, dict):
+        raise BadRequest(N_("The request could not be read."))
+    return body
+
+
+async def kiosk_ticket(request: Request) -> Response:
+    """Issue a ticket: {"service": id, "priority": bool, "language": code, "request_id": ...}.
+    The same request id twice (a double tap, a retry) returns the same ticket."""
+    body = await _read_json(request)
+    errors: dict[str, str] = {}
+    service_id = body.get("service")
+    if not isinstance(service_id, int) or isinstance(service_id, bool):
+        errors["service"] = N_("Choose a service.")
+    request_id = body.get("request_id")
+    if request_id is not None and not (
+        isinstance(request_id, str) and REQUEST_ID.match(request_id)
+    ):
+        errors["request_id"] = N_("This field contains characters that are not allowed.")
+    language = body.get("language", "ja")
+    if language not in CONTENT_LANGUAGES:
+        errors["language"] = N_("Choose one of the options.")
+    if errors:
+        raise ValidationFailed(errors)
+    now = utcnow()
+    async with transaction(request.app.state.db) as db:
+        kiosk = await _kiosk(db, request)
+        site = await db.get(Site, kiosk.site_id)
+        assert site is not None and isinstance(service_id, int)
+        rules = await tickets.queue_site(db, site.id, lock=False)
+        if not tickets.is_open_hours(site, rules, now):
+            raise Conflict(N_("Numbers are issued from %(opens)s to %(closes)s."),
+                           opens=rules.opens_at, closes=rules.closes_at)  # fmt: skip
+        service = await db.get(QueueService, service_id)
+        if service is None or service.site_id != site.id:
+            raise ValidationFailed({"service": N_("Choose a service.")})
+        issued = await tickets.issue(
+            db,
+            site_id=site.id,
+            service_id=service.id,
+            priority=body.get("priority") is True,
+            language=str(language),
+            source="kiosk",
+            request_key=f"kiosk{kiosk.id}:{request_id}" if request_id else None,
+            actor_name=f"kiosk:{kiosk.name}",
+            ip=client_ip(request),
+            now=now,
+        )
+        wait = await boards.ticket_wait(db, issued.ticket, issued.waiting_before)
+        minutes = int(wait.total_seconds() // 60)
+        payload = _ticket_json(request, issued.ticket, issued.waiting_before, minutes)
+    return JSONResponse(
+        {"ticket": payload, "repeated": not issued.created},
+        status_code=201 if issued.created else 200,
+    )

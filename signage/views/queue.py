@@ -1,0 +1,266 @@
+"""Setting up a site's queue (publishers): rules, services, counters and kiosks."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from content.announcements import PHRASES
+from content.languages import LANGUAGES as CONTENT_LANGUAGES
+from signage import counters, queue_stats, sites, tickets
+from signage.db import utcnow
+from signage.errors import NotFound, ValidationFailed
+from signage.models import Kiosk, QueueCounter, QueueService, Role, User
+from signage.web import Form, client_ip, read_form, redirect, render, staff_view
+
+MANAGERS = (Role.ADMIN, Role.PUBLISHER)
+
+
+@staff_view(*MANAGERS)
+async def queue_home(request: Request, db: AsyncSession) -> Response:
+    user: User = request.state.user
+    choices = await sites.sites_for(db, user)
+    if len(choices) == 1:
+        return redirect(request, f"/queue/{choices[0].id}")
+    return render(request, "queue_home.html", {"sites": choices})
+
+
+async def _page(
+    request: Request,
+    db: AsyncSession,
+    site_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    section: str = "",
+    values: dict[str, object] | None = None,
+    new_kiosk: tuple[Kiosk, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    user: User = request.state.user
+    site = await counters.site_for(db, user, site_id)
+    rules = await tickets.queue_site(db, site_id, lock=False)
+    languages = [code for code in site.languages.split(",") if code not in ("ja", "en")]
+    kiosk_link = None
+    if new_kiosk is not None:
+        kiosk_link = f"{request.base_url}kiosk/#token={new_kiosk[1]}"
+    return render(
+        request,
+        "queue_setup.html",
+        {
+            "site": site,
+            "rules": rules,
+            "services": await counters.list_services(db, site_id),
+            "counters": await counters.list_counters(db, site_id),
+            "kiosks": await counters.list_kiosks(db, site_id),
+            "other_languages": [(code, CONTENT_LANGUAGES[code]) for code in languages],
+            "voice_choices": [(code, CONTENT_LANGUAGES[code]) for code in PHRASES],
+            "errors": errors or {},
+            "section": section,
+            "values": values or {},
+            "new_kiosk": new_kiosk[0] if new_kiosk else None,
+            "kiosk_link": kiosk_link,
+            "done": request.query_params.get("done", ""),
+        },
+        status_code=status_code,
+    )
+
+
+@staff_view(*MANAGERS)
+async def queue_setup(request: Request, db: AsyncSession) -> Response:
+    return await _page(request, db, request.path_params["site_id"])
+
+
+def _service_input(form: Form, languages: list[str]) -> counters.ServiceInput:
+    return counters.ServiceInput(
+        prefix=form.text("prefix", max_length=3).upper(),
+        name=form.text("name", max_length=100),
+        name_en=form.text("name_en", required=False, max_length=100),
+        names={
+            code: form.text(f"name_{code}", required=False, max_length=100) for code in languages
+        },
+        open=form.flag("open"),
+    )
+
+
+def _counter_input(form: Form) -> counters.CounterInput:
+    return counters.CounterInput(
+        number=form.integer("number", minimum=1, maximum=999, default=0),
+        name=form.text("name", required=False, max_length=100),
+        service_ids=[
+            int(v) for v in form.data.getlist("service_ids") if isinstance(v, str) and v.isdigit()
+        ],
+    )
+
+
+async def _site_languages(db: AsyncSession, user: User, site_id: int) -> list[str]:
+    site = await counters.site_for(db, user, site_id)
+    return [code for code in site.languages.split(",") if code not in ("ja", "en")]
+
+
+@staff_view(*MANAGERS)
+async def queue_rules(request: Request, db: AsyncSession) -> Response:
+    site_id: int = request.path_params["site_id"]
+    form = Form(await read_form(request))
+    data = counters.RulesInput(
+        opens_at=form.text("opens_at", max_length=5),
+        closes_at=form.text("closes_at", max_length=5),
+        normal_per_priority=form.integer("normal_per_priority", minimum=1, maximum=20, default=3),
+        noshow_after_recalls=form.integer("noshow_after_recalls", minimum=0, maximum=10, default=2),
+        highlight_seconds=form.integer("highlight_seconds", minimum=3, maximum=60, default=10),
+        voice_languages=[str(v) for v in form.data.getlist("voice_languages")],
+    )
+    try:
+        form.check()
+        await counters.update_rules(db, request.state.user, client_ip(request), site_id, data)
+    except ValidationFailed as exc:
+        return await _page(
+            request, db, site_id, errors=exc.errors, section="rules", status_code=422
+        )
+    return redirect(request, f"/queue/{site_id}?done=rules")
+
+
+@staff_view(*MANAGERS)
+async def service_add(request: Request, db: AsyncSession) -> Response:
+    site_id: int = request.path_params["site_id"]
+    form = Form(await read_form(request))
+    data = _service_input(form, await _site_languages(db, request.state.user, site_id))
+    try:
+        form.check()
+        await counters.create_service(db, request.state.user, client_ip(request), site_id, data)
+    except ValidationFailed as exc:
+        values: dict[str, object] = {k: v for k, v in form.data.items() if k != "csrf_token"}
+        return await _page(
+            request, db, site_id, errors=exc.errors, section="service", values=values,
+            status_code=422,
+        )  # fmt: skip
+    return redirect(request, f"/queue/{site_id}?done=service")
+
+
+@staff_view(*MANAGERS)
+async def service_edit(request: Request, db: AsyncSession) -> Response:
+    service = await db.get(QueueService, request.path_params["service_id"])
+    if service is None:
+        raise NotFound()
+    form = Form(await read_form(request))
+    data = _service_input(form, await _site_languages(db, request.state.user, service.site_id))
+    try:
+        form.check()
+        await counters.update_service(db, request.state.user, client_ip(request), service.id, data)
+    except ValidationFailed as exc:
+        return await _page(
+            request, db, service.site_id, errors=exc.errors, section=f"service-{service.id}",
+            status_code=422,
+        )  # fmt: skip
+    return redirect(request, f"/queue/{service.site_id}?done=service")
+
+
+@staff_view(*MANAGERS)
+async def counter_add(request: Request, db: AsyncSession) -> Response:
+    site_id: int = request.path_params["site_id"]
+    await counters.site_for(db, request.state.user, site_id)
+    form = Form(await read_form(request))
+    data = _counter_input(form)
+    try:
+        form.check()
+        await counters.create_counter(db, request.state.user, client_ip(request), site_id, data)
+    except ValidationFailed as exc:
+        values: dict[str, object] = {
+            "number": form.data.get("number", ""),
+            "name": data.name,
+            "service_ids": data.service_ids,
+        }
+        return await _page(
+            request, db, site_id, errors=exc.errors, section="counter", values=values,
+            status_code=422,
+        )  # fmt: skip
+    return redirect(request, f"/queue/{site_id}?done=counter")
+
+
+@staff_view(*MANAGERS)
+async def counter_edit(request: Request, db: AsyncSession) -> Response:
+    counter = await db.get(QueueCounter, request.path_params["counter_id"])
+    if counter is None:
+        raise NotFound()
+    await counters.site_for(db, request.state.user, counter.site_id)
+    form = Form(await read_form(request))
+    data = _counter_input(form)
+    try:
+        form.check()
+        await counters.update_counter(db, request.state.user, client_ip(request), counter.id, data)
+    except ValidationFailed as exc:
+        return await _page(
+            request, db, counter.site_id, errors=exc.errors, section=f"counter-{counter.id}",
+            status_code=422,
+        )  # fmt: skip
+    return redirect(request, f"/queue/{counter.site_id}?done=counter")
+
+
+@staff_view(*MANAGERS)
+async def kiosk_add(request: Request, db: AsyncSession) -> Response:
+    site_id: int = request.path_params["site_id"]
+    form = Form(await read_form(request))
+    name = form.text("name", max_length=100)
+    try:
+        form.check()
+        made = await counters.create_kiosk(
+            db, request.state.user, client_ip(request), site_id, name
+        )
+    except ValidationFailed as exc:
+        return await _page(
+            request, db, site_id, errors=exc.errors, section="kiosk", status_code=422
+        )
+    # The link (with its token) is shown this once; only the token's hash is kept.
+    return await _page(request, db, site_id, new_kiosk=made)
+
+
+@staff_view(*MANAGERS)
+async def kiosk_revoke(request: Request, db: AsyncSession) -> Response:
+    kiosk = await db.get(Kiosk, request.path_params["kiosk_id"])
+    if kiosk is None:
+        raise NotFound()
+    site_id = kiosk.site_id
+    await counters.site_for(db, request.state.user, site_id)
+    await read_form(request)
+    await counters.revoke_kiosk(db, request.state.user, client_ip(request), kiosk.id)
+    return redirect(request, f"/queue/{site_id}?done=kiosk")
+
+
+def _range(request: Request, today: date) -> tuple[date, date]:
+    def parse(name: str, default: date) -> date:
+        try:
+            return date.fromisoformat(request.query_params.get(name, ""))
+        except ValueError:
+            return default
+
+    return queue_stats.clamp_range(parse("from", today), parse("to", today))
+
+
+@staff_view(*MANAGERS)
+async def queue_stats_page(request: Request, db: AsyncSession) -> Response:
+    site = await counters.site_for(db, request.state.user, request.path_params["site_id"])
+    first, last = _range(request, tickets.local_today(site, utcnow()))
+    report = await queue_stats.report(db, site, first, last)
+    peak = max((g.issued for g in report.by_hour), default=0)
+    longest = max((g.wait_avg or 0 for g in report.by_service), default=0)
+    return render(
+        request,
+        "queue_stats.html",
+        {"site": site, "report": report, "peak": peak, "longest": longest},
+    )
+
+
+@staff_view(*MANAGERS)
+async def queue_stats_csv(request: Request, db: AsyncSession) -> Response:
+    site = await counters.site_for(db, request.state.user, request.path_params["site_id"])
+    first, last = _range(request, tickets.local_today(site, utcnow()))
+    rows = await queue_stats.tickets_between(db, site.id, first, last)
+    name = f"tickets-{site.code}-{first.isoformat()}-{last.isoformat()}.csv"
+    return Response(
+        # A byte-order mark so spreadsheet programs read the Japanese correctly.
+        "\ufeff" + queue_stats.to_csv(site, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
