@@ -17,6 +17,7 @@ class ZoneKind(StrEnum):
     SIDE = "side"  # smaller notices and images
     TICKER = "ticker"  # one line of scrolling text
     HEADER = "header"  # site name and clock
+    QUEUE = "queue"  # the queue board, always (a board layout)
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class Layout:
         return [zone.name for zone in self.zones]
 
     def playable_zones(self) -> list[str]:
-        """Zones that play playlists (the header only shows the site name and clock)."""
-        return [zone.name for zone in self.zones if zone.kind != ZoneKind.HEADER]
+        """Zones that play playlists (the header only shows the site name and clock; a
+        queue zone always shows the board)."""
+        return [z.name for z in self.zones if z.kind not in (ZoneKind.HEADER, ZoneKind.QUEUE)]
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -75,6 +77,16 @@ LAYOUTS: dict[str, Layout] = {
                 Zone("header", ZoneKind.HEADER, 0, 0, 1, 0.07),
                 Zone("main", ZoneKind.MAIN, 0, 0.07, 1, 0.86),
                 Zone("ticker", ZoneKind.TICKER, 0, 0.93, 1, 0.07),
+            ),
+        ),
+        Layout(
+            "queue",
+            N_("Queue board: header with clock, the calls, waiting times and a ticker"),
+            "landscape",
+            (
+                Zone("header", ZoneKind.HEADER, 0, 0, 1, 0.1),
+                Zone("board", ZoneKind.QUEUE, 0, 0.1, 1, 0.82),
+                Zone("ticker", ZoneKind.TICKER, 0, 0.92, 1, 0.08),
             ),
         ),
         Layout(

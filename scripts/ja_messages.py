@@ -535,4 +535,9 @@ JA = {
     "Choose a service.": "用件を選んでください。",
     "The request could not be read.": "リクエストを読み取れませんでした。",
     "Numbers are issued from %(opens)s to %(closes)s.": "番号札の発行は%(opens)sから%(closes)sまでです。",
+    "Queue board: header with clock, the calls, waiting times and a ticker": "呼び出し表示: 時計付きヘッダー、呼び出し、待ち時間、テロップ",
+    "Choose a counter of the screen's site.": "この画面の拠点の窓口を選んでください。",
+    "Above a counter (shows only its calls)": "窓口の上の画面(その窓口の呼び出しだけ表示)",
+    "Silent: show queue calls without chime or voice": "音声なし: 呼び出しをチャイム・音声なしで表示",
+    "Queue board": "呼び出し表示",
 }

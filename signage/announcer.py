@@ -37,6 +37,7 @@ class Announcer:
         self._prepare: deque[tuple[str, int, tuple[str, ...]]] = deque()
         self._wake = asyncio.Event()
         self._boards: dict[int, str] = {}  # site id -> encoded `queue` message
+        self._no_queue: set[int] = set()  # sites found without services
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set while nothing is left to do (tests wait on it)
         self.idle.set()
@@ -49,6 +50,7 @@ class Announcer:
         self._poke()
 
     def changed(self, site_id: int) -> None:
+        self._no_queue.discard(site_id)
         self._dirty.add(site_id)
         self._poke()
 
@@ -62,8 +64,20 @@ class Announcer:
 
     # --- what the player socket reads -------------------------------------------------
 
-    def board_message(self, site_id: int) -> str | None:
-        return self._boards.get(site_id)
+    async def board_message(self, site_id: int) -> str | None:
+        """The site's board as it is now (built once if no change has built it yet), or
+        None for a site with no queue."""
+        text = self._boards.get(site_id)
+        if text is None and site_id not in self._no_queue:
+            async with self.sessions() as db:
+                has_queue = await db.scalar(
+                    sa.select(QueueService.id).where(QueueService.site_id == site_id).limit(1)
+                )
+            if has_queue is None:
+                self._no_queue.add(site_id)  # until a change at the site says otherwise
+                return None
+            text = await self._refresh(site_id, push=False)
+        return text
 
     # --- the worker -------------------------------------------------------------------
 
@@ -117,12 +131,14 @@ class Announcer:
         event: dict[str, Any] = call.event() | {"audio": audio, "texts": texts}
         self.hub.publish(event, await self._screens(call.site_id))
 
-    async def _refresh(self, site_id: int) -> None:
+    async def _refresh(self, site_id: int, push: bool = True) -> str:
         async with self.sessions() as db:
             body = await boards.board(db, site_id)
         text = encode({"type": "queue", "board": body})
         self._boards[site_id] = text
-        self.hub.push_state("queue", text, await self._screens(site_id))
+        if push:
+            self.hub.push_state("queue", text, await self._screens(site_id))
+        return text
 
     async def settle(self) -> None:
         """Wait until everything handed in so far has gone out (for tests and benches)."""

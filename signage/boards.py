@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from content import residents
 from content.queue import estimated_wait
 from signage.db import utcnow
 from signage.models import (
@@ -24,6 +25,14 @@ from signage.models import (
 from signage.tickets import waiting_before
 
 RECENT_CALLS = 8
+BOARD_TEXTS = (
+    "now_calling",
+    "recent_calls",
+    "waiting",
+    "about_minutes",
+    "estimate_note",
+    "counter",
+)
 CALLED_STATES = (
     TicketStatus.CALLED,
     TicketStatus.SERVING,
@@ -147,8 +156,13 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
         )
     }
     lines = await service_lines(db, site_id, day)
+    languages = site.languages.split(",")
     return {
         "site": site_id,
+        "languages": languages,
+        "texts": {
+            code: {key: residents.text(key, code) for key in BOARD_TEXTS} for code in languages
+        },
         "at": now.isoformat(),
         "highlight_seconds": settings.highlight_seconds if settings else 10,
         "calls": [

@@ -115,6 +115,11 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
         print("  Screens (open each link in its own browser window or kiosk browser):")
         for name, token in demo.players.items():
             print(f"    {name}: {base}/player/#token={token}")
+    if demo.kiosk:
+        print("  Queue calling:")
+        print(f"    Ticket kiosk (a touch screen): {base}/kiosk/#token={demo.kiosk}")
+        for name, counter_id in demo.counters.items():
+            print(f"    Counter console {name} (log in as suzuki): {base}/counter/{counter_id}")
     print(f"  Data folder: {settings.data_dir} (reset each time the demo starts)")
     print()
 

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,7 @@ from content.media import ingest_image
 from content.notices import NoticeText
 from signage import (
     auth,
+    counters,
     manifests,
     media,
     notices,
@@ -28,10 +30,11 @@ from signage import (
     schedules,
     screens,
     sites,
+    tickets,
     users,
 )
 from signage.db import transaction, utcnow
-from signage.models import Role, User
+from signage.models import Playlist, Role, Screen, User
 
 DEMO_SITES = (
     sites.SiteInput(
@@ -91,6 +94,8 @@ def _next_holiday_or_year_end(today: date) -> date:
 class Demo:
     passwords: dict[str, str] = field(default_factory=dict)  # user name -> password
     players: dict[str, str] = field(default_factory=dict)  # screen name -> device token
+    kiosk: str = ""  # the kiosk's device token
+    counters: dict[str, int] = field(default_factory=dict)  # counter name -> id
 
 
 async def load_demo(
@@ -121,7 +126,68 @@ async def load_demo(
             passwords[username] = password
         if media_dir is not None:
             demo.players = await _content(db, accounts["sato"], created[0].id, media_dir)
+            await _queue(db, accounts["sato"], created[0].id, demo)
     return demo
+
+
+async def _queue(db: AsyncSession, publisher: User, site_id: int, demo: Demo) -> None:
+    """Services, counters, a kiosk and a queue board at the main building, with a few
+    residents already waiting, so a visitor can call a number within a minute."""
+    made = {}
+    for prefix, name, name_en, names in (
+        ("A", "住民票・戸籍", "Resident records", {"zh-Hans": "住民票・户籍", "vi": "Hộ tịch"}),
+        ("B", "税", "Taxes", {"zh-Hans": "税务", "vi": "Thuế"}),
+        (
+            "C",
+            "国民健康保険",
+            "Health insurance",
+            {"zh-Hans": "国民健康保险", "vi": "Bảo hiểm y tế"},
+        ),
+    ):
+        service = await counters.create_service(
+            db, publisher, "", site_id, counters.ServiceInput(prefix, name, name_en, names)
+        )
+        made[prefix] = service.id
+    for number, name, prefixes in (
+        (1, "住民票 1", "A"),
+        (2, "住民票 2・税", "AB"),
+        (3, "税・保険", "BC"),
+    ):
+        counter = await counters.create_counter(
+            db, publisher, "", site_id,
+            counters.CounterInput(number, name, [made[p] for p in prefixes]),
+        )  # fmt: skip
+        counter.open = True
+        demo.counters[name] = counter.id
+    # Open around the clock, so the demo's kiosk issues numbers whenever it is tried.
+    await counters.update_rules(
+        db, publisher, "", site_id,
+        counters.RulesInput("00:00", "23:59", 3, 2, 10, ["ja", "en"]),
+    )  # fmt: skip
+    _, demo.kiosk = await counters.create_kiosk(db, publisher, "", site_id, "1階 入口")
+    for prefix, priority in (("A", False), ("A", False), ("B", False), ("A", True), ("C", False)):
+        await tickets.issue(
+            db, site_id=site_id, service_id=made[prefix], priority=priority, source="staff",
+            actor=publisher,
+        )  # fmt: skip
+    everyday = await db.scalar(sa.select(Playlist.id).where(Playlist.name == "テロップ"))
+    board = await screens.create_screen(
+        db, publisher, "", screens.ScreenInput(site_id, "1階 呼び出し表示", "queue", None, ["1F"])
+    )
+    await schedules.create_schedule(
+        db, publisher, "",
+        schedules.ScheduleInput("テロップ", int(everyday or 0), f"screen:{board.id}", "ticker",
+                                10, None, None, "all", []),
+    )  # fmt: skip
+    counter_screen = await db.scalar(sa.select(Screen).where(Screen.name == "3番窓口"))
+    if counter_screen is not None:
+        counter_screen.counter_id = demo.counters["税・保険"]
+        counter_screen.silent = True  # the hall announces; the counter-top display only shows
+    token = secrets.token_urlsafe(24)
+    board.token_hash, board.paired_at = pairing.token_hash(token), utcnow()
+    demo.players[board.name] = token
+    ids = [board.id] + ([counter_screen.id] if counter_screen else [])
+    await manifests.rebuild(db, ids)
 
 
 async def _content(

@@ -31,6 +31,7 @@ from signage.models import (
     Notice,
     Playlist,
     PlaylistItem,
+    QueueCounter,
     ScheduleEntry,
     Screen,
     Site,
@@ -194,9 +195,17 @@ async def build(
         ]
         for zone, zone_slots in slots.items()
     }
+    counter = await db.get(QueueCounter, screen.counter_id) if screen.counter_id else None
     return {
         "protocol": PROTOCOL_VERSION,
         "screen": {"id": screen.id, "name": screen.name},
+        # How this screen shows queue calls (they come as events, the board as state).
+        "queue": {
+            "silent": screen.silent,
+            "counter": {"id": counter.id, "number": counter.number, "name": counter.name}
+            if counter
+            else None,
+        },
         "site": {
             "id": site.id,
             "name": site.name,

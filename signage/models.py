@@ -570,6 +570,7 @@ class QueueCounter(Base):
     services: Mapped[list[QueueService]] = relationship(
         secondary="queue_counter_services", lazy="selectin", order_by="QueueService.position"
     )
+    site: Mapped[Site] = relationship(lazy="selectin")
 
     __table_args__ = (sa.UniqueConstraint("site_id", "number"),)
 

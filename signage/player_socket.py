@@ -286,7 +286,7 @@ async def _start(
     manifest = await _manifest(app, hub, screen.id)
     if manifest is not None and manifest[0] != _number(hello.get("manifest_version")):
         await socket.send(manifest[1])
-    board = app.state.announcer.board_message(screen.site_id)
+    board = await app.state.announcer.board_message(screen.site_id)
     if board is not None:
         await socket.send(board)  # the site's queue board as it is now
     player = hello.get("player")

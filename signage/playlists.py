@@ -16,7 +16,7 @@ from signage.models import Media, Notice, Playlist, PlaylistItem, Role, Site, Us
 # Playlists put pictures and ticker text on screens directly, so only those who may
 # publish change them: nothing reaches a screen without a publisher.
 EDITORS = {Role.ADMIN, Role.PUBLISHER}
-ITEM_KINDS = ("notice", "image", "ticker", "clock")
+ITEM_KINDS = ("notice", "image", "ticker", "clock", "queue_board")
 MIN_SECONDS, MAX_SECONDS = 3, 3600
 
 

@@ -11,7 +11,7 @@ from content.layouts import LAYOUTS
 from signage import audit
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Playlist, Role, Screen, ScreenGroup, Site, User
+from signage.models import Playlist, QueueCounter, Role, Screen, ScreenGroup, Site, User
 
 MANAGERS = {Role.ADMIN, Role.PUBLISHER}
 
@@ -23,6 +23,8 @@ class ScreenInput:
     layout: str
     default_playlist_id: int | None
     groups: list[str]
+    silent: bool = False
+    counter_id: int | None = None  # a screen above this counter shows only its calls
 
 
 def _check_manager(user: User, site_id: int | None) -> None:
@@ -65,6 +67,10 @@ async def _validate(db: AsyncSession, data: ScreenInput) -> None:
         playlist = await db.get(Playlist, data.default_playlist_id)
         if playlist is None or playlist.site_id not in (None, data.site_id):
             errors["default_playlist_id"] = N_("Choose one of the options.")
+    if data.counter_id is not None:
+        counter = await db.get(QueueCounter, data.counter_id)
+        if counter is None or counter.site_id != data.site_id:
+            errors["counter_id"] = N_("Choose a counter of the screen's site.")
     if any(len(name) > 100 for name in data.groups):
         errors["groups"] = N_("This is too long.")
     if errors:
@@ -93,6 +99,8 @@ async def create_screen(db: AsyncSession, user: User, ip: str, data: ScreenInput
         layout=data.layout,
         default_playlist_id=data.default_playlist_id,
         groups=await _groups(db, data.site_id, data.groups),
+        silent=data.silent,
+        counter_id=data.counter_id,
     )
     db.add(screen)
     await db.flush()
@@ -119,6 +127,7 @@ async def update_screen(
     screen.site_id, screen.name, screen.layout = data.site_id, data.name, data.layout
     screen.default_playlist_id = data.default_playlist_id
     screen.groups = await _groups(db, data.site_id, data.groups)
+    screen.silent, screen.counter_id = data.silent, data.counter_id
     after = screen.audit_view()
     if before != after:
         audit.record(

@@ -119,7 +119,7 @@ def test_a_demo_player_link_plays_at_once(live_server: LiveServer, browser: Page
     loaded = live_server.cli("load-demo")
     assert loaded.returncode == 0, loaded.stderr
     links = re.findall(r"(http://\S+/player/#token=[A-Za-z0-9_-]+)", loaded.stdout)
-    assert len(links) == 2
+    assert len(links) == 3
     browser.goto(links[0])
     browser.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent.length > 0", timeout=15)
     assert browser.eval("location.hash") == ""  # the token does not stay in the address

@@ -70,11 +70,17 @@ def test_migrate_create_admin_and_load_demo(tmp_path: Path) -> None:
         manifests = conn.scalar(sa.text("SELECT count(*) FROM manifests"))
         languages = set(conn.scalars(sa.text("SELECT language FROM notice_texts")))
         closures = conn.scalar(sa.text("SELECT count(*) FROM closures"))
+        waiting = list(conn.scalars(sa.text("SELECT label FROM tickets ORDER BY id")))
+        counters = conn.scalar(sa.text("SELECT count(*) FROM queue_counters"))
+        kiosks = conn.scalar(sa.text("SELECT count(*) FROM kiosks"))
     engine.dispose()
     assert roles == {"admin", "publisher", "editor", "counter"}
     assert statuses == {"approved"}
-    assert layouts == {"hall", "counter"}
-    assert manifests == 2
+    assert layouts == {"hall", "counter", "queue"}
+    assert manifests == 3
+    assert waiting == ["A-001", "A-002", "B-001", "A-003", "C-001"]
+    assert (counters, kiosks) == (3, 1)
+    assert "/kiosk/#token=" in demo.stdout and "/counter/" in demo.stdout
     assert {"ja", "en", "zh-Hans", "ko", "pt", "vi"} <= languages
     assert closures == 1
     assert len(list((tmp_path / "media").rglob("*.png"))) >= 2

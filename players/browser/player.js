@@ -8,7 +8,7 @@
 
   var PROTOCOL = 1;
   var VERSION = "1";
-  var KEYS = { token: "signage.token", manifest: "signage.manifest", epoch: "signage.epoch", seq: "signage.seq" };
+  var KEYS = { token: "signage.token", manifest: "signage.manifest", epoch: "signage.epoch", seq: "signage.seq", board: "signage.board" };
   var MEDIA_CACHE = "signage-media-v1";
   var SIDE_BY_SIDE_WIDTH = 0.6;
 
@@ -24,7 +24,12 @@
     labels: {},
     brokenFiles: {},
     offset: 0, // server time minus local time, in ms
-    heartbeat: 30
+    heartbeat: 30,
+    board: readJSON(KEYS.board), // the site's queue board (latest wins)
+    boardVersion: 0,
+    calls: [], // queue calls waiting to be shown and announced, in order
+    current: null, // the call on screen now
+    lastAudio: [] // the files the last call played (the fleet view and tests read it)
   };
 
   function readJSON(key) {
@@ -142,6 +147,8 @@
       receiveManifest(data);
     } else if (data.type === "event") {
       receiveEvent(data);
+    } else if (data.type === "queue") {
+      receiveBoard(data.board);
     }
   }
 
@@ -193,12 +200,215 @@
     var event = data.event || {};
     if (event.kind === "reload") {
       location.reload();
+    } else if (event.kind === "queue.call") {
+      receiveCall(event);
     } else if (event.kind === "identify") {
       var box = $("identify");
       box.textContent = state.manifest ? state.manifest.screen.name : "";
       box.hidden = false;
       setTimeout(function () { box.hidden = true; }, (event.seconds || 10) * 1000);
     }
+  }
+
+
+  // --- queue calls and the board ---------------------------------------------------
+  // A call is shown and announced together: its sound is loaded first, then the picture
+  // appears as the chime starts. Calls that arrive together wait their turn, so none cuts
+  // another off. A call older than a minute (caught up after an outage) only updates the
+  // board: it is never announced late.
+
+  var STALE_CALL_MS = 60000;
+  var MIN_CALL_MS = 5000;
+
+  function receiveBoard(board) {
+    state.board = board;
+    state.boardVersion += 1;
+    try { localStorage.setItem(KEYS.board, JSON.stringify(board)); } catch (e) { /* full */ }
+    show();
+  }
+
+  function queueSettings() {
+    return (state.manifest && state.manifest.queue) || { silent: false, counter: null };
+  }
+
+  function receiveCall(call) {
+    var counter = queueSettings().counter;
+    if (counter && call.counter_id !== counter.id) { return; } // a counter screen: its own calls
+    if (now() - new Date(call.at) > STALE_CALL_MS) { return; }
+    state.calls.push(call);
+    announceNext();
+  }
+
+  function boardText(key, n, language) {
+    var board = state.board || {};
+    var texts = (board.texts || {})[language] || {};
+    return (texts[key] || "").replace("{n}", n);
+  }
+
+  function boardLanguages() {
+    var languages = (state.board && state.board.languages) || ["ja", "en"];
+    return languages.slice(0, 2);
+  }
+
+  function counterWords(number) {
+    return boardLanguages().map(function (code) { return boardText("counter", number, code); }).join(" / ");
+  }
+
+  function loadAudio(files) {
+    // Resolves with ready Audio objects (or [] when sound cannot be had in time).
+    return new Promise(function (resolve) {
+      if (!files.length || queueSettings().silent) { resolve([]); return; }
+      var clips = files.map(function (file) {
+        var audio = new Audio("/voice/" + file.file);
+        audio.preload = "auto";
+        return audio;
+      });
+      var done = false;
+      var finish = function (ready) { if (!done) { done = true; resolve(ready ? clips : []); } };
+      clips[0].oncanplaythrough = function () { finish(true); };
+      clips[0].onerror = function () { finish(false); };
+      setTimeout(function () { finish(true); }, 1500); // never hold a call back for long
+      clips.forEach(function (clip) { clip.load(); });
+    });
+  }
+
+  function speakWithBrowser(call) {
+    // Languages the server could not speak, said by a voice of this machine's browser.
+    var synth = window.speechSynthesis;
+    if (!synth || queueSettings().silent) { return; }
+    var spoken = {};
+    (call.audio || []).forEach(function (file) { if (file.language) { spoken[file.language] = true; } });
+    var voices = synth.getVoices ? synth.getVoices() : [];
+    Object.keys(call.texts || {}).forEach(function (language) {
+      if (spoken[language]) { return; }
+      var voice = voices.filter(function (v) { return v.localService && v.lang.indexOf(language) === 0; })[0];
+      if (!voice) { return; }
+      var utterance = new SpeechSynthesisUtterance(call.texts[language]);
+      utterance.voice = voice;
+      utterance.lang = voice.lang;
+      synth.speak(utterance);
+    });
+  }
+
+  function playInOrder(clips) {
+    return new Promise(function (resolve) {
+      var index = 0;
+      var next = function () {
+        if (index >= clips.length) { resolve(true); return; }
+        var clip = clips[index];
+        index += 1;
+        clip.onended = next;
+        clip.onerror = next;
+        var playing = clip.play();
+        if (playing && playing.catch) {
+          playing.catch(function () { resolve(false); }); // autoplay refused: picture only
+        }
+      };
+      next();
+    });
+  }
+
+  function announceNext() {
+    if (state.current || !state.calls.length) { return; }
+    var call = state.calls.shift();
+    state.current = call;
+    loadAudio(call.audio || []).then(function (clips) {
+      call.shownAt = Date.now();
+      state.lastAudio = clips.map(function (clip) { return clip.src.replace(/^.*\/voice\//, ""); });
+      showCall(call);
+      var played = clips.length ? playInOrder(clips) : Promise.resolve(false);
+      if (!clips.length) { speakWithBrowser(call); }
+      played.then(function (ok) {
+        var box = $("call");
+        if (box) { box.setAttribute("data-played", ok ? "yes" : "no"); }
+        var wanted = state.calls.length ? MIN_CALL_MS : (call.highlight_seconds || 10) * 1000;
+        var left = Math.max(0, wanted - (Date.now() - call.shownAt));
+        setTimeout(function () {
+          state.current = null;
+          showCall(null);
+          announceNext();
+        }, left);
+      });
+    });
+  }
+
+  function boardVisible() {
+    var zones = document.querySelectorAll("[data-board]");
+    return zones.length > 0;
+  }
+
+  function showCall(call) {
+    // The overlay, for screens without a board in view; boards highlight the call themselves.
+    var box = $("call");
+    state.boardVersion += 1;
+    show();
+    if (!call) { box.hidden = true; box.removeAttribute("data-label"); return; }
+    box.innerHTML = "";
+    box.setAttribute("data-label", call.label);
+    box.setAttribute("data-counter", call.counter);
+    box.setAttribute("data-audio", state.lastAudio.join(" "));
+    box.removeAttribute("data-played");
+    var caption = boardLanguages().map(function (code) { return boardText("now_calling", "", code); }).join(" / ");
+    box.appendChild(element("p", "call-caption", caption));
+    var line = element("p", "call-line");
+    line.appendChild(element("span", "call-number", call.label));
+    line.appendChild(element("span", "call-arrow", "→"));
+    line.appendChild(element("span", "call-counter", String(call.counter)));
+    box.appendChild(line);
+    box.appendChild(element("p", "call-words", counterWords(call.counter)));
+    box.className = "call" + (boardVisible() ? " over-board" : "");
+    box.hidden = boardVisible();
+  }
+
+  function renderBoard(view) {
+    var board = state.board;
+    var holder = element("div", "board");
+    holder.setAttribute("data-board", "1");
+    view.appendChild(holder);
+    if (!board) { holder.appendChild(element("p", "board-empty", "")); return; }
+    var counter = queueSettings().counter;
+    var calls = (board.calls || []).filter(function (c) { return !counter || c.counter_id === counter.id; });
+    var latest = state.current || calls[0];
+    var now_ = element("div", "board-now" + (state.current ? " calling" : ""));
+    if (latest) {
+      now_.setAttribute("data-label", latest.label);
+      now_.appendChild(element("span", "board-caption", boardLanguages().map(function (code) { return boardText("now_calling", "", code); }).join(" / ")));
+      var line = element("span", "board-line");
+      line.appendChild(element("span", "board-number", latest.label));
+      line.appendChild(element("span", "board-arrow", "→"));
+      line.appendChild(element("span", "board-counter", counterWords(latest.counter)));
+      now_.appendChild(line);
+    }
+    holder.appendChild(now_);
+    var lists = element("div", "board-lists");
+    var recent = element("div", "board-recent");
+    recent.appendChild(element("h3", null, boardLanguages().map(function (code) { return boardText("recent_calls", "", code); }).join(" / ")));
+    var list = element("ol");
+    calls.filter(function (c) { return !latest || c.ticket !== latest.ticket; }).slice(0, 6).forEach(function (c) {
+      list.appendChild(element("li", null, c.label + "  →  " + c.counter));
+    });
+    recent.appendChild(list);
+    lists.appendChild(recent);
+    if (!counter) {
+      var services = element("div", "board-services");
+      var table = element("table");
+      var language = boardLanguages();
+      (board.services || []).forEach(function (s) {
+        var row = element("tr");
+        row.setAttribute("data-service", s.prefix);
+        var name = element("td", "service");
+        name.appendChild(element("strong", null, s.prefix + " "));
+        name.appendChild(document.createTextNode(language.map(function (code) { return s.names[code] || s.names.ja; }).join(" / ")));
+        row.appendChild(name);
+        row.appendChild(element("td", "waiting", boardText("waiting", s.waiting, language[0])));
+        row.appendChild(element("td", "wait", s.waiting ? boardText("about_minutes", s.wait_minutes, language[0]) : ""));
+        table.appendChild(row);
+      });
+      services.appendChild(table);
+      services.appendChild(element("p", "board-note", boardText("estimate_note", "", language[0])));
+      lists.appendChild(services);
+    }
+    holder.appendChild(lists);
   }
 
   // --- playback (mirrors content/playback.py) --------------------------------------
@@ -287,6 +497,10 @@
 
   function render(zone, showing, manifest, at) {
     var view = element("div", "view");
+    if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) {
+      renderBoard(view);
+      return view;
+    }
     if (zone.kind === "header") {
       view.appendChild(element("span", "site-name", manifest.site.name));
       view.appendChild(element("span", "clock", clockText(at, manifest)));
@@ -340,6 +554,9 @@
   }
 
   function key(zone, showing, at, manifest) {
+    if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) {
+      return "board " + manifest.version + " " + state.boardVersion;
+    }
     if (zone.kind === "header") { return "header " + clockText(at, manifest); }
     if (!showing) { return "idle " + clockText(at, manifest); }
     var item = showing.item;
@@ -391,6 +608,7 @@
   function label(zone, showing, manifest) {
     // What staff see in the fleet view for this zone.
     if (zone.kind === "header") { return manifest.site.name; }
+    if (zone.kind === "queue") { return "queue board"; }
     if (!showing) { return "-"; }
     var item = showing.item;
     if (item.type === "notice") {
@@ -400,6 +618,7 @@
     }
     if (item.type === "image") { return "image " + item.file.slice(0, 12); }
     if (item.type === "ticker") { return item.text; }
+    if (item.type === "queue_board") { return "queue board"; }
     return item.type;
   }
 
@@ -435,6 +654,6 @@
     ready.then(connect, function () { retry(backoff()); });
   }
 
-  window.signagePlayer = { state: state, shownAt: shownAt };
+  window.signagePlayer = { state: state, shownAt: shownAt, receiveCall: receiveCall };
   start();
 })();

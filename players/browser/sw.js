@@ -17,7 +17,7 @@ self.addEventListener("activate", function (event) {
 self.addEventListener("fetch", function (event) {
   var url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== location.origin) { return; }
-  if (url.pathname.indexOf("/media/files/") === 0) {
+  if (url.pathname.indexOf("/media/files/") === 0 || url.pathname.indexOf("/voice/") === 0) {
     // Named by their SHA-256: a cached copy is always right.
     event.respondWith(caches.open(MEDIA).then(function (cache) {
       return cache.match(event.request).then(function (hit) {

@@ -18,6 +18,7 @@ KIND_LABELS = {
     "image": N_("Picture"),
     "ticker": N_("Ticker text"),
     "clock": N_("Clock"),
+    "queue_board": N_("Queue board"),
 }
 
 

@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import audit, manifests, pairing, playlists, screens, sites
+from signage import audit, counters, manifests, pairing, playlists, screens, sites
 from signage.db import on_commit, utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
@@ -39,6 +39,8 @@ def _screen_input(form: Form) -> screens.ScreenInput:
         layout=form.choice("layout", set(LAYOUTS)),
         default_playlist_id=form.optional_id("default_playlist_id"),
         groups=[g for g in form.text("groups", required=False, max_length=500).split(",") if g],
+        silent=form.flag("silent"),
+        counter_id=form.optional_id("counter_id"),
     )
 
 
@@ -48,6 +50,13 @@ async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]
         "site_choices": await sites.sites_for(db, user),
         "playlists": await playlists.list_playlists(db, user),
         "layout_options": [(k, translate(request, v.title)) for k, v in LAYOUTS.items()],
+        "counter_options": [
+            (
+                c.id,
+                f"{c.site.name} " + translate(request, "Counter %(number)s", number=c.number),
+            )
+            for c in await counters.counters_for(db, user)
+        ],
     }
 
 

@@ -1,0 +1,94 @@
+"""A resident's visit in the demo, end to end in headless Chromium against the real server:
+a ticket from the kiosk, the phone view, a call from the counter console, and the queue
+board showing it with the chime and the voice it is told to play."""
+
+from __future__ import annotations
+
+import io
+import re
+import wave
+from pathlib import Path
+
+import httpx2 as httpx
+
+from .browser import Page, chromium
+from .conftest import LiveServer
+
+
+def test_kiosk_phone_console_and_board(
+    live_server: LiveServer, browser: Page, tmp_path: Path
+) -> None:
+    loaded = live_server.cli("load-demo")
+    assert loaded.returncode == 0, loaded.stderr
+    out = loaded.stdout
+    kiosk_link = re.search(r"(http://\S+/kiosk/#token=[A-Za-z0-9_-]+)", out)
+    board_link = re.search(r"1階 呼び出し表示: (http://\S+/player/#token=[A-Za-z0-9_-]+)", out)
+    console = re.search(r"Counter console 住民票 1 \(log in as suzuki\): (http://\S+)", out)
+    password = re.search(r"suzuki\s+(\S+)", out)
+    assert kiosk_link and board_link and console and password, out
+
+    with chromium() as board:
+        # The hall's queue board, already paired by the demo.
+        board.goto(board_link.group(1))
+        board.wait_for("!!document.querySelector('[data-board] [data-service=A]')", timeout=15)
+
+        # A resident takes a number for resident records at the kiosk.
+        kiosk = browser
+        kiosk.goto(kiosk_link.group(1))
+        kiosk.wait_for("!!document.querySelector('[data-service]')", timeout=15)
+        kiosk.click(".service-button[data-service]")
+        label = kiosk.wait_for(
+            "!document.getElementById('kiosk-ticket').hidden"
+            " && document.getElementById('ticket-number').textContent",
+            timeout=10,
+        )
+        assert re.fullmatch(r"A-0\d\d", label)
+        assert kiosk.eval("location.hash") == ""  # the token does not stay in the address
+        qr = str(kiosk.eval("document.getElementById('ticket-qr').getAttribute('src')"))
+        phone_path = qr.removesuffix("/qr.svg")
+
+        # The QR code's page, on the resident's phone.
+        kiosk.goto(live_server.url + phone_path)
+        assert label in kiosk.text(".phone-number")
+        assert "あなたの前に" in kiosk.text(".phone-headline")
+
+        # The board counts the new ticket among those waiting (its state is pushed).
+        board.wait_for("document.querySelector('[data-board] [data-service=A] .waiting')"
+                       ".textContent === '4人待ち'", timeout=10)  # fmt: skip
+
+        # Counter staff call it by its number from the console, with the keyboard.
+        with chromium() as staff:
+            staff.goto(live_server.url + "/login")
+            staff.fill("#f-username", "suzuki")
+            staff.fill("#f-password", password.group(1))
+            staff.click("form button[type=submit].primary")
+            staff.wait_for("location.pathname === '/'", timeout=10)
+            staff.goto(console.group(1))
+            staff.fill("input[name=label]", label)
+            staff.click("input[name=label] + button")
+            staff.wait_for(f"!!document.querySelector('[data-ticket=\"{label}\"]')", timeout=10)
+            staff.drain()
+            assert staff.errors == []
+
+        # The board highlights the call and is told to play the chime and the voice.
+        board.wait_for(f"!!document.querySelector('.board-now.calling[data-label=\"{label}\"]')",
+                       timeout=10)  # fmt: skip
+        audio = str(board.wait_for("document.getElementById('call').getAttribute('data-audio')"))
+        files = audio.split()
+        assert files[0].startswith("chime-")
+        assert any(f.startswith("ja-") for f in files) and any(f.startswith("en-") for f in files)
+        played = board.wait_for("document.getElementById('call').getAttribute('data-played')",
+                                timeout=30)  # fmt: skip
+        assert played == "yes"
+        for name in files:
+            clip = httpx.get(f"{live_server.url}/voice/{name}", timeout=10)
+            assert clip.headers["content-type"] == "audio/wav"
+            with wave.open(io.BytesIO(clip.content)) as sound:
+                assert sound.getnframes() / sound.getframerate() > 0.3
+        board.screenshot(tmp_path / "board.png")
+        board.drain()
+        assert [e for e in board.errors if "favicon" not in e] == []
+
+        # The resident's phone says where to go.
+        kiosk.wait_for("!!document.querySelector('.phone-main.is-called')", timeout=15)
+        assert "1番窓口へお越しください" in kiosk.text(".phone-detail")
