@@ -9,6 +9,8 @@ when a city runs several server processes. Jobs are idempotent besides.
   stored manifests change then. Players already switch at that moment by their own clock,
   because manifests carry each item's window; this keeps the server's copy exact too.
 - `housekeeping`: expired sessions, old login failures, media files nothing refers to.
+- `queue_day`: every minute, each site's queue day starts at its opening time (numbers
+  from 1 again) and what is still open is closed out at its closing time.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, manifests, media
+from signage import auth, manifests, media, tickets
 from signage.db import transaction, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 
@@ -102,6 +104,7 @@ class Jobs:
             self.housekeeping, "interval", minutes=15, id="housekeeping", **common
         )
         self.scheduler.add_job(self.renew, "interval", seconds=30, id="lease", **common)
+        self.scheduler.add_job(self.queue_day, "cron", second=20, id="queue_day", **common)
 
     def start(self) -> None:
         self.scheduler.start()
@@ -124,6 +127,15 @@ class Jobs:
                 removed = await media.prune_orphans(db, self.media_dir)
             if removed:
                 log.info("removed %d media files nothing refers to", removed)
+
+    async def queue_day(self, now: datetime | None = None) -> dict[int, str]:
+        if not await _leader(self.sessions, self.holder):
+            return {}
+        async with transaction(self.sessions) as db:
+            done = await tickets.day_boundaries(db, now or utcnow())
+        if done:
+            log.info("queue days: %s", done)
+        return done
 
     async def rebuild_manifests(self) -> list[int]:
         """Rebuild every manifest; plan the next content boundary. Returns changed screens."""

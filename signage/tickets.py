@@ -165,6 +165,32 @@ async def begin(db: AsyncSession, site_id: int, now: datetime) -> tuple[Site, Qu
     return site, settings
 
 
+async def day_boundaries(db: AsyncSession, now: datetime) -> dict[int, str]:
+    """At each site's opening time start the day (numbers from 1, yesterday's leftovers
+    closed out); at closing time close out what is still open. Idempotent: run it every
+    minute. Returns what it did per site ("opened" or "closed")."""
+    done: dict[int, str] = {}
+    site_ids = list(await db.scalars(sa.select(QueueSite.site_id)))
+    for site_id in site_ids:
+        settings = await queue_site(db, site_id, lock=False)
+        site = await db.get(Site, site_id)
+        if site is None:
+            continue
+        local = now.astimezone(ZoneInfo(site.timezone))
+        today = local.date()
+        if settings.day != today and local.time() >= parse_hhmm(settings.opens_at):
+            await begin(db, site_id, now)
+            done[site_id] = "opened"
+        if settings.closed_day != today and local.time() >= parse_hhmm(settings.closes_at):
+            settings = await queue_site(db, site_id)  # lock it, then close
+            closed = await close_out(db, site_id, today, now)
+            settings.closed_day = today
+            if closed:
+                changed(db, site_id)
+            done[site_id] = "closed"
+    return done
+
+
 def _check_site(user: User, site_id: int) -> None:
     if user.role not in CALLERS:
         raise Forbidden(N_("Only counter staff and publishers can call tickets."))

@@ -314,3 +314,35 @@ def test_concurrent_callers_never_get_the_same_ticket(database_url: str, db: sa.
         assert len(called) == 12 and len(set(called)) == 12
 
     scenario(database_url, db, body)
+
+
+def test_the_day_opens_and_closes_by_the_clock(database_url: str, db: sa.Engine) -> None:
+    day = MORNING.replace(hour=0)
+
+    def time_of(hour: int, minute: int = 0) -> datetime:
+        return day + timedelta(hours=hour, minutes=minute)
+
+    async def tick(hour: int, minute: int = 0) -> dict[int, str]:
+        async with transaction(q_holder[0].sessions) as session:
+            return await tickets.day_boundaries(session, time_of(hour, minute))
+
+    q_holder: list[Queue] = []
+
+    async def body(q: Queue) -> None:
+        q_holder.append(q)
+        await q.issue("A", day.replace(hour=7, minute=50))  # before opening: today's A-001
+        assert await tick(8, 0) == {}
+        assert await tick(8, 30) == {}  # the issue already started the day
+        await q.issue("A", day.replace(hour=9))
+        await q.act("call_next", 1, day.replace(hour=9, minute=5))
+        assert await tick(17, 14) == {}
+        assert await tick(17, 15) == {q.site_id: "closed"}
+        assert await tick(17, 16) == {}  # once a day
+        assert set((await q.statuses()).values()) == {"closed"}
+        # The next morning at opening time the day starts again.
+        assert await tick(8 + 24, 29) == {}
+        assert await tick(8 + 24, 31) == {q.site_id: "opened"}
+        tomorrow = await q.issue("A", time_of(9 + 24))
+        assert tomorrow.label == "A-001"
+
+    scenario(database_url, db, body)

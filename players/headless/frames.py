@@ -38,6 +38,40 @@ class ZoneView:
 
 
 @dataclass(frozen=True)
+class Board:
+    """The queue board as a small screen shows it (from the server's `queue` message)."""
+
+    now: str | None = None  # "A-023 → 3": the latest call (of this screen's counter)
+    recent: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()  # "A 住民票  3人待ち · 約10分"
+
+
+def board_view(
+    board: Mapping[str, Any], counter: Mapping[str, Any] | None, calling: str | None
+) -> Board:
+    """What a board shows: for a screen above a counter, only that counter's calls."""
+    calls = [
+        c
+        for c in board.get("calls", [])
+        if isinstance(c, Mapping) and (counter is None or c.get("counter_id") == counter.get("id"))
+    ]
+    lines = [f"{c.get('label')} → {c.get('counter')}" for c in calls]
+    languages = list(board.get("languages", ["ja"]))[:1] or ["ja"]
+    texts = board.get("texts", {}).get(languages[0], {})
+    services = []
+    if counter is None:
+        for s in board.get("services", []):
+            waiting = str(texts.get("waiting", "{n}")).replace("{n}", str(s.get("waiting", 0)))
+            wait = str(texts.get("about_minutes", "{n}")).replace("{n}", str(s.get("wait_minutes")))
+            name = s.get("names", {}).get(languages[0], "")
+            services.append(
+                f"{s.get('prefix')} {name}  {waiting}" + (f" · {wait}" if s.get("waiting") else "")
+            )
+    now = calling or (lines[0] if lines else None)
+    return Board(now, tuple(line for line in lines if line != now)[:4], tuple(services))
+
+
+@dataclass(frozen=True)
 class Scene:
     """Everything a frame shows; equal scenes draw equal frames."""
 
@@ -47,6 +81,8 @@ class Scene:
     identify: str | None = None
     status: str = ""
     generation: int = 0
+    call: str | None = None  # a queue call shown over everything: "A-023 → 3"
+    board: Board | None = None
     manifest: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -54,6 +90,8 @@ def describe(view: ZoneView, manifest: Mapping[str, Any]) -> str:
     """A short text for what a zone shows (heartbeats, logs, tests)."""
     if view.zone.get("kind") == "header":
         return "clock"
+    if _shows_board(view):
+        return "queue board"
     showing = view.showing
     if showing is None:
         return "idle"
@@ -76,6 +114,12 @@ def describe(view: ZoneView, manifest: Mapping[str, Any]) -> str:
     return kind[:120]
 
 
+def _shows_board(view: ZoneView) -> bool:
+    return view.zone.get("kind") == "queue" or (
+        view.showing is not None and view.showing.item.get("type") == "queue_board"
+    )
+
+
 def clock_text(at: datetime, manifest: Mapping[str, Any]) -> str:
     try:
         zone = ZoneInfo(str(manifest.get("site", {}).get("timezone", "UTC")))
@@ -94,6 +138,9 @@ def zone_views(manifest: Mapping[str, Any], at: datetime) -> tuple[ZoneView, ...
         name, kind = zone.get("name"), zone.get("kind")
         if kind == "header":
             views.append(ZoneView(zone, None, clock_text(at, manifest)))
+            continue
+        if kind == "queue":
+            views.append(ZoneView(zone, None))
             continue
         showing = shown_at(
             manifest.get("timeline", {}).get(name, []),
@@ -130,11 +177,14 @@ class Painter:
                     round((float(zone.get("x", 0)) + float(zone.get("width", 1))) * width),
                     round((float(zone.get("y", 0)) + float(zone.get("height", 1))) * height),
                 )
-                self._zone(image, draw, box, view, scene.manifest)
+                self._zone(image, draw, box, view, scene)
         elif scene.code:
             self._pairing(draw, scene.code)
         else:
             self._centered(draw, (0, 0, width, height), [(scene.status, 5, True, WHITE)])
+        if scene.call is not None:
+            draw.rectangle((0, 0, width, height), fill=IMPORTANT)
+            self._centered(draw, (0, 0, width, height), [(scene.call, 24, True, BLACK)])
         if scene.identify is not None:
             draw.rectangle((0, 0, width, height), fill=HEADER_BG)
             self._centered(draw, (0, 0, width, height), [(scene.identify, 12, True, WHITE)])
@@ -146,9 +196,15 @@ class Painter:
         draw: ImageDraw.ImageDraw,
         box: tuple[int, int, int, int],
         view: ZoneView,
-        manifest: Mapping[str, Any],
+        scene: Scene,
     ) -> None:
+        manifest = scene.manifest
         kind, showing = view.zone.get("kind"), view.showing
+        if _shows_board(view) or (kind == "main" and scene.board and _counter_of(manifest)):
+            # A board, or the main area of a screen above a counter: the number it serves.
+            draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=SIDE_BG)
+            self._board(draw, box, scene.board or Board())
+            return
         site = str(manifest.get("site", {}).get("name", ""))
         background = {"header": HEADER_BG, "ticker": TICKER_BG, "side": SIDE_BG}.get(str(kind))
         if background:
@@ -172,6 +228,23 @@ class Painter:
             self._centered(draw, box, [(view.clock, big, True, WHITE), (site, 4, False, MUTED)])
         else:  # a picture that cannot be read
             self._centered(draw, box, [(site, 6, True, WHITE)])
+
+    def _board(
+        self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], board: Board
+    ) -> None:
+        left, top, right, bottom = box
+        if not board.recent and not board.services:
+            self._centered(draw, box, [(board.now or "—", 20, True, WHITE)])
+            return
+        split = top + (bottom - top) * 0.45
+        self._centered(
+            draw, (left, top, right, int(split)), [(board.now or "—", 16, True, IMPORTANT)]
+        )
+        lines: list[tuple[str, float, bool, str]] = []
+        if board.recent:
+            lines.append(("   ".join(board.recent), 6, True, WHITE))
+        lines += [(line, 3.6, False, WHITE) for line in board.services]
+        self._centered(draw, (left, int(split), right, bottom), lines)
 
     def _header(
         self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], site: str, clock: str
@@ -288,6 +361,11 @@ class Painter:
                 if y + _size_of(font) * 1.2 <= bottom - top:
                     fill = colour if is_title else WHITE
                     draw.text((x, top + y), line, font=font, fill=fill)
+
+
+def _counter_of(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    counter = manifest.get("queue", {}).get("counter")
+    return counter if isinstance(counter, Mapping) else None
 
 
 def _size_of(font: FontObject) -> float:

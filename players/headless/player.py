@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from players.headless.cache import Cache, MediaError, fetch_media
-from players.headless.frames import Painter, Scene, describe, zone_views
+from players.headless.frames import Painter, Scene, board_view, describe, zone_views
 from players.headless.outputs import FramebufferOutput, Output, PngOutput
 from players.headless.text import banner
 
@@ -36,6 +36,8 @@ VERSION = "1"
 # Manifests carry a 48-hour timeline; the server's 64 KiB limit is for what players send.
 MAX_INBOUND = 32 * 1024 * 1024
 SEEN_EVENTS = 1000
+STALE_CALL = timedelta(minutes=1)  # a call caught up later than this is not shown
+MIN_CALL_SECONDS = 5.0  # while more calls wait, each is still shown this long
 
 
 def request_code(server: str, token: str, timeout: float = 15.0) -> str:
@@ -117,6 +119,9 @@ class Player:
         self._seen: dict[str, None] = {}
         self._pending: tuple[int, dict[str, Any]] | None = None
         self._identify_until = 0.0
+        self.board: dict[str, Any] = {}
+        self._calls: list[tuple[str, float]] = []  # (text, seconds) waiting to be shown
+        self._call: tuple[str, float] | None = None  # (text, shown until, monotonic)
         self._generation = 0
         self._scene: Scene | None = None
         self._offset = timedelta(0)
@@ -185,14 +190,37 @@ class Player:
             return None
         return self.screen_name or str(self.manifest.get("screen", {}).get("name", ""))
 
+    @property
+    def calling(self) -> str | None:
+        """The queue call on screen now ("A-023 → 3"), taking the next one in turn."""
+        clock = time.monotonic()
+        if self._call is not None and self._call[1] <= clock:
+            self._call = None
+        if self._call is None and self._calls:
+            text, seconds = self._calls.pop(0)
+            if self._calls:
+                seconds = min(seconds, MIN_CALL_SECONDS)
+            self._call = (text, clock + seconds)
+            if self._loop is not None:
+                self._loop.call_later(seconds + 0.05, self.changed)
+        return self._call[0] if self._call else None
+
     def scene(self, at: datetime) -> Scene:
         identify = self.identifying
         if self.manifest:
+            counter = self.manifest.get("queue", {}).get("counter")
+            calling = self.calling
             return Scene(
                 self.manifest_version,
                 zone_views(self.manifest, at),
                 identify=identify,
                 generation=self._generation,
+                call=calling,
+                board=board_view(
+                    self.board, counter if isinstance(counter, dict) else None, calling
+                )
+                if self.board
+                else None,
                 manifest=self.manifest,
             )
         status = "接続しています… / Connecting…" if not self.screen_name else self.screen_name
@@ -427,6 +455,9 @@ class Player:
                 self._fetch_now.set()
         elif kind == "event":
             self._event(message)
+        elif kind == "queue" and isinstance(message.get("board"), dict):
+            self.board = message["board"]
+            self.changed()
 
     def _welcome(self, message: Mapping[str, Any]) -> None:
         self.online, self._attempt, self.pairing_code = True, 0, None
@@ -474,6 +505,25 @@ class Player:
             self.changed()
         elif kind == "screenshot":
             self._background(self._screenshot())
+        elif kind == "queue.call":
+            self._queue_call(event)
+
+    def _queue_call(self, event: Mapping[str, Any]) -> None:
+        """Show a call over everything for its highlight time (one at a time, in turn);
+        a screen above a counter shows only that counter's calls."""
+        counter = self.manifest.get("queue", {}).get("counter")
+        if isinstance(counter, dict) and event.get("counter_id") != counter.get("id"):
+            return
+        with contextlib.suppress(TypeError, ValueError):
+            if self.now() - datetime.fromisoformat(str(event.get("at"))) > STALE_CALL:
+                return
+        seconds = event.get("highlight_seconds")
+        if not isinstance(seconds, int | float) or not 1 <= seconds <= 120:
+            seconds = 10
+        self._calls.append(
+            (f"{event.get('label', '')} → {event.get('counter', '')}", float(seconds))
+        )
+        self.changed()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -466,3 +466,42 @@ def test_frames_for_framebuffers(tmp_path: Path) -> None:
     assert device.read_bytes() == b"\x00\xf8\x1f\x00\x00\x00" * 2
     unknown = FramebufferOutput(tmp_path / "fb9", sysfs)
     assert unknown.bits == 32  # bits_per_pixel unreadable: assume BGRA
+
+
+def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_path: Path) -> None:
+    import httpx2 as httpx
+
+    loaded = live_server.cli("load-demo")
+    assert loaded.returncode == 0, loaded.stderr
+    token = re.search(r"3番窓口: http://\S+/player/#token=([A-Za-z0-9_-]+)", loaded.stdout)
+    password = re.search(r"suzuki\s+(\S+)", loaded.stdout)
+    consoles = dict(re.findall(r"Counter console (\S+ ?\S*) \(log in as suzuki\): (\S+)",
+                               loaded.stdout))  # fmt: skip
+    assert token and password and len(consoles) == 3, loaded.stdout
+    clerk = httpx.Client(base_url=live_server.url, timeout=30)
+    form = clerk.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf
+    clerk.post("/login", data={"username": "suzuki", "password": password.group(1),
+                               "csrf_token": csrf.group(1)})  # fmt: skip
+
+    def call_next(console: str) -> None:
+        page = clerk.get(console).text
+        token_match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token_match
+        response = clerk.post(console + "/next", data={"csrf_token": token_match.group(1)})
+        assert response.status_code == 303, response.text[-300:]
+
+    options = _options(live_server.url, tmp_path, token=token.group(1))
+    with _playing(options) as player:
+        _wait(lambda: player.manifest_version > 0 and player.board, what="manifest and board")
+        assert player.manifest["queue"]["counter"]["number"] == 3
+        call_next(consoles["住民票 1"])  # counter 1 calls A-001: not this screen's call
+        call_next(consoles["税・保険"])  # counter 3 calls B-001
+        _wait(lambda: player.calling == "B-001 → 3", what="the call of counter 3")
+        _wait(lambda: _has_colour(_frame(tmp_path / "frame.png"), YELLOW), what="a yellow frame")
+        assert all("A-001" not in text for text, _ in player._calls)
+        scene = player.scene(player.now())
+        assert scene.board is not None and scene.board.now == "B-001 → 3"
+        assert scene.board.services == ()  # a counter screen shows only its own calls
+    clerk.close()
