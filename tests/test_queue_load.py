@@ -56,9 +56,11 @@ def test_concurrent_issuers_and_callers(
         codes: Counter[int] = Counter()
         done_issuing = asyncio.Event()
         limits = httpx.Limits(max_connections=40)
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=60, limits=limits) as kiosk, \
-                httpx.AsyncClient(base_url=live_server.url, timeout=60, cookies=cookies,
-                                  limits=limits) as desk:  # fmt: skip
+        options = {"base_url": live_server.url, "timeout": 60, "limits": limits}
+        async with (
+            httpx.AsyncClient(**options) as kiosk,  # type: ignore[arg-type]
+            httpx.AsyncClient(cookies=cookies, **options) as desk,  # type: ignore[arg-type]
+        ):
             headers = {"Authorization": f"Bearer {kiosk_token.group(1)}"}
 
             async def tap(n: int) -> None:
