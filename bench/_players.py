@@ -3,7 +3,8 @@
 - `make_database`: a temporary SQLite database with N paired screens (and manifests).
 - `ServerProcess`: the server in a child process, so its CPU and memory are its own:
   `ours` is the real app (create_app) under uvicorn with the production websocket
-  options, plus one test-only route `GET /bench/publish`; `bare` is the websockets
+  options (`signage.cli.server_options`, the player websocket protocol included), plus
+  one test-only route `GET /bench/publish`; `bare` is the websockets
   library's own `serve()` + `broadcast()`. Both take JSON-line commands on stdin (`stats`,
   `publish`, `profile`) and answer on stdout; the server stops on SIGTERM, when stdin
   closes, or after `--lifetime` seconds.
@@ -372,6 +373,7 @@ async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: flo
     from starlette.routing import Route
 
     from signage.app import create_app
+    from signage.cli import server_options
     from signage.settings import PROJECT_ROOT, Settings
 
     settings = Settings.load(
@@ -400,10 +402,8 @@ async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: flo
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        ws_per_message_deflate=False,
-        proxy_headers=True,
-        server_header=False,
         timeout_graceful_shutdown=10,
+        **server_options(),
     )
     server = uvicorn.Server(config)
 

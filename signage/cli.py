@@ -38,6 +38,20 @@ def _migrate(settings: Settings) -> None:
         raise CommandError(f"{exc} (SIGNAGE_DATABASE_URL)") from exc
 
 
+def server_options() -> dict[str, Any]:
+    """uvicorn's options for the player websockets and the proxy, as `signage serve` runs
+    them; bench/ uses the same, so what is measured is what runs."""
+    from signage.player_socket import PlayerWebSocketProtocol
+
+    return {
+        "ws": PlayerWebSocketProtocol,
+        "ws_per_message_deflate": False,
+        "ws_max_size": 64 * 1024,  # players send small JSON; larger messages are closed (1009)
+        "proxy_headers": True,
+        "server_header": False,
+    }
+
+
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -61,10 +75,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
-        ws_per_message_deflate=False,
-        ws_max_size=64 * 1024,  # players send small JSON; larger messages are closed (1009)
-        proxy_headers=True,
-        server_header=False,
+        **server_options(),
     )
 
 

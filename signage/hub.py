@@ -5,6 +5,14 @@ latest manifest (state is latest-wins: a newer manifest replaces one not yet sen
 player whose queue overflows is marked too slow; its socket is closed (4004) and it resyncs
 on reconnect, so one stalled screen never slows down the others.
 
+Fast path: while a player's sender is idle (nothing queued, waiting for work), an event is
+handed to the subscriber's `write` callable, which the socket sets to write a frame at
+once when the connection can take it without waiting. One event to every screen then
+costs one synchronous write per screen and no task wake-ups. When `write` declines (the
+player's transport is backed up, or the connection is closing), the event goes to the
+queue as before, and so does every event after it until the sender has caught up, so
+order is kept and a stalled player still ends in 4004.
+
 Events carry one sequence number per hub start (`epoch`); the last `BUFFER` events are
 kept so a reconnecting player can be sent what it missed.
 
@@ -17,11 +25,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
+
+log = logging.getLogger("signage.hub")
 
 BUFFER = 1000
 QUEUE_SIZE = 256
@@ -46,7 +57,7 @@ class Subscriber:
     and one future that exists only while the player's sender is waiting.
     """
 
-    __slots__ = ("_waiter", "close_code", "events", "on_close", "screen_id", "state")
+    __slots__ = ("_waiter", "close_code", "events", "on_close", "screen_id", "state", "write")
 
     def __init__(self, screen_id: int) -> None:
         self.screen_id = screen_id
@@ -56,6 +67,10 @@ class Subscriber:
         # Called once when the hub closes this subscriber, even while its sender is stuck
         # writing to a player that stopped reading.
         self.on_close: Callable[[], None] | None = None
+        # Set by the socket: writes one message now and returns True, or returns False
+        # (and writes nothing) when that would mean waiting. Used only while the sender
+        # is idle, so it never overtakes queued messages.
+        self.write: Callable[[str], bool] | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     def _wake(self) -> None:
@@ -64,6 +79,17 @@ class Subscriber:
             waiter.set_result(None)
 
     def offer(self, text: str) -> None:
+        waiter = self._waiter
+        # An undone waiter means the sender is idle: nothing is queued (anything queued
+        # or a close would have completed it), so writing now keeps the order.
+        if waiter is not None and self.write is not None and not waiter.done():
+            try:
+                if self.write(text):
+                    return
+            except Exception:
+                # Queue it instead: the sender meets the failure on its own path and ends
+                # this connection; publishing goes on for everyone else.
+                log.exception("direct write to a player failed")
         if len(self.events) >= QUEUE_SIZE:
             self.close(CLOSE_TOO_SLOW)
             return

@@ -3,6 +3,11 @@ fed by the hub and a receiver loop for heartbeats and acknowledgements.
 
 This is on the hot path of every push: it is a plain ASGI endpoint that writes frames with
 the server's `send` directly, keeps two tasks per player, and keeps no ORM objects alive.
+Under `signage serve` the server is uvicorn with `PlayerWebSocketProtocol`, which also
+offers a synchronous write (`SEND_NOWAIT`): the hub uses it for players whose sender is
+idle, so one event to every screen is written in one pass without waking a task per
+screen (signage/hub.py). Without that extension (another server, the test client) every
+message goes through the sender task.
 What players report (last seen, player kind, acknowledged manifest) is written to the
 database in batches by `SeenWriter`, never on each message.
 """
@@ -14,12 +19,15 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Message, Receive, Scope, Send
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from signage import pairing
 from signage.db import transaction, utcnow
@@ -40,6 +48,49 @@ HELLO_SECONDS = 10.0
 HEARTBEAT_SECONDS = 30
 MAX_MESSAGE = 64 * 1024
 SEEN_FLUSH_SECONDS = 5.0
+
+
+# ASGI extension (scope["extensions"]) offered by PlayerWebSocketProtocol: {"send": f},
+# where f(text) writes one text message now and returns True, or returns False and writes
+# nothing when the connection cannot take it without waiting.
+SEND_NOWAIT = "signage.websocket.send_nowait"
+
+
+class PlayerWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol (the one it picks by default) plus `SEND_NOWAIT`.
+
+    The write is for the case where the ordinary ASGI `send` would not wait anyway: the
+    connection is open and its transport is below its high-water mark. It declines
+    otherwise, and the caller falls back to `send`, which waits for the transport to
+    drain. The frame of the last message is kept, so an event written to every screen is
+    framed once (server frames are not masked; compression is off in `signage serve`,
+    and a connection that negotiated it is declined rather than sent a wrong frame).
+    """
+
+    _last_frame: ClassVar[tuple[str, bytes]] = ("", b"")
+
+    async def run_asgi(self) -> None:
+        self.scope.setdefault("extensions", {})[SEND_NOWAIT] = {"send": self.send_nowait}
+        await super().run_asgi()
+
+    def send_nowait(self, text: str) -> bool:
+        if (
+            not self.writable.is_set()  # paused: the transport is over its high-water mark
+            or self.close_sent
+            or self.disconnected
+            or self.conn.state is not State.OPEN
+            or self.conn.extensions
+            or self.transport.is_closing()
+        ):
+            return False
+        last = PlayerWebSocketProtocol._last_frame
+        if last[0] is text:
+            frame = last[1]
+        else:
+            frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+            PlayerWebSocketProtocol._last_frame = (text, frame)
+        self.transport.write(frame)
+        return True
 
 
 class Closed(Exception):
@@ -304,6 +355,9 @@ async def _start(
 
 
 async def _run(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
+    nowait = (socket.scope.get("extensions") or {}).get(SEND_NOWAIT)
+    if nowait is not None:
+        subscriber.write = nowait["send"]
     sender = asyncio.ensure_future(_send_loop(socket, subscriber))
     receiver = asyncio.ensure_future(_receive_loop(socket, app, subscriber))
     # The hub closes a subscriber that fell behind, even while its send is stuck on a
@@ -318,6 +372,7 @@ async def _run(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         subscriber.on_close = None
+        subscriber.write = None
         for task in tasks:
             task.cancel()
         for task in tasks:
