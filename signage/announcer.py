@@ -2,9 +2,10 @@
 and each site's board as a state message (latest wins).
 
 Views hand it calls and changes only after their transaction commits. One task works
-through them in order: calls first (each gets its clips, then goes out), then the
-boards of the sites that changed (one rebuild for a burst of changes), then, when nothing
-else waits, the voice clips of newly issued numbers.
+through them in order: calls first (each gets its clips, then goes out), then the boards
+of the sites that changed (at most one rebuild per site every `BOARD_EVERY` seconds, so a
+burst of changes costs one). A second task speaks the numbers of newly issued tickets, so
+a call never waits for that.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -25,6 +27,8 @@ from signage.tickets import Call
 from signage.voice import Voice
 
 log = logging.getLogger("signage.queue")
+BOARD_EVERY = 0.25  # seconds: the most often one site's board is rebuilt
+SCREENS_FOR = 2.0  # seconds a site's list of screens is reused
 
 
 class Announcer:
@@ -36,9 +40,12 @@ class Announcer:
         self._dirty: set[int] = set()
         self._prepare: deque[tuple[str, int, tuple[str, ...]]] = deque()
         self._wake = asyncio.Event()
+        self._prepared = asyncio.Event()
+        self._built_at: dict[int, float] = {}  # site id -> when its board was last built
+        self._screen_lists: dict[int, tuple[float, list[int]]] = {}
         self._boards: dict[int, str] = {}  # site id -> encoded `queue` message
         self._no_queue: set[int] = set()  # sites found without services
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.idle = asyncio.Event()  # set while nothing is left to do (tests wait on it)
         self.idle.set()
 
@@ -56,7 +63,8 @@ class Announcer:
 
     def prepare(self, prefix: str, number: int, languages: tuple[str, ...]) -> None:
         self._prepare.append((prefix, number, languages))
-        self._poke()
+        self.idle.clear()
+        self._prepared.set()
 
     def _poke(self) -> None:
         self.idle.clear()
@@ -82,14 +90,15 @@ class Announcer:
     # --- the worker -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
+        self._tasks = [asyncio.ensure_future(self._run()), asyncio.ensure_future(self._speak())]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         await self.voice.close()
 
     async def warm(self) -> None:
@@ -99,30 +108,62 @@ class Announcer:
         for site_id in site_ids:
             await self._refresh(site_id)
 
+    def _settled(self) -> None:
+        if not (self._calls or self._dirty or self._prepare):
+            self.idle.set()
+
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
+            wait = self._next_board_in()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
             try:
                 await self._work()
             except Exception:  # one failure must not stop the next calls
                 log.exception("announcing failed")
-            if not (self._calls or self._dirty or self._prepare):
-                self.idle.set()
+            self._settled()
+
+    def _next_board_in(self) -> float | None:
+        """Seconds until a changed board is due to be rebuilt (None: nothing changed)."""
+        if not self._dirty:
+            return None
+        now = time.monotonic()
+        return max(0.0, min(self._built_at.get(s, 0.0) + BOARD_EVERY - now for s in self._dirty))
 
     async def _work(self) -> None:
-        while self._calls or self._dirty or self._prepare:
+        while self._calls or self._next_board_in() == 0.0:
             while self._calls:
                 await self._announce(self._calls.popleft())
-            while self._dirty and not self._calls:
-                await self._refresh(self._dirty.pop())
-            if self._prepare and not self._calls and not self._dirty:
+            now = time.monotonic()
+            for site_id in [
+                s for s in self._dirty if self._built_at.get(s, 0.0) + BOARD_EVERY <= now
+            ]:
+                if self._calls:
+                    break  # a call goes first
+                self._dirty.discard(site_id)
+                await self._refresh(site_id)
+
+    async def _speak(self) -> None:
+        while True:
+            await self._prepared.wait()
+            self._prepared.clear()
+            while self._prepare:
                 prefix, number, languages = self._prepare.popleft()
-                await self.voice.prepare(prefix, number, languages)
+                try:
+                    await self.voice.prepare(prefix, number, languages)
+                except Exception:
+                    log.exception("speaking %s%s failed", prefix, number)
+            self._settled()
 
     async def _screens(self, site_id: int) -> list[int]:
+        cached = self._screen_lists.get(site_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         async with self.sessions() as db:
-            return list(await db.scalars(sa.select(Screen.id).where(Screen.site_id == site_id)))
+            found = list(await db.scalars(sa.select(Screen.id).where(Screen.site_id == site_id)))
+        self._screen_lists[site_id] = (time.monotonic() + SCREENS_FOR, found)
+        return found
 
     async def _announce(self, call: Call) -> None:
         audio, texts = await self.voice.call_audio(
@@ -136,6 +177,7 @@ class Announcer:
             body = await boards.board(db, site_id)
         text = encode({"type": "queue", "board": body})
         self._boards[site_id] = text
+        self._built_at[site_id] = time.monotonic()
         if push:
             self.hub.push_state("queue", text, await self._screens(site_id))
         return text

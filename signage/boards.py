@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import residents
-from content.queue import estimated_wait
+from content.queue import RECENT_SERVICES, estimated_wait
 from signage.db import utcnow
 from signage.models import (
     QueueCounter,
@@ -51,7 +51,7 @@ def service_names(service: QueueService) -> dict[str, str]:
 async def recent_service_times(
     db: AsyncSession, site_id: int, day: Any
 ) -> dict[int, list[timedelta]]:
-    """Today's service times per service, oldest first (the last 20 are averaged)."""
+    """Today's latest service times per service, oldest first (the last 20 are averaged)."""
     rows = await db.execute(
         sa.select(Ticket.service_id, Ticket.started_at, Ticket.finished_at)
         .where(
@@ -61,12 +61,13 @@ async def recent_service_times(
             Ticket.started_at.is_not(None),
             Ticket.finished_at.is_not(None),
         )
-        .order_by(Ticket.finished_at)
+        .order_by(Ticket.finished_at.desc())
+        .limit(RECENT_SERVICES * 20)
     )
     times: dict[int, list[timedelta]] = {}
     for service_id, started, finished in rows:
         if started is not None and finished is not None:
-            times.setdefault(service_id, []).append(finished - started)
+            times.setdefault(service_id, []).insert(0, finished - started)
     return times
 
 
@@ -126,9 +127,17 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
     settings = await db.get(QueueSite, site_id)
     assert site is not None
     day = settings.day if settings and settings.day else now.date()
-    calls = list(
-        await db.scalars(
-            sa.select(Ticket)
+    calls = (
+        await db.execute(
+            sa.select(
+                Ticket.id,
+                Ticket.label,
+                Ticket.counter_id,
+                Ticket.status,
+                Ticket.last_called_at,
+                QueueCounter.number,
+            )
+            .outerjoin(QueueCounter, QueueCounter.id == Ticket.counter_id)
             .where(
                 Ticket.site_id == site_id,
                 Ticket.day == day,
@@ -138,23 +147,24 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
             .order_by(Ticket.last_called_at.desc())
             .limit(RECENT_CALLS)
         )
-    )
-    counters = list(
-        await db.scalars(
-            sa.select(QueueCounter)
+    ).all()
+    counters = (
+        await db.execute(
+            sa.select(QueueCounter.id, QueueCounter.number, QueueCounter.name, QueueCounter.open)
             .where(QueueCounter.site_id == site_id)
             .order_by(QueueCounter.number)
         )
-    )
-    serving = {
-        t.counter_id: t
-        for t in await db.scalars(
-            sa.select(Ticket).where(
-                Ticket.site_id == site_id,
-                Ticket.status.in_([TicketStatus.CALLED, TicketStatus.SERVING]),
+    ).all()
+    serving = dict(
+        (
+            await db.execute(
+                sa.select(Ticket.counter_id, Ticket.label).where(
+                    Ticket.site_id == site_id,
+                    Ticket.status.in_([TicketStatus.CALLED, TicketStatus.SERVING]),
+                )
             )
-        )
-    }
+        ).all()
+    )
     lines = await service_lines(db, site_id, day)
     languages = site.languages.split(",")
     return {
@@ -169,7 +179,7 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
             {
                 "ticket": t.id,
                 "label": t.label,
-                "counter": t.counter.number if t.counter else None,
+                "counter": t.number,
                 "counter_id": t.counter_id,
                 "status": t.status,
                 "at": t.last_called_at.isoformat() if t.last_called_at else None,
@@ -182,7 +192,7 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
                 "number": c.number,
                 "name": c.name,
                 "open": c.open,
-                "current": serving[c.id].label if c.id in serving else None,
+                "current": serving.get(c.id),
             }
             for c in counters
         ],

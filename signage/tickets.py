@@ -392,24 +392,25 @@ async def call_next(
     counter = await get_counter(db, user, counter_id)
     _check_site(user, counter.site_id)
     _, settings = await begin(db, counter.site_id, now)
-    rows = list(
-        await db.scalars(
-            sa.select(Ticket).where(
-                Ticket.site_id == counter.site_id, Ticket.status == TicketStatus.WAITING
-            )
+    prefixes = {s.id: s.prefix for s in counter.services}
+    # Only the columns the rule needs, and only tickets this counter may call.
+    rows = await db.execute(
+        sa.select(
+            Ticket.id, Ticket.service_id, Ticket.joined_at, Ticket.priority, Ticket.for_counter_id
+        ).where(
+            Ticket.site_id == counter.site_id,
+            Ticket.status == TicketStatus.WAITING,
+            sa.or_(
+                sa.and_(Ticket.for_counter_id.is_(None), Ticket.service_id.in_(list(prefixes))),
+                Ticket.for_counter_id == counter.id,
+            ),
         )
     )
-    prefixes = {s.id: s.prefix for s in counter.services}
     waiting = [
-        Waiting(
-            t.id,
-            prefixes.get(t.service_id, f"#{t.service_id}"),
-            t.joined_at,
-            t.priority,
-            t.for_counter_id,
-        )
-        for t in rows
-    ]
+        Waiting(row.id, prefixes.get(row.service_id, f"#{row.service_id}"), row.joined_at,
+                row.priority, row.for_counter_id)
+        for row in rows
+    ]  # fmt: skip
     chosen = next_ticket(
         waiting,
         set(prefixes.values()),
@@ -420,7 +421,8 @@ async def call_next(
     if chosen is None:
         raise Conflict(N_("Nobody is waiting for this counter's services."))
     await _finish_current(db, user, ip, counter, now)
-    ticket = next(t for t in rows if t.id == chosen.id)
+    ticket = await db.get(Ticket, chosen.id)
+    assert ticket is not None
     if ticket.priority:
         settings.normal_since_priority = 0
     else:

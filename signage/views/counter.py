@@ -22,6 +22,7 @@ from signage.models import QueueCounter, Role, Site, Ticket, TicketStatus, User
 from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, staff_view
 
 CALLERS = (Role.ADMIN, Role.PUBLISHER, Role.COUNTER)
+SHOWN = 30  # the longest waiting and held lists the console shows
 STATUS_LABELS = {
     TicketStatus.WAITING: N_("Waiting"),
     TicketStatus.CALLED: N_("Called"),
@@ -50,27 +51,29 @@ async def _context(request: Request, db: AsyncSession, counter: QueueCounter) ->
     site = await db.get(Site, site_id)
     assert site is not None
     rules = await tickets.queue_site(db, site_id, lock=False)
-    service_ids = {s.id for s in counter.services}
-    open_tickets = list(
+    service_ids = [s.id for s in counter.services]
+    mine = sa.and_(
+        Ticket.site_id == site_id,
+        Ticket.status == TicketStatus.WAITING,
+        sa.or_(
+            sa.and_(Ticket.for_counter_id.is_(None), Ticket.service_id.in_(service_ids)),
+            Ticket.for_counter_id == counter.id,
+        ),
+    )
+    waiting = list(
         await db.scalars(
-            sa.select(Ticket)
-            .where(
-                Ticket.site_id == site_id,
-                Ticket.status.in_([TicketStatus.WAITING, TicketStatus.HELD]),
-            )
-            .order_by(Ticket.joined_at, Ticket.id)
+            sa.select(Ticket).where(mine).order_by(Ticket.joined_at, Ticket.id).limit(SHOWN)
         )
     )
-    waiting = [
-        t
-        for t in open_tickets
-        if t.status == TicketStatus.WAITING
-        and (
-            (t.for_counter_id is None and t.service_id in service_ids)
-            or t.for_counter_id == counter.id
+    waiting_count = await db.scalar(sa.select(sa.func.count()).select_from(Ticket).where(mine))
+    held = list(
+        await db.scalars(
+            sa.select(Ticket)
+            .where(Ticket.site_id == site_id, Ticket.status == TicketStatus.HELD)
+            .order_by(Ticket.joined_at, Ticket.id)
+            .limit(SHOWN)
         )
-    ]
-    held = [t for t in open_tickets if t.status == TicketStatus.HELD]
+    )
     current = await tickets.current_ticket(db, counter.id)
     all_services = await counters.list_services(db, site_id)
     return {
@@ -78,6 +81,7 @@ async def _context(request: Request, db: AsyncSession, counter: QueueCounter) ->
         "rules": rules,
         "current": current,
         "waiting": waiting,
+        "waiting_count": waiting_count or 0,
         "held": held,
         "now": now,
         "minutes": lambda since: _minutes(since, now),
@@ -159,9 +163,15 @@ async def counter_action(request: Request, db: AsyncSession) -> Response:
             actor=user,
             ip=ip,
         )
-    await db.flush()
+    # Commit now: the call reaches the screens and the site's queue is free for the next
+    # counter while this console is drawn (from a read-only session).
+    await db.commit()
     if not is_htmx(request):
         return redirect(request, f"/counter/{counter.id}")
-    context = await _context(request, db, counter)
-    context["issued"] = issued.ticket if issued else None
-    return render(request, "counter_console.html", context, block="console")
+    async with request.app.state.readonly_db() as read:
+        fresh = await read.get(QueueCounter, counter.id)
+        assert fresh is not None
+        context = await _context(request, read, fresh)
+        if issued is not None:
+            context["issued"] = await read.get(Ticket, issued.ticket.id)
+        return render(request, "counter_console.html", context, block="console")
