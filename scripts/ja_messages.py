@@ -540,4 +540,5 @@ JA = {
     "Above a counter (shows only its calls)": "窓口の上の画面(その窓口の呼び出しだけ表示)",
     "Silent: show queue calls without chime or voice": "音声なし: 呼び出しをチャイム・音声なしで表示",
     "Queue board": "呼び出し表示",
+    "the calls and waiting times, live": "呼び出しと待ち時間をその場で表示",
 }

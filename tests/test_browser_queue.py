@@ -24,8 +24,10 @@ def test_kiosk_phone_console_and_board(
     kiosk_link = re.search(r"(http://\S+/kiosk/#token=[A-Za-z0-9_-]+)", out)
     board_link = re.search(r"1階 呼び出し表示: (http://\S+/player/#token=[A-Za-z0-9_-]+)", out)
     console = re.search(r"Counter console 住民票 1 \(log in as suzuki\): (http://\S+)", out)
+    second = re.search(r"Counter console 住民票 2・税 \(log in as suzuki\): (http://\S+)", out)
+    third = re.search(r"Counter console 税・保険 \(log in as suzuki\): (http://\S+)", out)
     password = re.search(r"suzuki\s+(\S+)", out)
-    assert kiosk_link and board_link and console and password, out
+    assert kiosk_link and board_link and console and second and third and password, out
 
     with chromium() as board:
         # The hall's queue board, already paired by the demo.
@@ -67,28 +69,49 @@ def test_kiosk_phone_console_and_board(
             staff.fill("input[name=label]", label)
             staff.click("input[name=label] + button")
             staff.wait_for(f"!!document.querySelector('[data-ticket=\"{label}\"]')", timeout=10)
+            # The board highlights the call and is told to play the chime and the voice.
+            board.wait_for(f"!!document.querySelector('.board-now.calling[data-label=\"{label}\"]')",
+                           timeout=10)  # fmt: skip
+            audio = str(
+                board.wait_for("document.getElementById('call').getAttribute('data-audio')")
+            )
+            files = audio.split()
+            assert files[0].startswith("chime-")
+            assert any(f.startswith("ja-") for f in files) and any(
+                f.startswith("en-") for f in files
+            )
+            played = board.wait_for("document.getElementById('call').getAttribute('data-played')",
+                                    timeout=30)  # fmt: skip
+            assert played == "yes"
+            for name in files:
+                clip = httpx.get(f"{live_server.url}/voice/{name}", timeout=10)
+                assert clip.headers["content-type"] == "audio/wav"
+                with wave.open(io.BytesIO(clip.content)) as sound:
+                    assert sound.getnframes() / sound.getframerate() > 0.3
+            board.screenshot(tmp_path / "board.png")
+            board.drain()
+            assert [e for e in board.errors if "favicon" not in e] == []
+
+            # Two more calls right after it, from two counters: they wait their turn.
+            labels = [label]
+            current = "(document.querySelector('[data-ticket]') || {dataset: {}}).dataset.ticket"
+            for page in (second.group(1), third.group(1)):
+                staff.goto(page)
+                before = staff.eval(current) or ""
+                staff.click("[data-key=n]")
+                labels.append(staff.wait_for(f"{current} !== '{before}' && {current}", timeout=10))
             staff.drain()
             assert staff.errors == []
+            assert len(set(labels)) == 3
 
-        # The board highlights the call and is told to play the chime and the voice.
-        board.wait_for(f"!!document.querySelector('.board-now.calling[data-label=\"{label}\"]')",
-                       timeout=10)  # fmt: skip
-        audio = str(board.wait_for("document.getElementById('call').getAttribute('data-audio')"))
-        files = audio.split()
-        assert files[0].startswith("chime-")
-        assert any(f.startswith("ja-") for f in files) and any(f.startswith("en-") for f in files)
-        played = board.wait_for("document.getElementById('call').getAttribute('data-played')",
-                                timeout=30)  # fmt: skip
-        assert played == "yes"
-        for name in files:
-            clip = httpx.get(f"{live_server.url}/voice/{name}", timeout=10)
-            assert clip.headers["content-type"] == "audio/wav"
-            with wave.open(io.BytesIO(clip.content)) as sound:
-                assert sound.getnframes() / sound.getframerate() > 0.3
-        board.screenshot(tmp_path / "board.png")
-        board.drain()
-        assert [e for e in board.errors if "favicon" not in e] == []
+            # The resident's phone says where to go (counter 1 still calls the ticket).
+            kiosk.wait_for("!!document.querySelector('.phone-main.is-called')", timeout=15)
+            assert "1番窓口へお越しください" in kiosk.text(".phone-detail")
 
-        # The resident's phone says where to go.
-        kiosk.wait_for("!!document.querySelector('.phone-main.is-called')", timeout=15)
-        assert "1番窓口へお越しください" in kiosk.text(".phone-detail")
+        # The calls were shown one after another, each after the one before had ended.
+        announced = "window.signagePlayer.state.announced"
+        board.wait_for(f"{announced}.length >= 3 && {announced}[2].ended > 0", timeout=60)
+        shown = board.eval(announced)
+        assert [c["label"] for c in shown[-3:]] == labels
+        for before, after in zip(shown[-3:], shown[-2:], strict=False):
+            assert before["ended"] is not None and after["shown"] >= before["ended"]

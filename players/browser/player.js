@@ -29,7 +29,8 @@
     boardVersion: 0,
     calls: [], // queue calls waiting to be shown and announced, in order
     current: null, // the call on screen now
-    lastAudio: [] // the files the last call played (the fleet view and tests read it)
+    lastAudio: [], // the files the last call played (tests read it)
+    announced: [] // the last calls shown: {label, shown, ended} (ms), newest last
   };
 
   function readJSON(key) {
@@ -315,15 +316,19 @@
     loadAudio(call.audio || []).then(function (clips) {
       call.shownAt = Date.now();
       state.lastAudio = clips.map(function (clip) { return clip.src.replace(/^.*\/voice\//, ""); });
+      var record = { label: call.label, shown: call.shownAt, ended: null };
+      state.announced.push(record);
+      if (state.announced.length > 20) { state.announced.shift(); }
       showCall(call);
       var played = clips.length ? playInOrder(clips) : Promise.resolve(false);
-      if (!clips.length) { speakWithBrowser(call); }
       played.then(function (ok) {
+        speakWithBrowser(call); // languages the server had no voice for, if any
         var box = $("call");
         if (box) { box.setAttribute("data-played", ok ? "yes" : "no"); }
         var wanted = state.calls.length ? MIN_CALL_MS : (call.highlight_seconds || 10) * 1000;
         var left = Math.max(0, wanted - (Date.now() - call.shownAt));
         setTimeout(function () {
+          record.ended = Date.now();
           state.current = null;
           showCall(null);
           announceNext();
