@@ -503,8 +503,11 @@
   function render(zone, showing, manifest, at) {
     var view = element("div", "view");
     if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) {
-      renderBoard(view);
-      return view;
+      if (state.board) {
+        renderBoard(view);
+        return view;
+      }
+      showing = null; // no queue at this site (yet): the clock and the site, never blank
     }
     if (zone.kind === "header") {
       view.appendChild(element("span", "site-name", manifest.site.name));
@@ -559,9 +562,10 @@
   }
 
   function key(zone, showing, at, manifest) {
-    if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) {
+    if (state.board && (zone.kind === "queue" || (showing && showing.item.type === "queue_board"))) {
       return "board " + manifest.version + " " + state.boardVersion;
     }
+    if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) { showing = null; }
     if (zone.kind === "header") { return "header " + clockText(at, manifest); }
     if (!showing) { return "idle " + clockText(at, manifest); }
     var item = showing.item;
