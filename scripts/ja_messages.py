@@ -493,7 +493,6 @@ JA = {
     "Kiosk %(name)s was added": "発券機「%(name)s」を追加しました",
     "Open this link once in the kiosk's browser (full screen). It is shown only now; the kiosk keeps it.": "このリンクを発券機のブラウザ(全画面)で一度開いてください。表示されるのは今だけです。発券機が保存します。",
     "Rules": "ルール",
-    "Numbers start again at 1 each day; the kiosk issues numbers from this time.": "番号は毎日1から始まります。発券機はこの時刻から発券します。",
     "Tickets still open then are closed out and counted.": "この時刻に残っている番号札は締められ、統計に数えられます。",
     "While priority tickets wait, one is called after this many normal ones.": "優先の方が待っている間、通常をこの件数呼ぶごとに優先を1件呼びます。",
     "Each call is announced in these languages, in this order, after the chime. Leave all empty for the chime only.": "呼び出しはチャイムのあと、この順にこれらの言語で読み上げます。すべて外すとチャイムだけになります。",
@@ -541,4 +540,6 @@ JA = {
     "Silent: show queue calls without chime or voice": "音声なし: 呼び出しをチャイム・音声なしで表示",
     "Queue board": "呼び出し表示",
     "the calls and waiting times, live": "呼び出しと待ち時間をその場で表示",
+    "The counter's ticket changed since this page was shown. Check it and try again.": "この画面を表示したあとで窓口の番号札が変わりました。確認してからもう一度操作してください。",
+    "The kiosk issues numbers from this time. Numbers start again at 1 each day.": "発券機はこの時刻から発券します。番号は毎日1から始まります。",
 }

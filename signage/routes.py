@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -28,6 +29,22 @@ from signage.views import (
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class IdConvertor(Convertor[int]):
+    """A row id in a path: at most 9 digits, so an absurd number is a 404, never an
+    integer the database cannot hold."""
+
+    regex = "[0-9]{1,9}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+register_url_convertor("id", IdConvertor())
 # The browser player's files live with the players; the CMS serves them.
 PLAYER_DIR = PROJECT_ROOT / "players" / "browser"
 
@@ -41,26 +58,26 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/language", auth.language, methods=["POST"], name="language"),
         Route("/account", users.account, methods=["GET", "POST"], name="account"),
         Route("/users", users.user_list, methods=["GET", "POST"], name="user_list"),
-        Route("/users/{user_id:int}", users.user_edit, methods=["GET", "POST"], name="user_edit"),
+        Route("/users/{user_id:id}", users.user_edit, methods=["GET", "POST"], name="user_edit"),
         Route(
-            "/users/{user_id:int}/password",
+            "/users/{user_id:id}/password",
             users.user_password,
             methods=["POST"],
             name="user_password",
         ),
         Route("/sites", sites.site_list, methods=["GET", "POST"], name="site_list"),
-        Route("/sites/{site_id:int}", sites.site_edit, methods=["GET", "POST"], name="site_edit"),
+        Route("/sites/{site_id:id}", sites.site_edit, methods=["GET", "POST"], name="site_edit"),
         Route("/audit", audit.audit_log, name="audit_log"),
         Route("/notices", notices.notice_list, name="notice_list"),
         Route("/notices/new", notices.notice_new, methods=["GET", "POST"], name="notice_new"),
         Route(
-            "/notices/{notice_id:int}",
+            "/notices/{notice_id:id}",
             notices.notice_edit,
             methods=["GET", "POST"],
             name="notice_edit",
         ),
         Route(
-            "/notices/{notice_id:int}/{action:str}",
+            "/notices/{notice_id:id}/{action:str}",
             notices.notice_action,
             methods=["POST"],
             name="notice_action",
@@ -68,21 +85,21 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/media", media.media_list, methods=["GET", "POST"], name="media_list"),
         Route("/media/files/{filename:str}", media.media_file, name="media_file"),
         Route("/playlists", playlists.playlist_list, methods=["GET", "POST"], name="playlist_list"),
-        Route("/playlists/{playlist_id:int}", playlists.playlist_detail, name="playlist_detail"),
+        Route("/playlists/{playlist_id:id}", playlists.playlist_detail, name="playlist_detail"),
         Route(
-            "/playlists/{playlist_id:int}/items",
+            "/playlists/{playlist_id:id}/items",
             playlists.playlist_items,
             methods=["POST"],
             name="playlist_items",
         ),
         Route("/screens", screens.screen_list, methods=["GET", "POST"], name="screen_list"),
         Route(
-            "/screens/{screen_id:int}",
+            "/screens/{screen_id:id}",
             screens.screen_detail,
             methods=["GET", "POST"],
             name="screen_detail",
         ),
-        Route("/screens/{screen_id:int}/preview", screens.screen_preview, name="screen_preview"),
+        Route("/screens/{screen_id:id}/preview", screens.screen_preview, name="screen_preview"),
         Route("/layouts.css", screens.layout_css, name="layout_css"),
         Route("/player", player.player_redirect, name="player_redirect"),
         Route("/player/", player.player_page, name="player_page"),
@@ -95,7 +112,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
             name="player_screenshot",
         ),
         Route(
-            "/screens/{screen_id:int}/screenshot",
+            "/screens/{screen_id:id}/screenshot",
             screens.screen_screenshot,
             name="screen_screenshot",
         ),
@@ -104,13 +121,13 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/fleet", screens.fleet, name="fleet"),
         Route("/screens/pair", screens.screen_pair, methods=["GET", "POST"], name="screen_pair"),
         Route(
-            "/screens/{screen_id:int}/revoke",
+            "/screens/{screen_id:id}/revoke",
             screens.screen_revoke,
             methods=["POST"],
             name="screen_revoke",
         ),
         Route(
-            "/screens/{screen_id:int}/command",
+            "/screens/{screen_id:id}/command",
             screens.screen_command,
             methods=["POST"],
             name="screen_command",
@@ -120,7 +137,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
             "/schedules/new", schedules.schedule_new, methods=["GET", "POST"], name="schedule_new"
         ),
         Route(
-            "/schedules/{schedule_id:int}",
+            "/schedules/{schedule_id:id}",
             schedules.schedule_edit,
             methods=["GET", "POST"],
             name="schedule_edit",
@@ -129,47 +146,45 @@ def routes(settings: Settings) -> list[BaseRoute]:
         # Queue calling: set-up and statistics (publishers), the counter console (staff),
         # the kiosk and its device endpoints, and what residents open on their phones.
         Route("/queue", queue.queue_home, name="queue_home"),
-        Route("/queue/{site_id:int}", queue.queue_setup, name="queue_setup"),
+        Route("/queue/{site_id:id}", queue.queue_setup, name="queue_setup"),
+        Route("/queue/{site_id:id}/rules", queue.queue_rules, methods=["POST"], name="queue_rules"),
         Route(
-            "/queue/{site_id:int}/rules", queue.queue_rules, methods=["POST"], name="queue_rules"
-        ),
-        Route(
-            "/queue/{site_id:int}/services",
+            "/queue/{site_id:id}/services",
             queue.service_add,
             methods=["POST"],
             name="service_add",
         ),
         Route(
-            "/queue/services/{service_id:int}",
+            "/queue/services/{service_id:id}",
             queue.service_edit,
             methods=["POST"],
             name="service_edit",
         ),
         Route(
-            "/queue/{site_id:int}/counters",
+            "/queue/{site_id:id}/counters",
             queue.counter_add,
             methods=["POST"],
             name="counter_add",
         ),
         Route(
-            "/queue/counters/{counter_id:int}",
+            "/queue/counters/{counter_id:id}",
             queue.counter_edit,
             methods=["POST"],
             name="counter_edit",
         ),
-        Route("/queue/{site_id:int}/kiosks", queue.kiosk_add, methods=["POST"], name="kiosk_add"),
+        Route("/queue/{site_id:id}/kiosks", queue.kiosk_add, methods=["POST"], name="kiosk_add"),
         Route(
-            "/queue/kiosks/{kiosk_id:int}/revoke",
+            "/queue/kiosks/{kiosk_id:id}/revoke",
             queue.kiosk_revoke,
             methods=["POST"],
             name="kiosk_revoke",
         ),
-        Route("/queue/{site_id:int}/stats", queue.queue_stats_page, name="queue_stats"),
-        Route("/queue/{site_id:int}/stats.csv", queue.queue_stats_csv, name="queue_stats_csv"),
+        Route("/queue/{site_id:id}/stats", queue.queue_stats_page, name="queue_stats"),
+        Route("/queue/{site_id:id}/stats.csv", queue.queue_stats_csv, name="queue_stats_csv"),
         Route("/counter", counter.counter_home, name="counter_home"),
-        Route("/counter/{counter_id:int}", counter.counter_console, name="counter_console"),
+        Route("/counter/{counter_id:id}", counter.counter_console, name="counter_console"),
         Route(
-            "/counter/{counter_id:int}/{action:str}",
+            "/counter/{counter_id:id}/{action:str}",
             counter.counter_action,
             methods=["POST"],
             name="counter_action",

@@ -41,6 +41,7 @@ from signage.models import (
 )
 
 CALLERS = {Role.ADMIN, Role.PUBLISHER, Role.COUNTER}
+ANY = None  # `expected`: do not check what the counter has now
 LABEL = re.compile(r"^\s*([A-Za-z]{1,3})\s*-?\s*0*(\d{1,4})\s*$")
 
 
@@ -122,7 +123,8 @@ async def queue_site(db: AsyncSession, site_id: int, *, lock: bool = True) -> Qu
     """The site's queue settings; with `lock`, held until the transaction ends."""
     query = sa.select(QueueSite).where(QueueSite.site_id == site_id)
     if lock:
-        query = query.with_for_update()
+        # Read the row again once it is ours: the session may hold an older copy.
+        query = query.with_for_update().execution_options(populate_existing=True)
     settings = await db.scalar(query)
     if settings is None:
         if await db.get(Site, site_id) is None:
@@ -245,7 +247,8 @@ async def issue(
         )
         if existing is not None:
             return Issued(existing, False, await waiting_before(db, existing))
-    service = await db.get(QueueService, service_id)
+    # Read after the lock: another transaction may have just taken the next number.
+    service = await db.get(QueueService, service_id, populate_existing=True)
     if service is None or service.site_id != site_id:
         raise NotFound(N_("This service does not exist."))
     if not service.open:
@@ -359,16 +362,14 @@ def _record(
     )
 
 
-def _mark_called(
-    ticket: Ticket, counter: QueueCounter, user: User, now: datetime, *, first: bool
-) -> None:
+def _mark_called(ticket: Ticket, counter: QueueCounter, user: User, now: datetime) -> None:
     ticket.status = TicketStatus.CALLED
     ticket.counter_id = counter.id
     ticket.counter = counter
     ticket.for_counter_id = None
     ticket.served_by = user.id
     ticket.last_called_at = now
-    if first or ticket.called_at is None:
+    if ticket.called_at is None:  # the wait ends at the first call, whatever follows
         ticket.called_at = now
 
 
@@ -385,13 +386,19 @@ async def _finish_current(
 
 
 async def call_next(
-    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     """Call the next ticket for this counter by the fair rule."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
     _check_site(user, counter.site_id)
     _, settings = await begin(db, counter.site_id, now)
+    _check_expected(await current_ticket(db, counter.id), expected)
     prefixes = {s.id: s.prefix for s in counter.services}
     # Only the columns the rule needs, and only tickets this counter may call.
     rows = await db.execute(
@@ -428,7 +435,7 @@ async def call_next(
     else:
         settings.normal_since_priority += 1
     before = ticket.audit_view()
-    _mark_called(ticket, counter, user, now, first=True)
+    _mark_called(ticket, counter, user, now)
     counter.open = True
     _record(db, user, ip, "ticket.call", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=False))
@@ -487,7 +494,7 @@ async def call_ticket(
         raise Conflict(N_("%(label)s is already at this counter."), label=ticket.label)
     await _finish_current(db, user, ip, counter, now)
     before = ticket.audit_view()
-    _mark_called(ticket, counter, user, now, first=ticket.called_at is None)
+    _mark_called(ticket, counter, user, now)
     counter.open = True
     _record(db, user, ip, "ticket.call", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=False))
@@ -495,22 +502,46 @@ async def call_ticket(
     return ticket
 
 
-async def _current_or_error(db: AsyncSession, counter: QueueCounter) -> Ticket:
+def state_token(current: Ticket | None) -> str:
+    """What a console shows of its counter's ticket, as sent back with each button."""
+    return f"{current.id}.{current.status}.{current.recalls}" if current else "none"
+
+
+def _check_expected(current: Ticket | None, expected: str | None) -> None:
+    """A console says what it showed when the button was pressed; if the counter has
+    moved on since (a double click, a second window), nothing is done."""
+    if expected is ANY:
+        return
+    if state_token(current) != expected:
+        raise Conflict(
+            N_("The counter's ticket changed since this page was shown. Check it and try again.")
+        )
+
+
+async def _current_or_error(
+    db: AsyncSession, counter: QueueCounter, expected: str | None = ANY
+) -> Ticket:
     ticket = await current_ticket(db, counter.id)
+    _check_expected(ticket, expected)
     if ticket is None:
         raise Conflict(N_("This counter has no ticket called now."))
     return ticket
 
 
 async def recall(
-    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     """Call the counter's current ticket again (screens and voice)."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
     _check_site(user, counter.site_id)
     _, settings = await begin(db, counter.site_id, now)
-    ticket = await _current_or_error(db, counter)
+    ticket = await _current_or_error(db, counter, expected)
     if ticket.status != TicketStatus.CALLED:
         raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
     before = ticket.audit_view()
@@ -523,20 +554,25 @@ async def recall(
 
 
 async def _counter_action(
-    db: AsyncSession, user: User, counter_id: int, now: datetime
+    db: AsyncSession, user: User, counter_id: int, now: datetime, expected: str | None
 ) -> tuple[QueueCounter, QueueSite, Ticket]:
     counter = await get_counter(db, user, counter_id)
     _check_site(user, counter.site_id)
     _, settings = await begin(db, counter.site_id, now)
-    return counter, settings, await _current_or_error(db, counter)
+    return counter, settings, await _current_or_error(db, counter, expected)
 
 
 async def start(
-    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     """The resident has arrived at the counter."""
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     if ticket.status == TicketStatus.SERVING:
         raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
     before = ticket.audit_view()
@@ -548,10 +584,15 @@ async def start(
 
 
 async def finish(
-    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
     ticket.status = TicketStatus.DONE
     ticket.finished_at = now
@@ -561,12 +602,17 @@ async def finish(
 
 
 async def hold(
-    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     """Put the current ticket aside (the resident fetches a document); any counter can
     call it back later."""
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
     ticket.status = TicketStatus.HELD
     _record(db, user, ip, "ticket.hold", ticket, before)
@@ -575,11 +621,16 @@ async def hold(
 
 
 async def no_show(
-    db: AsyncSession, user: User, ip: str, counter_id: int, now: datetime | None = None
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     """The resident did not come after the set number of recalls."""
     now = now or utcnow()
-    counter, settings, ticket = await _counter_action(db, user, counter_id, now)
+    counter, settings, ticket = await _counter_action(db, user, counter_id, now, expected)
     if ticket.status != TicketStatus.CALLED:
         raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
     if ticket.recalls < settings.noshow_after_recalls:
@@ -605,11 +656,12 @@ async def transfer(
     service_id: int | None = None,
     to_counter_id: int | None = None,
     now: datetime | None = None,
+    expected: str | None = ANY,
 ) -> Ticket:
     """Send the current ticket to another service's queue or to one counter; it keeps
     its number and its place (the time it first joined)."""
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     if (service_id is None) == (to_counter_id is None):
         raise Conflict(N_("Choose a service or a counter to transfer to."))
     before = ticket.audit_view()
@@ -633,6 +685,9 @@ async def transfer(
         ticket.for_counter_id = target.id
     ticket.status = TicketStatus.WAITING
     ticket.counter_id = None
+    # The next counter calls it afresh: its own recalls, and service timed from its start.
+    ticket.recalls = 0
+    ticket.started_at = None
     _record(db, user, ip, "ticket.transfer", ticket, before)
     changed(db, counter.site_id)
     return ticket
@@ -658,7 +713,8 @@ async def return_held(
         raise Conflict(N_("%(label)s is not on hold."), label=ticket.label)
     await _finish_current(db, user, ip, counter, now)
     before = ticket.audit_view()
-    _mark_called(ticket, counter, user, now, first=False)
+    ticket.recalls = 0  # recalls count at the counter that calls it now
+    _mark_called(ticket, counter, user, now)
     counter.open = True
     _record(db, user, ip, "ticket.return", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=True))

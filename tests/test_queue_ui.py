@@ -234,3 +234,60 @@ def test_statistics_page_and_csv(
 def _site(db: sa.Engine) -> int:
     with db.connect() as conn:
         return int(conn.scalar(sa.select(QueueSite.site_id)) or 0)
+
+
+def test_a_double_click_does_nothing_twice(
+    client: TestClient, setup: dict[str, object], db: sa.Engine
+) -> None:
+    services = setup["services"]
+    assert isinstance(services, list)
+    for n in range(3):
+        kiosk(client, str(setup["token"]), {"service": services[0], "request_id": f"tap-{n:04d}"})
+    console = f"/counter/{setup['counter']}"
+    page = client.get(console).text
+    expect = re.search(r'name="expect" value="([^"]*)"', page)
+    assert expect and expect.group(1) == "none"
+    headers = {**HX, "X-CSRF-Token": csrf_token(client, console)}
+    first = client.post(f"{console}/next", data={"expect": expect.group(1)}, headers=headers)
+    again = client.post(f"{console}/next", data={"expect": expect.group(1)}, headers=headers)
+    assert first.status_code == 200 and again.status_code == 409
+    shown = re.search(r'name="expect" value="([^"]*)"', first.text)
+    assert shown
+    recall = client.post(f"{console}/recall", data={"expect": shown.group(1)}, headers=headers)
+    twice = client.post(f"{console}/recall", data={"expect": shown.group(1)}, headers=headers)
+    assert recall.status_code == 200 and twice.status_code == 409
+    with db.connect() as conn:
+        rows = dict(conn.execute(sa.select(Ticket.label, Ticket.status)).all())
+        recalls = conn.scalar(sa.select(Ticket.recalls).where(Ticket.label == "A-001"))
+    assert rows == {"A-001": "called", "A-002": "waiting", "A-003": "waiting"}
+    assert recalls == 1
+
+
+def test_odd_input_gets_a_clear_answer_not_a_500(
+    client: TestClient, setup: dict[str, object]
+) -> None:
+    token = str(setup["token"])
+    services = setup["services"]
+    assert isinstance(services, list)
+    for body in (
+        {"service": services[0], "language": []},
+        {"service": services[0], "language": {}},
+        {"service": 10**30},
+        {"service": -1},
+        {"service": True},
+    ):
+        status, reply = kiosk(client, token, body)
+        assert status == 422, (body, reply)
+    console = f"/counter/{setup['counter']}"
+    headers = {**HX, "X-CSRF-Token": csrf_token(client, console)}
+    for action, data in (
+        ("return", {"ticket_id": "²"}),
+        ("cancel", {"ticket_id": "9" * 30}),
+        ("transfer", {"target": "service:²"}),
+        ("transfer", {"target": "counter:" + "9" * 25}),
+        ("issue", {"service_id": "²"}),
+    ):
+        response = client.post(f"{console}/{action}", data=data, headers=headers)
+        assert 400 <= response.status_code < 500, (action, data, response.status_code)
+    assert client.get("/counter/" + "9" * 23).status_code == 404
+    assert client.get("/screens/" + "9" * 23).status_code == 404

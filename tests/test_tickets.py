@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from signage import counters, tickets
 from signage.db import create_engine, session_factory, transaction
 from signage.errors import Conflict, Forbidden, HTTPError, NotFound
-from signage.models import QueueCounter, Role, Ticket, User
+from signage.models import QueueCounter, QueueService, QueueSite, Role, Ticket, User
 
-from .conftest import add_site, add_user
+from .conftest import PG_URL, add_site, add_user
 
 T = TypeVar("T")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -344,5 +344,43 @@ def test_the_day_opens_and_closes_by_the_clock(database_url: str, db: sa.Engine)
         assert await tick(8 + 24, 31) == {q.site_id: "opened"}
         tomorrow = await q.issue("A", time_of(9 + 24))
         assert tomorrow.label == "A-001"
+
+    scenario(database_url, db, body)
+
+
+def test_a_transfer_keeps_the_wait_and_starts_service_and_recalls_afresh(
+    database_url: str, db: sa.Engine
+) -> None:
+    async def body(q: Queue) -> None:
+        await q.issue("A", at(0))
+        await q.act("call_next", 1, at(10))
+        await q.act("recall", 1, at(11))
+        await q.act("start", 1, at(11))
+        moved = await q.act("transfer", 1, at(12), service_id=q.services["B"])
+        assert (moved.recalls, moved.started_at) == (0, None)
+        again = await q.act("call_next", 2, at(40))
+        assert again.called_at == at(10)  # the wait ended at the first call
+        with pytest.raises(Conflict, match="recalls"):
+            await q.act("no_show", 2, at(41))  # counter 2 has not recalled it yet
+        await q.act("start", 2, at(41))
+        done = await q.act("finish", 2, at(43))
+        assert (done.started_at, done.finished_at) == (at(41), at(43))
+
+    scenario(database_url, db, body)
+
+
+@pytest.mark.skipif(not PG_URL, reason="only PostgreSQL runs two writers at once")
+def test_a_number_taken_meanwhile_is_never_issued_twice(database_url: str, db: sa.Engine) -> None:
+    async def body(q: Queue) -> None:
+        async with transaction(q.sessions) as first:
+            # This transaction has read the service and the rules (a kiosk's view does)...
+            await first.get(QueueService, q.services["A"])
+            await first.get(QueueSite, q.site_id)
+            # ...while another takes A-001 and commits.
+            assert (await q.issue("A", at(0))).label == "A-001"
+            issued = await tickets.issue(
+                first, site_id=q.site_id, service_id=q.services["A"], now=at(1)
+            )
+            assert issued.ticket.label == "A-002"
 
     scenario(database_url, db, body)

@@ -220,6 +220,7 @@
 
   var STALE_CALL_MS = 60000;
   var MIN_CALL_MS = 5000;
+  var CLIP_LIMIT_MS = 20000;
 
   function receiveBoard(board) {
     state.board = board;
@@ -237,6 +238,11 @@
     if (counter && call.counter_id !== counter.id) { return; } // a counter screen: its own calls
     if (now() - new Date(call.at) > STALE_CALL_MS) { return; }
     state.calls.push(call);
+    var current = state.current;
+    if (current && current.soundDone) {
+      // Others wait now: the call on screen keeps only what is left of its minimum.
+      endCallIn(current, MIN_CALL_MS - (Date.now() - current.shownAt));
+    }
     announceNext();
   }
 
@@ -298,15 +304,35 @@
         if (index >= clips.length) { resolve(true); return; }
         var clip = clips[index];
         index += 1;
-        clip.onended = next;
-        clip.onerror = next;
+        var moved = false;
+        var watchdog = null;
+        var advance = function () {
+          if (moved) { return; }
+          moved = true;
+          clearTimeout(watchdog);
+          next();
+        };
+        // A clip that stalls (a half-loaded file) must not hold up every later call.
+        watchdog = setTimeout(advance, CLIP_LIMIT_MS);
+        clip.onended = advance;
+        clip.onerror = advance;
         var playing = clip.play();
         if (playing && playing.catch) {
-          playing.catch(function () { resolve(false); }); // autoplay refused: picture only
+          playing.catch(function () { clearTimeout(watchdog); resolve(false); }); // autoplay refused
         }
       };
       next();
     });
+  }
+
+  function endCallIn(call, ms) {
+    clearTimeout(state.callTimer);
+    state.callTimer = setTimeout(function () {
+      call.record.ended = Date.now();
+      state.current = null;
+      showCall(null);
+      announceNext();
+    }, Math.max(0, ms));
   }
 
   function announceNext() {
@@ -317,6 +343,7 @@
       call.shownAt = Date.now();
       state.lastAudio = clips.map(function (clip) { return clip.src.replace(/^.*\/voice\//, ""); });
       var record = { label: call.label, shown: call.shownAt, ended: null };
+      call.record = record;
       state.announced.push(record);
       if (state.announced.length > 20) { state.announced.shift(); }
       showCall(call);
@@ -325,14 +352,9 @@
         speakWithBrowser(call); // languages the server had no voice for, if any
         var box = $("call");
         if (box) { box.setAttribute("data-played", ok ? "yes" : "no"); }
+        call.soundDone = true;
         var wanted = state.calls.length ? MIN_CALL_MS : (call.highlight_seconds || 10) * 1000;
-        var left = Math.max(0, wanted - (Date.now() - call.shownAt));
-        setTimeout(function () {
-          record.ended = Date.now();
-          state.current = null;
-          showCall(null);
-          announceNext();
-        }, left);
+        endCallIn(call, wanted - (Date.now() - call.shownAt));
       });
     });
   }

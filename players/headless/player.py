@@ -121,7 +121,7 @@ class Player:
         self._identify_until = 0.0
         self.board: dict[str, Any] = {}
         self._calls: list[tuple[str, float]] = []  # (text, seconds) waiting to be shown
-        self._call: tuple[str, float] | None = None  # (text, shown until, monotonic)
+        self._call: tuple[str, float, float] | None = None  # (text, until, shown), monotonic
         self._generation = 0
         self._scene: Scene | None = None
         self._offset = timedelta(0)
@@ -200,7 +200,7 @@ class Player:
             text, seconds = self._calls.pop(0)
             if self._calls:
                 seconds = min(seconds, MIN_CALL_SECONDS)
-            self._call = (text, clock + seconds)
+            self._call = (text, clock + seconds, clock)
             if self._loop is not None:
                 self._loop.call_later(seconds + 0.05, self.changed)
         return self._call[0] if self._call else None
@@ -523,6 +523,14 @@ class Player:
         self._calls.append(
             (f"{event.get('label', '')} → {event.get('counter', '')}", float(seconds))
         )
+        if self._call is not None:
+            # Another call waits now: the one on screen keeps only what is left of its minimum.
+            text, until, shown = self._call
+            cut = max(shown + MIN_CALL_SECONDS, time.monotonic())
+            if cut < until:
+                self._call = (text, cut, shown)
+                if self._loop is not None:
+                    self._loop.call_later(cut - time.monotonic() + 0.05, self.changed)
         self.changed()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:

@@ -6,6 +6,7 @@ buttons (static/app.js). The waiting lists refresh by themselves every few secon
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +95,7 @@ async def _context(request: Request, db: AsyncSession, counter: QueueCounter) ->
         "issued": None,
         # Each button's address: the action's name replaces ACTION.
         "act": request.app.url_path_for("counter_action", counter_id=counter.id, action="ACTION"),
+        "expect": tickets.state_token(current),
     }
 
 
@@ -104,6 +106,11 @@ async def counter_console(request: Request, db: AsyncSession) -> Response:
     context = await _context(request, db, counter)
     part = "queue_lists" if request.query_params.get("part") == "queue_lists" else None
     return render(request, "counter_console.html", context, block=part)
+
+
+def _id(raw: str) -> int | None:
+    """A row id typed in a form: plain digits, short enough for every database."""
+    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else None
 
 
 ACTIONS = {"next", "call", "recall", "start", "finish", "hold", "no_show", "transfer",
@@ -120,44 +127,49 @@ async def counter_action(request: Request, db: AsyncSession) -> Response:
     counter = await tickets.get_counter(db, user, counter_id)
     form = Form(await read_form(request))
     ip = client_ip(request)
+    # The ticket the console showed when the button was pressed (empty: none); a console
+    # that sends nothing (a script) is not checked.
+    raw_expect = form.data.get("expect")
+    expected = tickets.ANY if raw_expect is None else str(raw_expect)[:40]
     issued = None
     if action == "next":
-        await tickets.call_next(db, user, ip, counter.id)
+        await tickets.call_next(db, user, ip, counter.id, expected=expected)
     elif action == "call":
         await tickets.call_ticket(db, user, ip, counter.id, form.text("label", max_length=16))
     elif action in {"recall", "start", "finish", "hold", "no_show"}:
-        await getattr(tickets, action)(db, user, ip, counter.id)
+        await getattr(tickets, action)(db, user, ip, counter.id, expected=expected)
     elif action == "transfer":
-        target = form.text("target", max_length=20)
-        kind, _, raw = target.partition(":")
-        if not raw.isdigit() or kind not in {"service", "counter"}:
+        kind, _, raw = form.text("target", max_length=20).partition(":")
+        target = _id(raw)
+        if target is None or kind not in {"service", "counter"}:
             raise BadRequest(N_("Choose a service or a counter to transfer to."))
         await tickets.transfer(
             db,
             user,
             ip,
             counter.id,
-            service_id=int(raw) if kind == "service" else None,
-            to_counter_id=int(raw) if kind == "counter" else None,
+            service_id=target if kind == "service" else None,
+            to_counter_id=target if kind == "counter" else None,
+            expected=expected,
         )
     elif action in {"return", "cancel"}:
-        raw = form.text("ticket_id", max_length=12)
-        if not raw.isdigit():
+        ticket_id = _id(form.text("ticket_id", max_length=12))
+        if ticket_id is None:
             raise BadRequest(N_("This ticket does not exist."))
         if action == "return":
-            await tickets.return_held(db, user, ip, counter.id, int(raw))
+            await tickets.return_held(db, user, ip, counter.id, ticket_id)
         else:
-            await tickets.cancel(db, user, ip, int(raw))
+            await tickets.cancel(db, user, ip, ticket_id)
     elif action in {"open", "close"}:
         await tickets.set_counter_open(db, user, ip, counter.id, action == "open")
     elif action == "issue":
-        raw = form.text("service_id", max_length=12)
-        if not raw.isdigit():
+        service_id = _id(form.text("service_id", max_length=12))
+        if service_id is None:
             raise BadRequest(N_("Choose a service."))
         issued = await tickets.issue(
             db,
             site_id=counter.site_id,
-            service_id=int(raw),
+            service_id=service_id,
             priority=form.flag("priority"),
             source="staff",
             actor=user,

@@ -8,6 +8,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -116,7 +117,11 @@ async def kiosk_ticket(request: Request) -> Response:
     body = await _read_json(request)
     errors: dict[str, str] = {}
     service_id = body.get("service")
-    if not isinstance(service_id, int) or isinstance(service_id, bool):
+    if (
+        not isinstance(service_id, int)
+        or isinstance(service_id, bool)
+        or not 0 < service_id < 2**31
+    ):
         errors["service"] = N_("Choose a service.")
     request_id = body.get("request_id")
     if request_id is not None and not (
@@ -124,7 +129,7 @@ async def kiosk_ticket(request: Request) -> Response:
     ):
         errors["request_id"] = N_("This field contains characters that are not allowed.")
     language = body.get("language", "ja")
-    if language not in CONTENT_LANGUAGES:
+    if not isinstance(language, str) or language not in CONTENT_LANGUAGES:
         errors["language"] = N_("Choose one of the options.")
     if errors:
         raise ValidationFailed(errors)
@@ -137,13 +142,18 @@ async def kiosk_ticket(request: Request) -> Response:
         if not tickets.is_open_hours(site, rules, now):
             raise Conflict(N_("Numbers are issued from %(opens)s to %(closes)s."),
                            opens=rules.opens_at, closes=rules.closes_at)  # fmt: skip
-        service = await db.get(QueueService, service_id)
-        if service is None or service.site_id != site.id:
+        # Checked without loading the row: issue() reads it under the site's lock.
+        known = await db.scalar(
+            sa.select(QueueService.id).where(
+                QueueService.id == service_id, QueueService.site_id == site.id
+            )
+        )
+        if known is None:
             raise ValidationFailed({"service": N_("Choose a service.")})
         issued = await tickets.issue(
             db,
             site_id=site.id,
-            service_id=service.id,
+            service_id=service_id,
             priority=body.get("priority") is True,
             language=str(language),
             source="kiosk",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,7 +91,9 @@ def _counter_input(form: Form) -> counters.CounterInput:
         number=form.integer("number", minimum=1, maximum=999, default=0),
         name=form.text("name", required=False, max_length=100),
         service_ids=[
-            int(v) for v in form.data.getlist("service_ids") if isinstance(v, str) and v.isdigit()
+            int(v)
+            for v in form.data.getlist("service_ids")
+            if isinstance(v, str) and re.fullmatch(r"[0-9]{1,9}", v)
         ],
     )
 

@@ -505,3 +505,40 @@ def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_
         assert scene.board is not None and scene.board.now == "B-001 → 3"
         assert scene.board.services == ()  # a counter screen shows only its own calls
     clerk.close()
+
+
+def test_calls_take_turns_and_a_waiting_call_shortens_the_one_shown(
+    tmp_path: Path, file_server: tuple[str, type[_Files]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import players.headless.player as player_module
+
+    monkeypatch.setattr(player_module, "MIN_CALL_SECONDS", 0.3)
+    url, _ = file_server
+    player = Player(Options(server=url, cache=tmp_path / "cache", token="t" * 32, size=(320, 180)))
+
+    def call(n: int, label: str, counter: int, counter_id: int, age: float = 0) -> dict[str, Any]:
+        at = (player.now() - timedelta(seconds=age)).isoformat()
+        event = {"kind": "queue.call", "label": label, "counter": counter,
+                 "counter_id": counter_id, "at": at, "highlight_seconds": 5}  # fmt: skip
+        return {"type": "event", "id": f"c{n}", "seq": n, "event": event}
+
+    async def scenario() -> list[str | None]:
+        manifest = _manifest([], [], layout="queue")
+        assert await player.offer_manifest(1, manifest)
+        seen = []
+        player.handle(call(1, "A-001", 1, 11))
+        seen.append(player.calling)
+        await asyncio.sleep(0.35)
+        seen.append(player.calling)  # alone: still shown (its highlight is 5 s)
+        player.handle(call(2, "B-001", 2, 12))  # another waits: A-001 has had its 0.3 s
+        player.handle(call(3, "C-001", 3, 13, age=120))  # caught up late: never shown
+        seen.append(player.calling)
+        await asyncio.sleep(0.05)
+        seen.append(player.calling)
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == ["A-001 → 1", "A-001 → 1", "B-001 → 2", "B-001 → 2"]
+    assert player._calls == []
+    frame = player.painter.paint(player.scene(player.now()))
+    assert _has_colour(frame, YELLOW)  # the call is drawn over everything
