@@ -362,6 +362,14 @@ def _record(
     )
 
 
+def _saved(
+    db: AsyncSession, user: User, ip: str, action: str, ticket: Ticket, before: dict[str, Any]
+) -> None:
+    """Audit a counter action on a ticket; the site's boards show it once it commits."""
+    _record(db, user, ip, action, ticket, before)
+    changed(db, ticket.site_id)
+
+
 def _mark_called(ticket: Ticket, counter: QueueCounter, user: User, now: datetime) -> None:
     ticket.status = TicketStatus.CALLED
     ticket.counter_id = counter.id
@@ -572,14 +580,13 @@ async def start(
 ) -> Ticket:
     """The resident has arrived at the counter."""
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
+    _, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     if ticket.status == TicketStatus.SERVING:
         raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
     before = ticket.audit_view()
     ticket.status = TicketStatus.SERVING
     ticket.started_at = now
-    _record(db, user, ip, "ticket.start", ticket, before)
-    changed(db, counter.site_id)
+    _saved(db, user, ip, "ticket.start", ticket, before)
     return ticket
 
 
@@ -592,12 +599,11 @@ async def finish(
     expected: str | None = ANY,
 ) -> Ticket:
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
+    _, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
     ticket.status = TicketStatus.DONE
     ticket.finished_at = now
-    _record(db, user, ip, "ticket.finish", ticket, before)
-    changed(db, counter.site_id)
+    _saved(db, user, ip, "ticket.finish", ticket, before)
     return ticket
 
 
@@ -612,11 +618,10 @@ async def hold(
     """Put the current ticket aside (the resident fetches a document); any counter can
     call it back later."""
     now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
+    _, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
     ticket.status = TicketStatus.HELD
-    _record(db, user, ip, "ticket.hold", ticket, before)
-    changed(db, counter.site_id)
+    _saved(db, user, ip, "ticket.hold", ticket, before)
     return ticket
 
 
@@ -630,7 +635,7 @@ async def no_show(
 ) -> Ticket:
     """The resident did not come after the set number of recalls."""
     now = now or utcnow()
-    counter, settings, ticket = await _counter_action(db, user, counter_id, now, expected)
+    _, settings, ticket = await _counter_action(db, user, counter_id, now, expected)
     if ticket.status != TicketStatus.CALLED:
         raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
     if ticket.recalls < settings.noshow_after_recalls:
@@ -642,8 +647,7 @@ async def no_show(
     before = ticket.audit_view()
     ticket.status = TicketStatus.NO_SHOW
     ticket.finished_at = now
-    _record(db, user, ip, "ticket.no_show", ticket, before)
-    changed(db, counter.site_id)
+    _saved(db, user, ip, "ticket.no_show", ticket, before)
     return ticket
 
 
@@ -688,8 +692,7 @@ async def transfer(
     # The next counter calls it afresh: its own recalls, and service timed from its start.
     ticket.recalls = 0
     ticket.started_at = None
-    _record(db, user, ip, "ticket.transfer", ticket, before)
-    changed(db, counter.site_id)
+    _saved(db, user, ip, "ticket.transfer", ticket, before)
     return ticket
 
 
@@ -742,8 +745,7 @@ async def cancel(
     before = ticket.audit_view()
     ticket.status = TicketStatus.CANCELLED
     ticket.finished_at = now
-    _record(db, user, ip, "ticket.cancel", ticket, before)
-    changed(db, ticket.site_id)
+    _saved(db, user, ip, "ticket.cancel", ticket, before)
     return ticket
 
 
