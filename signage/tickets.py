@@ -381,11 +381,8 @@ def _mark_called(ticket: Ticket, counter: QueueCounter, user: User, now: datetim
         ticket.called_at = now
 
 
-async def _finish_current(
-    db: AsyncSession, user: User, ip: str, counter: QueueCounter, now: datetime
-) -> None:
-    """ "Call next" ends what the counter was doing: the resident was served."""
-    current = await current_ticket(db, counter.id)
+def _finish(db: AsyncSession, user: User, ip: str, current: Ticket | None, now: datetime) -> None:
+    """Calling another number ends what the counter was doing: the resident was served."""
     if current is not None:
         before = current.audit_view()
         current.status = TicketStatus.DONE
@@ -406,7 +403,8 @@ async def call_next(
     counter = await get_counter(db, user, counter_id)
     _check_site(user, counter.site_id)
     _, settings = await begin(db, counter.site_id, now)
-    _check_expected(await current_ticket(db, counter.id), expected)
+    current = await current_ticket(db, counter.id)
+    _check_expected(current, expected)
     prefixes = {s.id: s.prefix for s in counter.services}
     # Only the columns the rule needs, and only tickets this counter may call.
     rows = await db.execute(
@@ -435,7 +433,7 @@ async def call_next(
     )
     if chosen is None:
         raise Conflict(N_("Nobody is waiting for this counter's services."))
-    await _finish_current(db, user, ip, counter, now)
+    _finish(db, user, ip, current, now)
     ticket = await db.get(Ticket, chosen.id)
     assert ticket is not None
     if ticket.priority:
@@ -500,7 +498,7 @@ async def call_ticket(
         raise Conflict(N_("%(label)s is already at another counter."), label=ticket.label)
     if status in (TicketStatus.CALLED, TicketStatus.SERVING):
         raise Conflict(N_("%(label)s is already at this counter."), label=ticket.label)
-    await _finish_current(db, user, ip, counter, now)
+    _finish(db, user, ip, await current_ticket(db, counter.id), now)
     before = ticket.audit_view()
     _mark_called(ticket, counter, user, now)
     counter.open = True
@@ -714,7 +712,7 @@ async def return_held(
         raise NotFound(N_("This ticket does not exist."))
     if ticket.status != TicketStatus.HELD:
         raise Conflict(N_("%(label)s is not on hold."), label=ticket.label)
-    await _finish_current(db, user, ip, counter, now)
+    _finish(db, user, ip, await current_ticket(db, counter.id), now)
     before = ticket.audit_view()
     ticket.recalls = 0  # recalls count at the counter that calls it now
     _mark_called(ticket, counter, user, now)
