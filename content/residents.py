@@ -297,15 +297,9 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-KEYS = frozenset(_TEXTS)
-
 
 def text(key: str, language: str, **values: object) -> str:
     """The text `key` in `language` (English where it has none), with `{n}` filled in."""
     by_language = _TEXTS[key]
     template = by_language.get(language) or by_language["en"]
     return template.format(**values) if values else template
-
-
-def has_language(language: str) -> bool:
-    return language in _TEXTS["your_number"]

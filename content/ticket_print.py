@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
 
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
+from content.fonts import find_cjk_font, japanese_face
+
 # Printable dots across at 203 dpi: 48 mm on 58 mm paper, 72 mm on 80 mm paper.
 PAPER_DOTS = {58: 384, 80: 576}
-_FONT_NAMES = ("NotoSansCJK-Bold.ttc", "NotoSansCJKjp-Bold.otf", "NotoSansJP-Bold.otf")
-_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 
 
 @dataclass(frozen=True)
@@ -52,27 +52,12 @@ def _qr_image(url: str, size: int) -> Image.Image:
     return image
 
 
-def _font_path() -> Path | None:
-    for name in _FONT_NAMES:
-        for folder in _FONT_DIRS:
-            found = sorted(folder.rglob(name)) if folder.is_dir() else []
-            if found:
-                return found[0]
-    return None
-
-
+@cache
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = _font_path()
-    if path is not None:
-        for index in range(10):  # the Japanese face of a CJK collection
-            try:
-                font = ImageFont.truetype(path, size, index=index)
-            except OSError:
-                break
-            if "JP" in (font.getname()[0] or ""):
-                return font
-        return ImageFont.truetype(path, size)
-    return ImageFont.load_default(size)
+    path = find_cjk_font(bold=True)
+    if path is None:
+        return ImageFont.load_default(size)
+    return ImageFont.truetype(path, size, index=japanese_face(path))
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, width: int, size: int) -> tuple[object, int]:

@@ -46,29 +46,22 @@ class Announcer:
         self._boards: dict[int, str] = {}  # site id -> encoded `queue` message
         self._no_queue: set[int] = set()  # sites found without services
         self._tasks: list[asyncio.Task[None]] = []
-        self.idle = asyncio.Event()  # set while nothing is left to do (tests wait on it)
-        self.idle.set()
 
     # --- what views hand in (after commit; never blocks) -------------------------------
 
     def call(self, call: Call) -> None:
         self._calls.append(call)
         self._dirty.add(call.site_id)
-        self._poke()
+        self._wake.set()
 
     def changed(self, site_id: int) -> None:
         self._no_queue.discard(site_id)
         self._dirty.add(site_id)
-        self._poke()
+        self._wake.set()
 
     def prepare(self, prefix: str, number: int, languages: tuple[str, ...]) -> None:
         self._prepare.append((prefix, number, languages))
-        self.idle.clear()
         self._prepared.set()
-
-    def _poke(self) -> None:
-        self.idle.clear()
-        self._wake.set()
 
     # --- what the player socket reads -------------------------------------------------
 
@@ -108,10 +101,6 @@ class Announcer:
         for site_id in site_ids:
             await self._refresh(site_id)
 
-    def _settled(self) -> None:
-        if not (self._calls or self._dirty or self._prepare):
-            self.idle.set()
-
     async def _run(self) -> None:
         while True:
             wait = self._next_board_in()
@@ -122,7 +111,6 @@ class Announcer:
                 await self._work()
             except Exception:  # one failure must not stop the next calls
                 log.exception("announcing failed")
-            self._settled()
 
     def _next_board_in(self) -> float | None:
         """Seconds until a changed board is due to be rebuilt (None: nothing changed)."""
@@ -154,7 +142,6 @@ class Announcer:
                     await self.voice.prepare(prefix, number, languages)
                 except Exception:
                     log.exception("speaking %s%s failed", prefix, number)
-            self._settled()
 
     async def _screens(self, site_id: int) -> list[int]:
         cached = self._screen_lists.get(site_id)
@@ -181,7 +168,3 @@ class Announcer:
         if push:
             self.hub.push_state("queue", text, await self._screens(site_id))
         return text
-
-    async def settle(self) -> None:
-        """Wait until everything handed in so far has gone out (for tests and benches)."""
-        await self.idle.wait()

@@ -22,7 +22,7 @@ from signage.models import (
     TicketStatus,
     queue_counter_services,
 )
-from signage.tickets import waiting_before
+from signage.tickets import local_today, waiting_before
 
 RECENT_CALLS = 8
 BOARD_TEXTS = (
@@ -40,12 +40,6 @@ CALLED_STATES = (
     TicketStatus.NO_SHOW,
     TicketStatus.HELD,
 )
-
-
-def service_names(service: QueueService) -> dict[str, str]:
-    names = {"ja": service.name, "en": service.name_en or service.name}
-    names.update({k: str(v) for k, v in service.names.items() if v})
-    return names
 
 
 async def recent_service_times(
@@ -126,7 +120,8 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
     site = await db.get(Site, site_id)
     settings = await db.get(QueueSite, site_id)
     assert site is not None
-    day = settings.day if settings and settings.day else now.date()
+    # The day whose numbers run (its calls are the recent ones), else the local date.
+    day = settings.day if settings and settings.day else local_today(site, now)
     calls = (
         await db.execute(
             sa.select(
@@ -199,7 +194,7 @@ async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> 
         "services": [
             {
                 "prefix": line.service.prefix,
-                "names": service_names(line.service),
+                "names": line.service.names_by_language(),
                 "open": line.service.open,
                 "waiting": line.waiting,
                 "wait_minutes": int(line.wait.total_seconds() // 60),

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ MANAGERS = {Role.ADMIN, Role.PUBLISHER}
 PREFIX = re.compile(r"^[A-Z]{1,3}$")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 KIOSK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+SEEN_EVERY = timedelta(minutes=1)
 
 
 def check_manager(user: User, site_id: int) -> None:
@@ -320,6 +322,8 @@ async def kiosk_for(db: AsyncSession, token: str | None) -> Kiosk | None:
     if not token or not KIOSK_TOKEN.match(token):
         return None
     kiosk = await db.scalar(sa.select(Kiosk).where(Kiosk.token_hash == kiosk_token_hash(token)))
-    if kiosk is not None:
-        kiosk.last_seen_at = utcnow()
+    now = utcnow()
+    # "Last seen" to the minute: a kiosk asking every 20 s need not write each time.
+    if kiosk is not None and (kiosk.last_seen_at is None or now - kiosk.last_seen_at > SEEN_EVERY):
+        kiosk.last_seen_at = now
     return kiosk

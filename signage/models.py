@@ -526,12 +526,11 @@ class QueueService(Base):
 
     __table_args__ = (sa.UniqueConstraint("site_id", "prefix"),)
 
-    def name_in(self, language: str) -> str:
-        if language == "ja":
-            return self.name
-        if language == "en":
-            return self.name_en or self.name
-        return str(self.names.get(language) or self.name_en or self.name)
+    def names_by_language(self) -> dict[str, str]:
+        """{"ja": ..., "en": ..., other languages it has a name in}."""
+        names = {"ja": self.name, "en": self.name_en or self.name}
+        names.update({k: str(v) for k, v in self.names.items() if v})
+        return names
 
     def audit_view(self) -> dict[str, Any]:
         return {

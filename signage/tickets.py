@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -85,7 +85,6 @@ class Issued:
     ticket: Ticket
     created: bool  # False: a repeated request, answered with the ticket it made before
     waiting_before: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _announcer(db: AsyncSession) -> Any:
@@ -325,8 +324,6 @@ async def waiting_before(db: AsyncSession, ticket: Ticket) -> int:
 
 def _call_of(ticket: Ticket, counter: QueueCounter, settings: QueueSite, recall: bool) -> Call:
     service = ticket.service
-    names = {"ja": service.name, "en": service.name_en or service.name}
-    names.update({k: str(v) for k, v in service.names.items() if v})
     assert ticket.last_called_at is not None
     return Call(
         site_id=ticket.site_id,
@@ -335,7 +332,7 @@ def _call_of(ticket: Ticket, counter: QueueCounter, settings: QueueSite, recall:
         prefix=service.prefix,
         number=ticket.number,
         service=service.name,
-        service_names=names,
+        service_names=service.names_by_language(),
         counter_id=counter.id,
         counter=counter.number,
         counter_name=counter.name,
@@ -381,6 +378,21 @@ def _mark_called(ticket: Ticket, counter: QueueCounter, user: User, now: datetim
         ticket.called_at = now
 
 
+def waiting_for(counter: QueueCounter) -> sa.ColumnElement[bool]:
+    """Waiting tickets this counter may call: of its services, or sent to it."""
+    return sa.and_(
+        Ticket.site_id == counter.site_id,
+        Ticket.status == TicketStatus.WAITING,
+        sa.or_(
+            sa.and_(
+                Ticket.for_counter_id.is_(None),
+                Ticket.service_id.in_([s.id for s in counter.services]),
+            ),
+            Ticket.for_counter_id == counter.id,
+        ),
+    )
+
+
 def _finish(db: AsyncSession, user: User, ip: str, current: Ticket | None, now: datetime) -> None:
     """Calling another number ends what the counter was doing: the resident was served."""
     if current is not None:
@@ -410,14 +422,7 @@ async def call_next(
     rows = await db.execute(
         sa.select(
             Ticket.id, Ticket.service_id, Ticket.joined_at, Ticket.priority, Ticket.for_counter_id
-        ).where(
-            Ticket.site_id == counter.site_id,
-            Ticket.status == TicketStatus.WAITING,
-            sa.or_(
-                sa.and_(Ticket.for_counter_id.is_(None), Ticket.service_id.in_(list(prefixes))),
-                Ticket.for_counter_id == counter.id,
-            ),
-        )
+        ).where(waiting_for(counter))
     )
     waiting = [
         Waiting(row.id, prefixes.get(row.service_id, f"#{row.service_id}"), row.joined_at,

@@ -143,9 +143,6 @@ class Voice:
             return "openjtalk"
         return "espeak-ng" if self._espeak else None
 
-    def engines(self) -> dict[str, str]:
-        return {code: engine for code in PHRASES if (engine := self.engine(code))}
-
     def chime(self) -> str:
         if self._chime is None:
             samples = chime_samples()

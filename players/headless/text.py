@@ -4,12 +4,13 @@ width, fonts (a Japanese one when installed) and the pairing code for terminals.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
 from PIL import Image, ImageDraw, ImageFont
+
+from content.fonts import find_cjk_font, japanese_face
 
 # Characters a line must not start with (Japanese line-breaking rules, kinsoku).
 _NO_LINE_START = frozenset(
@@ -129,37 +130,6 @@ def ellipsize(text: str, font: _Font, width: float) -> str:
 # --- fonts ------------------------------------------------------------------------------
 
 FontObject: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
-_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
-_CJK_FILES = {
-    False: ("NotoSansCJK-Regular.ttc", "NotoSansCJKjp-Regular.otf", "NotoSansJP-Regular.otf"),
-    True: ("NotoSansCJK-Bold.ttc", "NotoSansCJKjp-Bold.otf", "NotoSansJP-Bold.otf"),
-}
-
-
-def find_cjk_font(bold: bool = False, dirs: Sequence[Path] = _FONT_DIRS) -> Path | None:
-    """A Japanese font installed on this machine (Debian: fonts-noto-cjk), or None."""
-    for name in (*_CJK_FILES[bold], *_CJK_FILES[not bold]):
-        for folder in dirs:
-            found = sorted(folder.rglob(name)) if folder.is_dir() else []
-            if found:
-                return found[0]
-    for folder in dirs:
-        found = sorted(folder.rglob("*CJK*.tt[cf]")) if folder.is_dir() else []
-        if found:
-            return found[0]
-    return None
-
-
-def _japanese_face(path: Path) -> int:
-    """The index of the Japanese face in a font collection (Noto CJK also has SC, TC, KR)."""
-    for index in range(10):
-        try:
-            family = ImageFont.truetype(path, 12, index=index).getname()[0] or ""
-        except OSError:
-            break
-        if "JP" in family:
-            return index
-    return 0
 
 
 class Fonts:
@@ -167,7 +137,7 @@ class Fonts:
 
     def __init__(self, regular: Path | None = None, bold: Path | None = None) -> None:
         self.paths = {False: regular or find_cjk_font(False), True: bold or find_cjk_font(True)}
-        self.faces = {b: _japanese_face(p) if p else 0 for b, p in self.paths.items()}
+        self.faces = {b: japanese_face(p) if p else 0 for b, p in self.paths.items()}
         self._cache: dict[tuple[int, bool], FontObject] = {}
 
     def get(self, size: float, bold: bool = False) -> FontObject:

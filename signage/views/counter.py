@@ -52,15 +52,7 @@ async def _context(request: Request, db: AsyncSession, counter: QueueCounter) ->
     site = await db.get(Site, site_id)
     assert site is not None
     rules = await tickets.queue_site(db, site_id, lock=False)
-    service_ids = [s.id for s in counter.services]
-    mine = sa.and_(
-        Ticket.site_id == site_id,
-        Ticket.status == TicketStatus.WAITING,
-        sa.or_(
-            sa.and_(Ticket.for_counter_id.is_(None), Ticket.service_id.in_(service_ids)),
-            Ticket.for_counter_id == counter.id,
-        ),
-    )
+    mine = tickets.waiting_for(counter)
     waiting = list(
         await db.scalars(
             sa.select(Ticket).where(mine).order_by(Ticket.joined_at, Ticket.id).limit(SHOWN)

@@ -65,7 +65,7 @@ async def _setup(db: AsyncSession, site: Site, now: datetime) -> dict[str, Any]:
             {
                 "id": line.service.id,
                 "prefix": line.service.prefix,
-                "names": boards.service_names(line.service),
+                "names": line.service.names_by_language(),
                 "open": line.service.open,
                 "waiting": line.waiting,
                 "wait_minutes": int(line.wait.total_seconds() // 60),
@@ -89,7 +89,7 @@ def _ticket_json(request: Request, ticket: Ticket, ahead: int, wait_minutes: int
     return {
         "id": ticket.id,
         "label": ticket.label,
-        "service": boards.service_names(ticket.service),
+        "service": ticket.service.names_by_language(),
         "priority": ticket.priority,
         "language": ticket.language,
         "issued_at": ticket.issued_at.isoformat(),

@@ -81,7 +81,7 @@ async def ticket_status(request: Request) -> Response:
             "site": site,
             "language": language,
             "languages": [(c, CONTENT_LANGUAGES[c]) for c in site.languages.split(",")],
-            "service": boards.service_names(view.ticket.service).get(
+            "service": view.ticket.service.names_by_language().get(
                 language, view.ticket.service.name
             ),
             "headline": headline,
@@ -107,7 +107,7 @@ async def ticket_image(request: Request) -> Response:
         assert site is not None
     ticket = view.ticket
     language = ticket.language
-    names = boards.service_names(ticket.service)
+    names = ticket.service.names_by_language()
     service = names["ja"] if language == "ja" else f"{names['ja']} / {names.get(language, '')}"
     heading = residents.text("your_number", "ja")
     if language != "ja":
