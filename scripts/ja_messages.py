@@ -542,4 +542,5 @@ JA = {
     "the calls and waiting times, live": "呼び出しと待ち時間をその場で表示",
     "The counter's ticket changed since this page was shown. Check it and try again.": "この画面を表示したあとで窓口の番号札が変わりました。確認してからもう一度操作してください。",
     "The kiosk issues numbers from this time. Numbers start again at 1 each day.": "発券機はこの時刻から発券します。番号は毎日1から始まります。",
+    "Priority ticket": "優先受付",
 }

@@ -26,8 +26,9 @@ def test_kiosk_phone_console_and_board(
     console = re.search(r"Counter console 住民票 1 \(log in as suzuki\): (http://\S+)", out)
     second = re.search(r"Counter console 住民票 2・税 \(log in as suzuki\): (http://\S+)", out)
     third = re.search(r"Counter console 税・保険 \(log in as suzuki\): (http://\S+)", out)
+    above = re.search(r"3番窓口: (http://\S+/player/#token=[A-Za-z0-9_-]+)", out)
     password = re.search(r"suzuki\s+(\S+)", out)
-    assert kiosk_link and board_link and console and second and third and password, out
+    assert kiosk_link and board_link and console and second and third and above and password, out
 
     with chromium() as board:
         # The hall's queue board, already paired by the demo.
@@ -107,6 +108,14 @@ def test_kiosk_phone_console_and_board(
             # The resident's phone says where to go (counter 1 still calls the ticket).
             kiosk.wait_for("!!document.querySelector('.phone-main.is-called')", timeout=15)
             assert "1番窓口へお越しください" in kiosk.text(".phone-detail")
+
+            # The screen above counter 3 shows the number counter 3 called, and only that.
+            staff.goto(above.group(1))
+            staff.wait_for(
+                f"!!document.querySelector('[data-zone=main] .counter-board"
+                f' [data-label="{labels[2]}"]\')',
+                timeout=15,
+            )
 
         # The calls were shown one after another, each after the one before had ended.
         announced = "window.signagePlayer.state.announced"

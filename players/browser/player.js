@@ -387,6 +387,29 @@
     box.hidden = boardVisible();
   }
 
+  function servingHere() {
+    // Above a counter: the counter's own entry on the board while it calls or serves.
+    var counter = queueSettings().counter;
+    if (!counter || !state.board) { return null; }
+    var mine = (state.board.counters || []).filter(function (c) { return c.id === counter.id; })[0];
+    return mine && mine.current ? mine : null;
+  }
+
+  function renderServing(view, serving) {
+    var holder = element("div", "board counter-board");
+    holder.setAttribute("data-board", "1");
+    var now_ = element("div", "board-now" + (state.current ? " calling" : ""));
+    var label = state.current ? state.current.label : serving.current;
+    now_.setAttribute("data-label", label);
+    var line = element("span", "board-line");
+    line.appendChild(element("span", "board-number", label));
+    line.appendChild(element("span", "board-arrow", "→"));
+    line.appendChild(element("span", "board-counter", counterWords(serving.number)));
+    now_.appendChild(line);
+    holder.appendChild(now_);
+    view.appendChild(holder);
+  }
+
   function renderBoard(view) {
     var board = state.board;
     var holder = element("div", "board");
@@ -524,6 +547,11 @@
 
   function render(zone, showing, manifest, at) {
     var view = element("div", "view");
+    var serving = zone.kind === "main" ? servingHere() : null;
+    if (serving) {
+      renderServing(view, serving);
+      return view;
+    }
     if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) {
       if (state.board) {
         renderBoard(view);
@@ -584,6 +612,9 @@
   }
 
   function key(zone, showing, at, manifest) {
+    if (zone.kind === "main" && servingHere()) {
+      return "serving " + manifest.version + " " + state.boardVersion;
+    }
     if (state.board && (zone.kind === "queue" || (showing && showing.item.type === "queue_board"))) {
       return "board " + manifest.version + " " + state.boardVersion;
     }
@@ -640,6 +671,8 @@
     // What staff see in the fleet view for this zone.
     if (zone.kind === "header") { return manifest.site.name; }
     if (zone.kind === "queue") { return "queue board"; }
+    var serving = zone.kind === "main" ? servingHere() : null;
+    if (serving) { return "serving " + serving.current; }
     if (!showing) { return "-"; }
     var item = showing.item;
     if (item.type === "notice") {
