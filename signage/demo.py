@@ -21,8 +21,8 @@ from content.media import ingest_image
 from content.notices import NoticeText
 from signage import (
     auth,
+    changes,
     counters,
-    manifests,
     media,
     notices,
     pairing,
@@ -186,8 +186,8 @@ async def _queue(db: AsyncSession, publisher: User, site_id: int, demo: Demo) ->
     token = secrets.token_urlsafe(24)
     board.token_hash, board.paired_at = pairing.token_hash(token), utcnow()
     demo.players[board.name] = token
-    ids = [board.id] + ([counter_screen.id] if counter_screen else [])
-    await manifests.rebuild(db, ids)
+    for screen_id in [board.id] + ([counter_screen.id] if counter_screen else []):
+        changes.record(db, changes.ScreenChanged(screen_id))
 
 
 async def _content(
@@ -352,5 +352,6 @@ async def _content(
         token = secrets.token_urlsafe(24)
         screen.token_hash, screen.paired_at = pairing.token_hash(token), utcnow()
         players[screen.name] = token
-    await manifests.rebuild(db, [hall.id, counter.id])
+    for screen in (hall, counter):
+        changes.record(db, changes.ScreenChanged(screen.id))
     return players

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, manifests, media, tickets
+from signage import auth, changes, manifests, media, tickets
 from signage.db import transaction, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 
@@ -143,7 +143,8 @@ class Jobs:
             return []
         now = utcnow()
         async with transaction(self.sessions) as db:
-            changed = await manifests.rebuild_all(db, now)
+            changes.record(db, changes.WindowMoved(now))
+            changed = await changes.settle(db)
             boundary = await next_boundary(db, now)
         if changed:
             log.info("manifests changed: %s", changed)

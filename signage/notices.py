@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStatus, NoticeStyle, NoticeText, validate_texts
-from signage import audit
+from signage import audit, changes
 from signage.db import utcnow
 from signage.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
@@ -120,6 +120,7 @@ async def create_notice(
         after=notice.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.NoticeChanged(notice.id))
     return notice
 
 
@@ -148,6 +149,7 @@ async def update_notice(
         after=after,
         ip=ip,
     )
+    changes.record(db, changes.NoticeChanged(notice.id))
     return notice
 
 
@@ -199,4 +201,5 @@ def _set_status(
     audit.record(
         db, user, action, "notice", notice.id, notice.title(), before=before, after=after, ip=ip
     )
+    changes.record(db, changes.NoticeChanged(notice.id))
     return notice

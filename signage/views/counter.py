@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import boards, counters, tickets
-from signage.db import utcnow
+from signage.db import commit, utcnow
 from signage.errors import BadRequest, NotFound
 from signage.i18n import N_
 from signage.models import QueueCounter, Role, Site, Ticket, TicketStatus, User
@@ -169,7 +169,7 @@ async def counter_action(request: Request, db: AsyncSession) -> Response:
         )
     # Commit now: the call reaches the screens and the site's queue is free for the next
     # counter while this console is drawn (from a read-only session).
-    await db.commit()
+    await commit(db)
     if not is_htmx(request):
         return redirect(request, f"/counter/{counter.id}")
     async with request.app.state.readonly_db() as read:

@@ -10,14 +10,13 @@ from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
-from signage import manifests, media, notices, sites
+from signage import media, notices, sites
 from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Notice, Role, User
 from signage.web import (
     Form,
     client_ip,
-    content_changed,
     read_form,
     redirect,
     render,
@@ -154,8 +153,6 @@ async def _save(
         }
         existing = None if notice_id is None else await notices.get_notice(db, user, notice_id)
         return None, await _form_page(request, db, existing, values, exc.errors, 422)
-    await manifests.rebuild_for_notice(db, notice.id)
-    await content_changed(request, db)
     return notice, None
 
 
@@ -212,6 +209,4 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
                 exc.errors,
                 422,
             )
-    await manifests.rebuild_for_notice(db, notice_id)
-    await content_changed(request, db)
     return redirect(request, f"/notices/{notice_id}?done={action}")

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import manifests, media, notices, playlists, sites
+from signage import media, notices, playlists, sites
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Playlist, Role, User
@@ -122,7 +122,6 @@ async def playlist_items(request: Request, db: AsyncSession) -> Response:
     except ValidationFailed as exc:
         playlist = await playlists.get_playlist(db, user, playlist_id)
         return await _detail(request, db, playlist, exc.errors, 422)
-    await manifests.rebuild_for_playlist(db, playlist_id)
     if request.headers.get("hx-request"):
         return await _detail(request, db, playlist, {})
     return redirect(request, f"/playlists/{playlist_id}")

@@ -12,8 +12,8 @@ from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import audit, counters, manifests, pairing, playlists, screens, sites
-from signage.db import on_commit, utcnow
+from signage import changes, counters, manifests, pairing, playlists, screens, sites
+from signage.db import utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, Screen, User
@@ -74,7 +74,6 @@ async def screen_list(request: Request, db: AsyncSession) -> Response:
         try:
             form.check()
             screen = await screens.create_screen(db, user, client_ip(request), data)
-            await manifests.rebuild(db, [screen.id])
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
             values = {k: v for k, v in form.data.items() if k != "csrf_token"}
@@ -120,14 +119,14 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
         try:
             form.check()
             await screens.update_screen(db, user, client_ip(request), screen_id, data)
-            await manifests.rebuild(db, [screen_id])
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
         else:
             return redirect(request, f"/screens/{screen_id}?done=saved")
     manifest = await manifests.current(db, screen_id)
-    if manifest is None:
-        await manifests.rebuild(db, [screen_id])
+    if manifest is None:  # a screen made before manifests existed: build it now
+        changes.record(db, changes.ScreenChanged(screen_id))
+        await changes.settle(db)
         manifest = await manifests.current(db, screen_id)
     assert manifest is not None
     tz = ZoneInfo(screen.site.timezone)
@@ -294,7 +293,7 @@ async def screen_pair(request: Request, db: AsyncSession) -> Response:
                 data = _screen_input(form)
                 form.check()
                 screen = await screens.create_screen(db, user, ip, data)
-            await pairing.claim(db, user, ip, code, screen, request.app.state.hub)
+            await pairing.claim(db, user, ip, code, screen)
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
         else:
@@ -316,15 +315,8 @@ async def screen_revoke(request: Request, db: AsyncSession) -> Response:
     if user.role not in screens.MANAGERS:
         raise Forbidden()
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
-    await pairing.revoke(db, user, client_ip(request), screen, request.app.state.hub)
+    await pairing.revoke(db, user, client_ip(request), screen)
     return redirect(request, f"/screens/{screen.id}?done=revoked")
-
-
-COMMANDS = {
-    "reload": {"kind": "reload"},
-    "identify": {"kind": "identify", "seconds": 10},
-    "screenshot": {"kind": "screenshot"},
-}
 
 
 @staff_view(*VIEWERS)
@@ -345,12 +337,7 @@ async def screen_command(request: Request, db: AsyncSession) -> Response:
         raise Forbidden()
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
     form = Form(await read_form(request))
-    command = form.choice("command", set(COMMANDS))
+    command = form.choice("command", set(screens.COMMANDS))
     form.check()
-    audit.record(
-        db, user, f"screen.{command}", "screen", screen.id, screen.name, ip=client_ip(request)
-    )
-    hub = request.app.state.hub
-    screen_id = screen.id
-    on_commit(db, lambda: hub.publish(COMMANDS[command], [screen_id]))
+    screens.send_command(db, user, client_ip(request), screen, command)
     return redirect(request, "/fleet?done=sent")
