@@ -26,6 +26,7 @@ from signage.db import before_commit, on_commit
 from signage.hub import CLOSE_REVOKED, Hub
 from signage.models import (
     PlaylistItem,
+    QueueService,
     ScheduleEntry,
     Screen,
     screen_group_members,
@@ -45,7 +46,8 @@ OUTLETS = "outlets"  # session.info key of the app's `Outlets`
 
 @dataclass(frozen=True)
 class SiteChanged:
-    """Its name, time zone or languages: every manifest and the board of the site."""
+    """Its name, time zone or languages: every manifest and the board of the site (if it
+    has a queue)."""
 
     site_id: int
 
@@ -220,7 +222,8 @@ async def reach(db: AsyncSession, changes: Iterable[Change]) -> Reach:
         match change:
             case SiteChanged(site_id):
                 out.screens |= await _site_screens(db, site_id)
-                out.boards.add(site_id)
+                if await _has_queue(db, site_id):  # its board shows the languages and day
+                    out.boards.add(site_id)
             case ClosureChanged(site_id):
                 out.screens |= await _site_screens(db, site_id)
                 out.replan = True
@@ -273,6 +276,13 @@ async def reach(db: AsyncSession, changes: Iterable[Change]) -> Reach:
 
 async def _site_screens(db: AsyncSession, site_id: int) -> set[int]:
     return set(await db.scalars(sa.select(Screen.id).where(Screen.site_id == site_id)))
+
+
+async def _has_queue(db: AsyncSession, site_id: int) -> bool:
+    found = await db.scalar(
+        sa.select(QueueService.id).where(QueueService.site_id == site_id).limit(1)
+    )
+    return found is not None
 
 
 async def _playlist_screens(db: AsyncSession, playlist_ids: set[int]) -> set[int]:
