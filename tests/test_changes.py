@@ -9,6 +9,7 @@ did. A new kind of change is one row.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -20,11 +21,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from websockets.sync.client import ClientConnection, connect
 
 from content.calendar import closed_days
+from signage import changes
+from signage.db import create_engine, session_factory, transaction, utcnow
+from signage.hub import Hub
+from signage.models import Manifest, Screen
 
-from .conftest import LiveServer, Staff
+from .conftest import LiveServer, Staff, add_site
 
 QUIET = 1.5  # seconds without any message after which a change has reached everyone
 A = frozenset({"hall1", "hall2", "poster", "counter", "board"})  # the screens of site A
@@ -392,3 +398,55 @@ def test_each_change_reaches_exactly_the_screens_it_affects(world: World) -> Non
         if heard != expected:
             wrong.append(f"{row.change}: expected {expected}, heard {heard}")
     assert not wrong, "\n".join(wrong)
+
+
+# --- the transaction ---------------------------------------------------------------------
+
+
+def test_manifests_are_written_with_the_change_and_pushed_only_after_commit(
+    database_url: str, db: sa.Engine
+) -> None:
+    site_id = add_site(db)
+    with db.begin() as conn:
+        screen_id = int(
+            conn.execute(
+                sa.insert(Screen).values(
+                    site_id=site_id, name="1F", layout="hall", created_at=utcnow()
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        )
+    hub = Hub()
+
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        sessions = session_factory(engine, info={changes.OUTLETS: changes.Outlets(hub)})
+        try:
+            # A view that fails after recording a change keeps nothing and tells no one.
+            with pytest.raises(LookupError):
+                async with transaction(sessions) as session:
+                    changes.record(session, changes.ScreenChanged(screen_id))
+                    raise LookupError
+            async with sessions() as session:
+                assert await session.get(Manifest, screen_id) is None
+            assert hub.manifest(screen_id) is None
+
+            # A bare commit would skip the rebuild: it is refused.
+            async with sessions() as session:
+                changes.record(session, changes.ScreenChanged(screen_id))
+                with pytest.raises(RuntimeError, match="pending"):
+                    await session.commit()
+                await session.rollback()
+
+            async with transaction(sessions) as session:
+                changes.record(session, changes.ScreenChanged(screen_id))
+                await changes.settle(session)
+                assert (await session.get(Manifest, screen_id)) is not None  # in this one
+                assert hub.manifest(screen_id) is None  # not yet committed
+            assert hub.manifest(screen_id) is not None
+            async with sessions() as session:
+                manifest = await session.get(Manifest, screen_id)
+                assert manifest is not None and manifest.version == 1
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())

@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import changes, counters, manifests, pairing, playlists, screens, sites
+from signage import counters, manifests, pairing, playlists, screens, sites
 from signage.db import utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
@@ -123,12 +123,7 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
             errors, status_code = exc.errors, 422
         else:
             return redirect(request, f"/screens/{screen_id}?done=saved")
-    manifest = await manifests.current(db, screen_id)
-    if manifest is None:  # a screen made before manifests existed: build it now
-        changes.record(db, changes.ScreenChanged(screen_id))
-        await changes.settle(db)
-        manifest = await manifests.current(db, screen_id)
-    assert manifest is not None
+    manifest = await screens.manifest_of(db, screen_id)
     tz = ZoneInfo(screen.site.timezone)
     layout = LAYOUTS[screen.layout]
     zones = [
