@@ -86,8 +86,9 @@ class Jobs:
         sessions: async_sessionmaker[AsyncSession],
         policy: auth.SessionPolicy,
         timezone: str,
+        *,
+        media_dir: Path,
         holder: str = HOLDER,
-        media_dir: Path | None = None,
         readonly: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
@@ -122,11 +123,10 @@ class Jobs:
         async with transaction(self.sessions) as db:
             await auth.prune_sessions(db, self.policy)
             await auth.prune_failures(db, self.policy)
-        if self.media_dir is not None:
-            async with self.readonly() as db:
-                removed = await media.prune_orphans(db, self.media_dir)
-            if removed:
-                log.info("removed %d media files nothing refers to", removed)
+        async with self.readonly() as db:
+            removed = await media.prune_orphans(db, self.media_dir)
+        if removed:
+            log.info("removed %d media files nothing refers to", removed)
 
     async def queue_day(self, now: datetime | None = None) -> dict[int, str]:
         if not await _leader(self.sessions, self.holder):

@@ -87,6 +87,9 @@ async def _form_page(
             "status_labels": STATUS_LABELS,
             "images": images,
             "can_publish": notices.can_publish(user),
+            "showing_on": (
+                await notices.screens_showing(db, user, notice.id) if notice is not None else []
+            ),
             "style_options": [(k, translate(request, v)) for k, v in STYLE_LABELS.items()],
         },
         status_code=status_code,
