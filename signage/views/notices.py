@@ -14,6 +14,7 @@ from signage import manifests, media, notices, sites
 from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Notice, Role, User
+from signage.submissions import once
 from signage.web import (
     Form,
     client_ip,
@@ -163,6 +164,7 @@ async def _save(
 
 
 @staff_view(*AUTHORS)
+@once
 async def notice_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if request.method == "GET":
