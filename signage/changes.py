@@ -29,7 +29,6 @@ from signage.models import (
     QueueService,
     ScheduleEntry,
     Screen,
-    screen_group_members,
 )
 
 if TYPE_CHECKING:
@@ -270,7 +269,7 @@ async def reach(db: AsyncSession, changes: Iterable[Change]) -> Reach:
             case WindowMoved(now):
                 out.screens |= set(await db.scalars(sa.select(Screen.id)))
                 out.now = now
-    out.screens |= await _playlist_screens(db, playlists)
+    out.screens |= await manifests.screens_for_playlists(db, playlists)
     return out
 
 
@@ -283,27 +282,6 @@ async def _has_queue(db: AsyncSession, site_id: int) -> bool:
         sa.select(QueueService.id).where(QueueService.site_id == site_id).limit(1)
     )
     return found is not None
-
-
-async def _playlist_screens(db: AsyncSession, playlist_ids: set[int]) -> set[int]:
-    """Screens that play one of these playlists: by default, or scheduled alone or in a
-    group."""
-    if not playlist_ids:
-        return set()
-    direct = await db.scalars(
-        sa.select(Screen.id).where(Screen.default_playlist_id.in_(playlist_ids))
-    )
-    by_screen = await db.scalars(
-        sa.select(ScheduleEntry.screen_id).where(
-            ScheduleEntry.playlist_id.in_(playlist_ids), ScheduleEntry.screen_id.is_not(None)
-        )
-    )
-    by_group = await db.scalars(
-        sa.select(screen_group_members.c.screen_id)
-        .join(ScheduleEntry, ScheduleEntry.group_id == screen_group_members.c.group_id)
-        .where(ScheduleEntry.playlist_id.in_(playlist_ids))
-    )
-    return {i for i in [*direct, *by_screen, *by_group] if i is not None}
 
 
 # --- doing it --------------------------------------------------------------------------

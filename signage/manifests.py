@@ -313,5 +313,26 @@ async def rebuild(
     return changed
 
 
+async def screens_for_playlists(db: AsyncSession, playlist_ids: set[int]) -> set[int]:
+    """Screens that play one of these playlists: by default, or scheduled alone or in a
+    group."""
+    if not playlist_ids:
+        return set()
+    direct = await db.scalars(
+        sa.select(Screen.id).where(Screen.default_playlist_id.in_(playlist_ids))
+    )
+    by_screen = await db.scalars(
+        sa.select(ScheduleEntry.screen_id).where(
+            ScheduleEntry.playlist_id.in_(playlist_ids), ScheduleEntry.screen_id.is_not(None)
+        )
+    )
+    by_group = await db.scalars(
+        sa.select(screen_group_members.c.screen_id)
+        .join(ScheduleEntry, ScheduleEntry.group_id == screen_group_members.c.group_id)
+        .where(ScheduleEntry.playlist_id.in_(playlist_ids))
+    )
+    return {i for i in [*direct, *by_screen, *by_group] if i is not None}
+
+
 async def current(db: AsyncSession, screen_id: int) -> Manifest | None:
     return await db.get(Manifest, screen_id)

@@ -17,6 +17,7 @@ from signage.db import utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, Screen, User
+from signage.submissions import once
 from signage.views.player import screenshot_path
 from signage.web import (
     Form,
@@ -61,6 +62,7 @@ async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]
 
 
 @staff_view(*VIEWERS)
+@once
 async def screen_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
@@ -267,6 +269,7 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*VIEWERS)
+@once
 async def screen_pair(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if user.role not in screens.MANAGERS:
