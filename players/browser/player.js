@@ -180,6 +180,27 @@
     });
   }
 
+  var VOICE_KEPT = 100; // the newest spoken clips kept for a replay while offline
+
+  function pruneMedia(manifest) {
+    // Once a manifest plays, files it no longer lists leave the cache (they are named by
+    // their SHA-256: one that comes back is fetched again); voice clips keep the newest.
+    if (!window.caches) { return Promise.resolve(); }
+    var wanted = {};
+    manifest.media.forEach(function (file) { wanted[mediaUrl(file.file)] = true; });
+    return caches.open(MEDIA_CACHE).then(function (cache) {
+      return cache.keys().then(function (requests) {
+        var voices = [];
+        var gone = requests.filter(function (request) {
+          var path = new URL(request.url).pathname;
+          if (path.indexOf("/voice/") === 0) { voices.push(request); return false; }
+          return path.indexOf("/media/files/") === 0 && !wanted[path];
+        }).concat(voices.slice(0, Math.max(0, voices.length - VOICE_KEPT)));
+        return Promise.all(gone.map(function (request) { return cache.delete(request); }));
+      });
+    });
+  }
+
   function receiveManifest(data) {
     var manifest = data.manifest;
     manifest.version = data.version;
@@ -190,6 +211,7 @@
         send({ type: "ack", manifest_version: manifest.version });
         show();
         beat(); // the fleet view shows the new version and what plays at once
+        pruneMedia(manifest).catch(function () { /* the cache may be busy; next time */ });
       });
   }
 
