@@ -313,14 +313,26 @@ async def turn_off(
     audit.record(db, user, "user.two_step_off", "user", user.id, user.username, ip=ip)
 
 
-async def reset(db: AsyncSession, actor: User, ip: str, target: User) -> None:
-    """An administrator takes someone's second factor away (a lost phone)."""
+async def reset(
+    db: AsyncSession, actor: User | None, ip: str, target: User, actor_name: str = ""
+) -> None:
+    """An administrator (or, with no user, the command line) takes someone's second
+    factor away: a lost phone."""
     if not is_on(target) and target.totp_secret is None:
         raise Conflict(N_("This user does not use two-step sign-in."))
     _clear(target)
     await db.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == target.id))
     await db.execute(sa.delete(PendingLogin).where(PendingLogin.user_id == target.id))
-    audit.record(db, actor, "user.two_step_reset", "user", target.id, target.username, ip=ip)
+    audit.record(
+        db,
+        actor,
+        "user.two_step_reset",
+        "user",
+        target.id,
+        target.username,
+        ip=ip,
+        actor_name=actor_name,
+    )
 
 
 # -- the half-done login -----------------------------------------------------------------

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from content.ticket_print import qr_svg
 from signage import totp
 from signage.app import create_app
 from signage.db import utcnow
@@ -123,6 +128,11 @@ def test_set_up_then_log_in_with_a_code(client: TestClient, db: sa.Engine, clock
     qr = client.get("/account/two-step/qr.svg")
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
     assert qr.text.lstrip().startswith("<?xml") and "<svg" in qr.text
+    # It holds the otpauth:// address of the very key the page shows as text.
+    shown = SECRET_ON_PAGE.findall(page)[0].replace(" ", "")
+    uri = totp.provisioning_uri(shown, "sato")
+    assert uri.startswith("otpauth://totp/City%20Hall%20Signage:sato?secret=" + shown)
+    assert qr.content == qr_svg(uri, scale=6)
     # A reload shows the same key, so a phone that scanned it first still works.
     assert SECRET_ON_PAGE.findall(page) == SECRET_ON_PAGE.findall(
         client.get("/account/two-step").text
@@ -429,3 +439,41 @@ def test_a_changed_secret_key_leaves_recovery_codes_working(
         clock.now += 30
         assert code_step(client, clock.code())[0] == 401  # the secret cannot be read
         assert code_step(client, codes[0])[0] == 303
+
+
+def test_the_command_line_resets_the_last_administrator(
+    client: TestClient, db: sa.Engine, clock: Clock, database_url: str, tmp_path: Path
+) -> None:
+    add_user(db, "chief", Role.ADMIN)
+    login(client, "chief")
+    set_up(client, clock)
+    logout(client)
+
+    def signage(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")} | {
+            "SIGNAGE_DATA_DIR": str(tmp_path),
+            "SIGNAGE_DATABASE_URL": database_url,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "signage", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+
+    done = signage("reset-two-step", "chief")
+    assert done.returncode == 0, done.stderr
+    login(client, "chief")  # the password alone
+    with db.connect() as conn:
+        actor = conn.scalar(
+            sa.text("SELECT actor FROM audit_log WHERE action = 'user.two_step_reset'")
+        )
+    assert actor == "command line"
+    again = signage("reset-two-step", "chief")
+    assert again.returncode == 1
+    assert again.stderr.strip().endswith("signage: error: 'chief' does not use two-step sign-in")
+    nobody = signage("reset-two-step", "nobody")
+    assert nobody.returncode == 1 and "there is no user 'nobody'" in nobody.stderr
