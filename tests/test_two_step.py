@@ -374,7 +374,7 @@ def test_required_by_the_setting(strict_client: TestClient, db: sa.Engine) -> No
         files={"file": ("a.png", b"\x89PNG", "image/png")},
         headers={"x-csrf-token": csrf_token(client, "/account/two-step")},
     )
-    assert upload.status_code == 403
+    assert upload.status_code == 403 and "Turn on two-step sign-in first" in upload.text
     with db.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM closures")) == 0
         assert conn.scalar(sa.text("SELECT count(*) FROM media")) == 0
