@@ -121,6 +121,8 @@ def test_codes_match_the_rfc_6238_test_vectors() -> None:
 def test_set_up_then_log_in_with_a_code(client: TestClient, db: sa.Engine, clock: Clock) -> None:
     add_user(db, "sato", Role.PUBLISHER, language="en")
     login(client, "sato")
+    elsewhere = TestClient(client.app, follow_redirects=False)
+    login(elsewhere, "sato")
     account = client.get("/account").text
     assert "Two-step sign-in is off." in account and 'href="/account/two-step"' in account
     page = client.get("/account/two-step").text
@@ -143,6 +145,9 @@ def test_set_up_then_log_in_with_a_code(client: TestClient, db: sa.Engine, clock
     assert "This code is not right." in wrong.text
     codes = set_up(client, clock)
     assert len(set(codes)) == 10
+    # Another session of the same person, which never gave a code, has ended.
+    assert client.get("/account").status_code == 200
+    assert elsewhere.get("/account").headers["location"] == "/login?next=/account"
 
     with db.connect() as conn:
         stored = conn.scalar(sa.select(User.totp_secret).where(User.username == "sato"))

@@ -16,6 +16,7 @@ from signage.models import User
 from signage.web import (
     Form,
     client_ip,
+    cookie_name,
     current_user,
     read_form,
     redirect,
@@ -76,6 +77,9 @@ async def two_step(request: Request, db: AsyncSession) -> Response:
         )
     except ValidationFailed as exc:
         return await _page(request, db, user, errors=exc.errors, status_code=422)
+    # Whoever else is logged in as this user did not pass the new second step.
+    token = request.cookies.get(cookie_name(request, "signage_session"), "")
+    await auth.end_all_sessions(db, user.id, keep_token=token)
     return await _page(request, db, user, codes=codes)
 
 
