@@ -62,11 +62,12 @@ def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
     deadline = time.monotonic() + 10
     while True:
         row = staff.http.get("/fleet").text.split('data-screen="')[1].split("</tr>")[0]
-        if "ようこそ市役所へ [ja+en]" in row or time.monotonic() > deadline:
+        if "お知らせ「ようこそ市役所へ」 (日本語、English)" in row or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert "オンライン" in row and "ようこそ市役所へ [ja+en]" in row
-    assert re.search(r"<td>\d+</td>", row), row  # the manifest version it plays
+    # In words: the notice's title and languages, and the content version it plays.
+    assert "オンライン" in row and "お知らせ「ようこそ市役所へ」 (日本語、English)" in row
+    assert re.search(r"最新\(版 \d+\)", row), row
 
     # While online, an approved edit is on the screen within a second of saving it (the
     # push, not a poll): timed from the moment the form is sent.

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from signage.db import create_sync_engine
@@ -42,12 +43,20 @@ def test_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_bad_setting_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    result = _run(["serve"], tmp_path, SIGNAGE_TIMEZONE="Nowhere/Land")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNAGE_TIMEZONE", "Nowhere/Land"),
+        ("SIGNAGE_LOG_LEVEL", "verbose"),
+        ("SIGNAGE_HUB_URL", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_bad_setting_is_one_line_and_exit_1(tmp_path: Path, name: str, value: str) -> None:
+    result = _run(["serve"], tmp_path, **{name: value})
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("signage: error: SIGNAGE_TIMEZONE='Nowhere/Land' is not valid")
+    assert lines[0].startswith(f"signage: error: {name}={value!r} is not valid")
 
 
 def test_migrate_create_admin_and_load_demo(tmp_path: Path) -> None:

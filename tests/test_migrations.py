@@ -42,6 +42,7 @@ TABLES = {
     "kiosks",
     "recovery_codes",
     "pending_logins",
+    "form_submissions",
 }
 
 

@@ -668,20 +668,23 @@
   }
 
   function label(zone, showing, manifest) {
-    // What staff see in the fleet view for this zone.
-    if (zone.kind === "header") { return manifest.site.name; }
+    // What a zone shows, in the heartbeat's `playing` form (docs/protocol.md), which the
+    // fleet view puts into words; the headless player reports the same form.
+    if (zone.kind === "header") { return "clock"; }
     if (zone.kind === "queue") { return "queue board"; }
     var serving = zone.kind === "main" ? servingHere() : null;
     if (serving) { return "serving " + serving.current; }
-    if (!showing) { return "-"; }
+    if (!showing) { return "idle"; }
     var item = showing.item;
     if (item.type === "notice") {
       var notice = manifest.notices[String(item.notice)];
-      var first = notice && notice.texts.length ? notice.texts[0].title : "";
-      return first + (showing.languages.length ? " [" + showing.languages.join("+") + "]" : "");
+      var titles = (notice ? notice.texts : []).filter(function (text) {
+        return showing.languages.indexOf(text.language) >= 0;
+      }).map(function (text) { return text.title; });
+      return "notice " + item.notice + " " + showing.languages.join("+") + ": " + titles.join(" / ");
     }
-    if (item.type === "image") { return "image " + item.file.slice(0, 12); }
-    if (item.type === "ticker") { return item.text; }
+    if (item.type === "image") { return "image " + item.file; }
+    if (item.type === "ticker") { return "ticker: " + item.text; }
     if (item.type === "queue_board") { return "queue board"; }
     return item.type;
   }
