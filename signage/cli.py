@@ -107,6 +107,27 @@ async def _create_user(settings: Settings, username: str, password: str) -> None
         await engine.dispose()
 
 
+async def _reset_two_step(settings: Settings, username: str) -> None:
+    import sqlalchemy as sa
+
+    from signage import totp
+    from signage.db import transaction
+    from signage.errors import Conflict
+    from signage.models import User
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as db:
+            user = await db.scalar(sa.select(User).where(User.username == username.lower()))
+            if user is None:
+                raise CommandError(f"there is no user {username!r}")
+            await totp.reset(db, None, "", user, actor_name="command line")
+    except Conflict as exc:
+        raise CommandError(f"{username!r} does not use two-step sign-in") from exc
+    finally:
+        await engine.dispose()
+
+
 async def _load_demo(settings: Settings) -> Demo:
     engine = create_engine(settings.database_url)
     try:
@@ -148,6 +169,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    reset = sub.add_parser(
+        "reset-two-step",
+        help="turn off a user's two-step sign-in (the last administrator lost their phone)",
+    )
+    reset.add_argument("username")
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
     demo_command = sub.add_parser(
         "demo", help="start a fresh demo city hall on SQLite and serve it"
@@ -182,6 +208,11 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(f"password: {password}")
             asyncio.run(_create_user(settings, args.username, password))
             print(f"administrator {args.username!r} created")
+        elif args.command == "reset-two-step":
+            settings = _settings()
+            _migrate(settings)
+            asyncio.run(_reset_two_step(settings, args.username))
+            print(f"two-step sign-in of {args.username!r} is off; they log in with their password")
         elif args.command == "load-demo":
             settings = _settings()
             _migrate(settings)

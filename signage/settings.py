@@ -178,6 +178,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "REQUIRE_TOTP",
+        "false",
+        "Administrators and publishers must use two-step sign-in (an authenticator app): "
+        "those without it are sent to set it up right after login and can do nothing else "
+        "until they have.",
+        _parse_bool,
+    ),
+    Setting(
         "MAX_FORM_BYTES",
         "1048576",
         "Largest accepted body of a form or JSON request, in bytes (uploads have their own limit).",
@@ -254,6 +262,7 @@ class Settings:
     session_max_hours: int
     login_max_failures: int
     login_window_minutes: int
+    require_totp: bool
     max_form_bytes: int
     max_upload_bytes: int
     max_image_pixels: int

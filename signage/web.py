@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from signage import auth, csrf
+from signage import auth, csrf, totp
 from signage.audit import ACTION_LABELS, FIELD_LABELS, TARGET_LABELS
 from signage.db import transaction
 from signage.errors import (
@@ -53,6 +53,7 @@ ZONE_LABELS = {
 }
 
 View = Callable[[Request], Awaitable[Response]]
+TWO_STEP_FIRST = N_("Turn on two-step sign-in first (My account).")
 
 
 def create_templates(timezone: str) -> jinja2.Environment:
@@ -324,17 +325,21 @@ async def current_user(request: Request, *roles: Role) -> User:
     async with transaction(request.app.state.db) as db:
         user = await auth.load_session(db, request.app.state.policy, token)
         request.state.user = _snapshot(user)
+        if totp.must_set_up(user, settings_of(request).require_totp):
+            raise Forbidden(TWO_STEP_FIRST)
         if roles and Role(user.role) not in roles:
             raise Forbidden()
         return user
 
 
 def staff_view(
-    *roles: Role,
+    *roles: Role, two_step_set_up: bool = False
 ) -> Callable[[Callable[[Request, AsyncSession], Awaitable[Response]]], View]:
     """Run a view for a logged-in user (of one of `roles`, if given) in one transaction.
 
-    The user is in `request.state.user`; the view gets the open database session.
+    The user is in `request.state.user`; the view gets the open database session. While
+    SIGNAGE_REQUIRE_TOTP holds a user back, only views marked `two_step_set_up` run; the
+    others send them to set it up.
     """
 
     def decorate(view: Callable[[Request, AsyncSession], Awaitable[Response]]) -> View:
@@ -349,6 +354,10 @@ def staff_view(
                     request.state.user = user
                     snapshot = _snapshot(user)
                     try:
+                        if not two_step_set_up and totp.must_set_up(
+                            user, settings_of(request).require_totp
+                        ):
+                            return redirect(request, request.app.url_path_for("two_step"))
                         if roles and Role(user.role) not in roles:
                             raise Forbidden()
                         response = await view(request, db)
