@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import auth, users
-from signage.db import transaction
+from signage.db import transaction, utcnow
 from signage.errors import TooManyRequests, Unauthorized, ValidationFailed
 from signage.i18n import LANGUAGES, N_
 from signage.web import (
@@ -42,15 +42,16 @@ async def login(request: Request) -> Response:
     old_token = request.cookies.get(cookie_name(request, "signage_session"))
     try:
         async with transaction(sessions) as db:
-            user = await auth.authenticate(db, policy, username, password, ip)
+            await auth.reserve_attempt(db, policy, username, ip, utcnow())
+    except TooManyRequests as exc:
+        return _login_failed(request, username, next_path, exc.message, 429)
+    try:
+        async with transaction(sessions) as db:
+            user = await auth.authenticate(db, username, password)
             token = await auth.start_session(
                 db, user, ip, request.headers.get("user-agent", ""), old_token
             )
-    except TooManyRequests as exc:
-        return _login_failed(request, username, next_path, exc.message, 429)
     except Unauthorized as exc:
-        async with transaction(sessions) as db:
-            await auth.record_failure(db, username, ip)
         return _login_failed(request, username, next_path, exc.message, 401)
     response = redirect(request, next_path)
     set_cookie(request, response, "signage_session", token)
