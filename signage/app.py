@@ -22,6 +22,7 @@ from signage.errors import HTTPError, MethodNotAllowed, NotFound
 from signage.hub import CLOSE_RESTART, Hub
 from signage.i18n import N_
 from signage.jobs import Jobs
+from signage.media import DecodeGate
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from signage.player_socket import SeenWriter, warm_manifests
 from signage.routes import routes
@@ -117,6 +118,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.db = session_factory(engine, info={"hub": hub, "announcer": announcer})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
+    app.state.decodes = DecodeGate(settings.decode_pixel_budget, settings.max_parallel_decodes)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),
         absolute=timedelta(hours=settings.session_max_hours),

@@ -183,6 +183,20 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "DECODE_PIXEL_BUDGET",
+        "60000000",
+        "Pixels that picture uploads may hold decoded at once, all together (about 10 bytes "
+        "of memory each); further uploads wait in line, and are refused with 429 when the "
+        "line is long. A picture larger than the budget is decoded alone.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "MAX_PARALLEL_DECODES",
+        "2",
+        "Picture uploads decoded at the same time (each takes one processor core).",
+        _parse_positive_int,
+    ),
+    Setting(
         "DEFAULT_LANGUAGE",
         "ja",
         "Language of the staff UI before a user chooses one: ja or en.",
@@ -244,6 +258,8 @@ class Settings:
     max_form_bytes: int
     max_upload_bytes: int
     max_image_pixels: int
+    decode_pixel_budget: int
+    max_parallel_decodes: int
     default_language: str
     vendor_dir: Path
     log_level: str

@@ -75,6 +75,7 @@ async def _upload(request: Request) -> Response:
         display_name,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
+        gate=request.app.state.decodes,
     )
     async with transaction(request.app.state.db) as db:
         uploader = await db.get(User, user.id)
