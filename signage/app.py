@@ -27,6 +27,7 @@ from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHead
 from signage.player_socket import SeenWriter, warm_manifests
 from signage.routes import routes
 from signage.settings import Settings
+from signage.views.player import SCREENSHOT_MAX_BYTES
 from signage.voice import Voice
 from signage.web import create_templates, render_error
 
@@ -92,8 +93,10 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_form_bytes,
-                max_upload_bytes=settings.max_upload_bytes,
-                upload_paths=frozenset({"/media"}),
+                path_limits={
+                    "/media": settings.max_upload_bytes + 64 * 1024,  # the other form fields
+                    "/player/screenshot": SCREENSHOT_MAX_BYTES,
+                },
             ),
             Middleware(
                 CSRFMiddleware,

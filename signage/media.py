@@ -87,11 +87,12 @@ class DecodeGate:
 
     The others wait in line, first come first served (a large picture is never overtaken
     for ever by small ones): at most `waiting` of them, each for at most `patience`
-    seconds; beyond that the upload is refused with 429 and `BUSY`.
+    seconds; beyond that the upload is refused with 429 and `BUSY`. Each holds its file
+    in memory, so the line is short.
     """
 
     def __init__(
-        self, budget: int, parallel: int, *, waiting: int = 16, patience: float = 60.0
+        self, budget: int, parallel: int, *, waiting: int = 8, patience: float = 60.0
     ) -> None:
         self.budget = budget
         self.parallel = parallel
@@ -100,6 +101,10 @@ class DecodeGate:
         self.used = 0
         self.running = 0
         self._line: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def full(self) -> bool:
+        """True when an upload would be refused now: checked before its file is read."""
+        return len(self._line) >= self.waiting
 
     @contextlib.asynccontextmanager
     async def admit(self, pixels: int) -> AsyncIterator[None]:
@@ -202,14 +207,20 @@ async def store(
     display_name: str,
     media_dir: Path,
 ) -> tuple[Media, list[Path]]:
-    """Record an ingested image; identical uploads are stored once.
+    """Record an ingested image; identical files are stored once.
 
+    A picture the uploader's library already has (their site's, or one for all sites) is
+    not added twice. One that only another site has gets a row of this site's own, sharing
+    the stored files, so nothing tells the uploader that another site has it.
     Returns the row and the files created, which the caller removes if its transaction
     fails, so a failed upload leaves no file behind.
     """
     if user.role not in UPLOADERS:
         raise Forbidden()
-    existing = await db.scalar(sa.select(Media).where(Media.sha256 == image.sha256))
+    query = sa.select(Media).where(Media.sha256 == image.sha256)
+    if user.site_id is not None:  # as in `list_media`
+        query = query.where(sa.or_(Media.site_id == user.site_id, Media.site_id.is_(None)))
+    existing = await db.scalar(query.order_by(Media.id).limit(1))
     if existing is not None:
         return existing, []
     created = await anyio.to_thread.run_sync(lambda: _write_files(media_dir, image))
