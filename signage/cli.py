@@ -38,16 +38,21 @@ def _migrate(settings: Settings) -> None:
         raise CommandError(f"{exc} (SIGNAGE_DATABASE_URL)") from exc
 
 
-def server_options() -> dict[str, Any]:
+def server_options(trusted_proxies: str = "") -> dict[str, Any]:
     """uvicorn's options for the player websockets and the proxy, as `signage serve` runs
-    them; bench/ uses the same, so what is measured is what runs."""
+    them; bench/ uses the same, so what is measured is what runs. Forwarded headers are
+    believed only from `trusted_proxies` (SIGNAGE_TRUSTED_PROXIES), never by default."""
+    from signage.http_protocol import TimedH11Protocol
     from signage.player_socket import PlayerWebSocketProtocol
 
     return {
+        "http": TimedH11Protocol,  # closes connections that never finish a request head
+        "timeout_keep_alive": 5,  # seconds an idle connection stays open after a response
         "ws": PlayerWebSocketProtocol,
         "ws_per_message_deflate": False,
         "ws_max_size": 64 * 1024,  # players send small JSON; larger messages are closed (1009)
-        "proxy_headers": True,
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies or "",
         "server_header": False,
     }
 
@@ -75,7 +80,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
-        **server_options(),
+        **server_options(settings.trusted_proxies),
     )
 
 

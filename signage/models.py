@@ -170,7 +170,8 @@ class Media(Base):
     __tablename__ = "media"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Not unique: each site that uploads a picture has its own row (the files are shared).
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
     format: Mapped[str] = mapped_column(sa.String(8))
     width: Mapped[int]

@@ -49,7 +49,13 @@ async def login(request: Request) -> Response:
     pending = ""
     try:
         async with transaction(sessions) as db:
-            user = await auth.authenticate(db, policy, username, password, ip)
+            attempt = await auth.reserve_attempt(db, policy, username, ip, utcnow())
+    except TooManyRequests as exc:
+        return _login_failed(request, username, next_path, exc.message, 429)
+    try:
+        async with transaction(sessions) as db:
+            user = await auth.authenticate(db, username, password)
+            await auth.release_attempt(db, attempt)
             if totp.is_on(user):
                 # No session yet: first the code from the app (or a recovery code).
                 pending = await totp.start_pending(db, user, next_path, ip)
@@ -59,11 +65,7 @@ async def login(request: Request) -> Response:
                 )
                 if totp.must_set_up(user, settings_of(request).require_totp):
                     next_path = request.app.url_path_for("two_step")
-    except TooManyRequests as exc:
-        return _login_failed(request, username, next_path, exc.message, 429)
     except Unauthorized as exc:
-        async with transaction(sessions) as db:
-            await auth.record_failure(db, username, ip)
         return _login_failed(request, username, next_path, exc.message, 401)
     if pending:
         response = redirect(request, request.app.url_path_for("login_two_step"))
@@ -89,12 +91,14 @@ async def login_two_step(request: Request) -> Response:
     code = str(form.get("code", ""))[:40]
     ip = client_ip(request)
     old_token = request.cookies.get(cookie_name(request, "signage_session"))
-    username = ""
     try:
         async with transaction(sessions) as db:
             pending, user = await totp.load_pending(db, pending_token)
-            username, next_path = user.username, pending.next_path
-            await auth.check_rate_limit(db, request.app.state.policy, username, ip, utcnow())
+            # Counted before the code is checked, so parallel guesses cannot pass the limit.
+            await auth.reserve_attempt(db, request.app.state.policy, user.username, ip, utcnow())
+        async with transaction(sessions) as db:
+            pending, user = await totp.load_pending(db, pending_token)
+            next_path = pending.next_path
             secret_key = settings_of(request).secret_key
             if not await totp.check_code(db, user, secret_key, code, request.app.state.clock(), ip):
                 raise totp.WrongCode({"code": totp.SIGN_IN_CODE_FAILED})
@@ -107,8 +111,6 @@ async def login_two_step(request: Request) -> Response:
     except TooManyRequests as exc:
         return _second_step_failed(request, exc.message, 429)
     except totp.WrongCode:
-        async with transaction(sessions) as db:
-            await auth.record_failure(db, username, ip)
         return _second_step_failed(request, totp.SIGN_IN_CODE_FAILED, 401)
     response = redirect(request, next_path)
     set_cookie(request, response, "signage_session", token)

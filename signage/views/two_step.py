@@ -97,24 +97,29 @@ Action = Callable[[AsyncSession, User, Form], Awaitable[Response]]
 
 
 async def _with_code(request: Request, action: Action) -> Response:
-    """Run an action that asks for a second-step code. Wrong codes count against the
-    login limit, in a transaction of their own (the action's rolls back)."""
+    """Run an action that asks for a second-step code. Each try counts against the login
+    limit before the code is checked (in a transaction of its own); only a wrong code or
+    password keeps counting."""
     me = await current_user(request)
     form = Form(await read_form(request))
     sessions = request.app.state.db
     ip = client_ip(request)
+    async with transaction(sessions) as db:
+        attempt = await auth.reserve_attempt(
+            db, request.app.state.policy, me.username, ip, utcnow()
+        )
     try:
         async with transaction(sessions) as db:
-            await auth.check_rate_limit(db, request.app.state.policy, me.username, ip, utcnow())
             user = await db.get(User, me.id)
             assert user is not None  # current_user found it a moment ago
+            await auth.release_attempt(db, attempt)  # kept only if the action fails
             return await action(db, user, form)
     except ValidationFailed as exc:
         errors = exc.errors
         wrong = isinstance(exc, totp.WrongCode)
-    if wrong:
+    if not wrong:
         async with transaction(sessions) as db:
-            await auth.record_failure(db, me.username, ip)
+            await auth.release_attempt(db, attempt)
     async with transaction(sessions) as db:
         user = await db.get(User, me.id)
         assert user is not None

@@ -6,8 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import sites, totp, users
-from signage.errors import ValidationFailed
+from signage import auth, sites, totp, users
+from signage.db import transaction, utcnow
+from signage.errors import Unauthorized, ValidationFailed
 from signage.i18n import LANGUAGES, N_
 from signage.models import Role, User
 from signage.submissions import once
@@ -135,8 +136,32 @@ async def user_two_step_reset(request: Request, db: AsyncSession) -> Response:
     return redirect(request, "/users?done=two_step_reset")
 
 
+async def account(request: Request) -> Response:
+    """Each try at the current password counts as a login attempt, under the same limit."""
+    attempt = await _count_password_attempt(request) if request.method == "POST" else None
+    response = await _account(request)
+    if attempt is not None and getattr(request.state, "password_right", False):
+        async with transaction(request.app.state.db) as db:
+            await auth.release_attempt(db, attempt)
+    return response
+
+
+async def _count_password_attempt(request: Request) -> int | None:
+    token = request.cookies.get(cookie_name(request, "signage_session"))
+    if not token:
+        return None  # `_account` answers as to anyone not logged in
+    async with transaction(request.app.state.db) as db:
+        try:
+            user = await auth.load_session(db, request.app.state.policy, token)
+        except Unauthorized:
+            return None
+        return await auth.reserve_attempt(
+            db, request.app.state.policy, user.username, client_ip(request), utcnow()
+        )
+
+
 @staff_view()
-async def account(request: Request, db: AsyncSession) -> Response:
+async def _account(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
     status_code = 200
@@ -157,7 +182,10 @@ async def account(request: Request, db: AsyncSession) -> Response:
             )
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
+            # Checked and right, though the new one is refused: the attempt does not count.
+            request.state.password_right = not form.errors and "current_password" not in errors
         else:
+            request.state.password_right = True
             return redirect(request, "/account?done=password")
     return render(
         request,
