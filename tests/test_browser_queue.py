@@ -174,18 +174,26 @@ def test_a_rush_keeps_the_board_current_and_says_each_counter_once(
                           ".map((node) => node.dataset.label)")  # fmt: skip
     assert set(json.loads(wanted)) <= set(on_board), (on_board, newest)
 
-    # The voice says each counter's latest call once, in turn, and nothing it moved past.
+    # The voice says each counter's latest call in one turn (one chime per counter), never
+    # a number its counter had already moved past when it began, and a ticket's clips once.
     board.wait_for(f"Object.keys({state}.seenEvents).length >= {len(made)}", timeout=60)
     board.wait_for(f"{state}.announced.length > 0 && !{state}.voice.speaking"
                    f" && {state}.voice.order.length === 0", timeout=120)  # fmt: skip
     played = board.eval(f"{state}.played")
+    received = board.eval(f"{state}.received")
+    assert len(received) == len(made)
     chimes = [p["counter"] for p in played if p["part"] == "chime"]
     assert sorted(chimes) == [1, 2, 3], played
     for number, call in last.items():
-        said = {p["label"] for p in played if p["counter"] == number and p["part"] != "chime"}
-        assert said == {call.label}, (number, played)
-    assert [a["labels"] for a in board.eval(f"{state}.announced")] == [
-        [last[c].label] for c in chimes
+        words = [p for p in played if p["counter"] == number and p["part"] != "chime"]
+        assert words and words[-1]["label"] == call.label, (number, played)
+        for clip in words:
+            mine = [r for r in received if r["counter"] == number and r["at"] <= clip["asked"]]
+            assert mine[-1]["label"] == clip["label"], (clip, mine)  # not moved past
+        files = [p["file"] for p in words if p["label"] == call.label]
+        assert len(files) == len(set(files)), words  # recalls waiting together: said once
+    assert [a["labels"][-1] for a in board.eval(f"{state}.announced")] == [
+        last[c].label for c in chimes
     ]
 
     # Exactly one board existed at any moment.

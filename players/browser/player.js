@@ -28,10 +28,11 @@
     board: readJSON(KEYS.board), // the site's queue board (latest wins)
     boardVersion: 0,
     newest: null, // the newest queue call received (shown at once)
-    voice: { order: [], waiting: {}, speaking: null }, // counters waiting to be said, in turn
+    voice: { order: [], waiting: {}, speaking: null, awaiting: null }, // counters to be said, in turn
     lastAudio: [], // the files of the last announcement
     announced: [], // the last announcements: {counter, labels said, started, ended} (ms)
-    played: [] // each clip as it started playing: {counter, label, part, file, at} (tests read it)
+    received: [], // the last calls received: {counter, ticket, label, at} (ms; tests read it)
+    played: [] // each clip that played: {counter, label, part, file, asked, at} (ms; tests read it)
   };
 
   function readJSON(key) {
@@ -242,6 +243,8 @@
     var counter = queueSettings().counter;
     if (counter && call.counter_id !== counter.id) { return; } // a counter screen: its own calls
     if (stale(call)) { return; }
+    state.received.push({ counter: call.counter, ticket: call.ticket, label: call.label, at: Date.now() });
+    if (state.received.length > 200) { state.received.shift(); }
     if (!state.newest || new Date(call.at) >= new Date(state.newest.at)) {
       state.newest = call;
       state.boardVersion += 1;
@@ -299,6 +302,10 @@
     // The counter's newest call takes the place of the one it had waiting.
     voice.waiting[call.counter_id] = call;
     if (voice.order.indexOf(call.counter_id) < 0) { voice.order.push(call.counter_id); }
+    if (voice.awaiting && voice.awaiting.counter === call.counter_id) {
+      voice.awaiting.resolve(true);
+      return;
+    }
     speakNext();
   }
 
@@ -310,8 +317,19 @@
     if (!newer) { return null; }
     delete voice.waiting[call.counter_id];
     voice.order = voice.order.filter(function (id) { return id !== call.counter_id; });
-    if (newer.ticket === call.ticket || !sayable(newer) || stale(newer)) { return null; }
-    return newer;
+    return newer.ticket === call.ticket ? null : newer;
+  }
+
+  function nextCallOf(counterId) {
+    // Resolves true when the counter's next call arrives, false if none does in time.
+    return new Promise(function (resolve) {
+      var voice = state.voice;
+      var timer = setTimeout(function () { voice.awaiting = null; resolve(false); }, CLIP_LIMIT_MS);
+      voice.awaiting = {
+        counter: counterId,
+        resolve: function (ok) { clearTimeout(timer); voice.awaiting = null; resolve(ok); }
+      };
+    });
   }
 
   function loadAudio(files) {
@@ -349,10 +367,11 @@
       watchdog = setTimeout(advance, CLIP_LIMIT_MS);
       clip.onended = advance;
       clip.onerror = advance;
+      var asked = Date.now();
       clip.onplaying = function () {
         var file = clip.signageFile;
         if (file.part !== "chime" && record.labels.indexOf(call.label) < 0) { record.labels.push(call.label); }
-        state.played.push({ counter: call.counter, label: call.label, part: file.part || file.language, file: file.file, at: Date.now() });
+        state.played.push({ counter: call.counter, label: call.label, part: file.part || file.language, file: file.file, asked: asked, at: Date.now() });
         if (state.played.length > 200) { state.played.shift(); }
       };
       var playing = clip.play();
@@ -373,9 +392,16 @@
         if (!ok) { return { call: call, ok: false }; }
         if (index > 0 || !withChime) {
           var newer = takeNewer(call);
-          if (newer) {
+          if (newer && sayable(newer) && !stale(newer)) {
             state.voice.speaking = newer;
             return sayCall(newer, record, false);
+          }
+          if (newer) {
+            // The counter moved on again (the server sent this one without sound): the
+            // rest of `call` is not said; its next call, on its way, is said instead.
+            return nextCallOf(call.counter_id).then(function (arrived) {
+              return arrived ? step(true) : { call: call, ok: true };
+            });
           }
         }
         if (index >= clips.length) { return { call: call, ok: clips.length > 0 }; }
