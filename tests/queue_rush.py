@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2 as httpx
 
@@ -69,6 +70,16 @@ def issue(server: LiveServer, demo: Demo, prefixes: str) -> None:
         for prefix in prefixes:
             made = kiosk.post("/api/kiosk/tickets", json={"service": services[prefix]})
             assert made.status_code == 201, made.text
+
+
+def wait_for_clips(server: LiveServer, count: int, within: float = 120) -> None:
+    """Wait until the server has `count` voice clips (the issued numbers are spoken in the
+    background, as at a city hall, where tickets are taken minutes before their call)."""
+    folder = Path(server.env["SIGNAGE_DATA_DIR"]) / "media" / "voice"
+    deadline = time.monotonic() + within
+    while len([f for f in folder.glob("*.wav") if not f.name.startswith("chime-")]) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} clips in {folder}"
+        time.sleep(0.2)
 
 
 def _clerk(server: LiveServer, demo: Demo) -> httpx.Client:

@@ -14,7 +14,7 @@ import httpx2 as httpx
 
 from .browser import Page, chromium
 from .conftest import LiveServer
-from .queue_rush import issue, latest, load_demo, rush
+from .queue_rush import issue, latest, load_demo, rush, wait_for_clips
 
 
 def test_kiosk_phone_console_and_board(
@@ -151,6 +151,7 @@ def test_a_rush_keeps_the_board_current_and_says_each_counter_once(
 ) -> None:
     demo = load_demo(live_server)
     issue(live_server, demo, "AAAAAABBBBCC")
+    wait_for_clips(live_server, 2 * 12)  # their numbers, in Japanese and English
     board = browser
     board.goto(demo.players["1階 呼び出し表示"])
     board.wait_for("!!document.querySelector('[data-board] [data-service=A]')", timeout=15)
