@@ -44,6 +44,7 @@ class Board:
     now: str | None = None  # "A-023 → 3": the latest call (of this screen's counter)
     recent: tuple[str, ...] = ()
     services: tuple[str, ...] = ()  # "A 住民票  3人待ち · 約10分"
+    serving: str | None = None  # above a counter: the number it calls or serves ("A-023")
 
 
 def board_view(
@@ -81,10 +82,12 @@ def board_view(
         current = mine[0].get("current") if mine else None
         served = f"{current} → {mine[0].get('number')}" if current else None
         now = calling[0] if calling else served
-    else:
-        newest_at = str(calls[0].get("at") or "") if calls else ""
-        newer = calling is not None and (not calls or _later_or_same(calling[1], newest_at))
-        now = calling[0] if calling and newer else (lines[0] if lines else None)
+        label = calling[0].split(" → ", 1)[0] if calling else current
+        recent = tuple(line for line in lines if line != now)[:4]
+        return Board(now, recent, (), str(label) if now and label else None)
+    newest_at = str(calls[0].get("at") or "") if calls else ""
+    newer = calling is not None and (not calls or _later_or_same(calling[1], newest_at))
+    now = calling[0] if calling and newer else (lines[0] if lines else None)
     return Board(now, tuple(line for line in lines if line != now)[:4], tuple(services))
 
 
@@ -117,7 +120,7 @@ def describe(view: ZoneView, manifest: Mapping[str, Any], board: Board | None = 
     if _shows_board(view):
         return "queue board"
     if _shows_serving(view, manifest, board):
-        return f"serving {board.now if board else ''}"[:120]
+        return f"serving {board.serving if board else ''}"[:120]
     showing = view.showing
     if showing is None:
         return "idle"
@@ -345,8 +348,8 @@ class Painter:
                 ("この画面を登録してください / Pair this screen", 4, False, WHITE),
                 (code, 18, True, IMPORTANT),
                 (
-                    "管理画面の「画面 → 画面を登録」でこのコードを入力してください。"
-                    "\nEnter this code in the CMS under Screens → Pair a screen.",
+                    "管理画面の「稼働状況 → 画面を登録」でこのコードを入力してください。"
+                    "\nEnter this code in the CMS under Fleet → Pair a screen.",
                     2.6,
                     False,
                     MUTED,

@@ -523,7 +523,7 @@ def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_
         assert scene.board is not None and scene.board.now == "B-001 → 3"
         assert scene.board.services == ()  # a counter screen shows only its own calls
         assert _main_zone_colour(player) == SIDE_BG  # the number it serves, under the call
-        _wait(lambda: player.playing.get("main") == "serving B-001 → 3", what="serving")
+        _wait(lambda: player.playing.get("main") == "serving B-001", what="serving")
         # Served: the screen goes back to its scheduled content, as the browser player does.
         press(consoles["税・保険"], "finish")
         _wait(lambda: not _serving_three(player.board), what="counter 3 done")
