@@ -87,13 +87,12 @@ async def _validate_item(db: AsyncSession, item: ItemInput) -> PlaylistItem:
         errors["kind"] = N_("Choose one of the options.")
     if not MIN_SECONDS <= item.duration_seconds <= MAX_SECONDS:
         errors["duration_seconds"] = N_("This number is out of range.")
-    if item.kind == "notice" and (
-        item.notice_id is None or await db.get(Notice, item.notice_id) is None
-    ):
+    # The rows are kept on the item, so the page drawn right after shows them (no lazy load).
+    notice = await db.get(Notice, item.notice_id) if item.notice_id is not None else None
+    picture = await db.get(Media, item.media_id) if item.media_id is not None else None
+    if item.kind == "notice" and notice is None:
         errors["notice_id"] = N_("Choose a notice.")
-    if item.kind == "image" and (
-        item.media_id is None or await db.get(Media, item.media_id) is None
-    ):
+    if item.kind == "image" and picture is None:
         errors["media_id"] = N_("Choose a picture.")
     if item.kind == "ticker":
         problem = text_problem(item.text)
@@ -105,8 +104,8 @@ async def _validate_item(db: AsyncSession, item: ItemInput) -> PlaylistItem:
         raise ValidationFailed(errors)
     return PlaylistItem(
         kind=item.kind,
-        notice_id=item.notice_id if item.kind == "notice" else None,
-        media_id=item.media_id if item.kind == "image" else None,
+        notice=notice if item.kind == "notice" else None,
+        media=picture if item.kind == "image" else None,
         text=item.text.strip() if item.kind == "ticker" else "",
         duration_seconds=item.duration_seconds,
     )
