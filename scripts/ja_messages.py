@@ -543,4 +543,10 @@ JA = {
     "The counter's ticket changed since this page was shown. Check it and try again.": "この画面を表示したあとで窓口の番号札が変わりました。確認してからもう一度操作してください。",
     "The kiosk issues numbers from this time. Numbers start again at 1 each day.": "発券機はこの時刻から発券します。番号は毎日1から始まります。",
     "Priority ticket": "優先受付",
+    # Audit log: field names of schedules, screens and pictures.
+    "Times of day": "時間帯",
+    "Format": "形式",
+    "Width": "幅",
+    "Height": "高さ",
+    "Checksum (SHA-256)": "チェックサム(SHA-256)",
 }

@@ -113,6 +113,23 @@ FIELD_LABELS = {
     "voice_languages": N_("Languages of the voice"),
     "silent": N_("Silent"),
     "source": N_("Issued by"),
+    "days": N_("Days"),
+    "closure": N_("Date"),
+    "dayparts": N_("Times of day"),
+    "starts_at": N_("From"),
+    "ends_at": N_("Until"),
+    "cron": N_("Repeat rule"),
+    "cron_minutes": N_("Each time, minutes"),
+    "playlist_id": N_("Playlist"),
+    "default_playlist_id": N_("Default playlist (fills gaps)"),
+    "screen_id": N_("Screen"),
+    "group_id": N_("Group"),
+    "groups": N_("Groups"),
+    "image_id": N_("Picture"),
+    "format": N_("Format"),
+    "width": N_("Width"),
+    "height": N_("Height"),
+    "sha256": N_("Checksum (SHA-256)"),
 }
 
 

@@ -6,9 +6,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from content.languages import LANGUAGES as CONTENT_LANGUAGES
+from content.layouts import LAYOUTS
 from signage import audit
+from signage.i18n import LANGUAGES, N_
 from signage.models import Role
-from signage.web import render, staff_view
+from signage.views import counter, notices, schedules
+from signage.web import ROLE_LABELS, ZONE_LABELS, render, staff_view
+
+# Values that are codes, shown in the log by their words (the same words as the forms).
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "status": notices.STATUS_LABELS | {str(k): v for k, v in counter.STATUS_LABELS.items()},
+    "style": notices.STYLE_LABELS,
+    "days": schedules.DAY_LABELS,
+    "zone": ZONE_LABELS,
+    "role": {str(k): v for k, v in ROLE_LABELS.items()},
+    "layout": {code: layout.title for code, layout in LAYOUTS.items()},
+    "language": LANGUAGES,
+    "source": {"staff": N_("Counter"), "kiosk": N_("Kiosk")},
+}
+# What every page that shows audit rows (`_audit_row.html`) passes to it.
+ROW_CONTEXT = {"value_labels": VALUE_LABELS, "content_languages": CONTENT_LANGUAGES}
 
 
 @staff_view(Role.ADMIN, Role.PUBLISHER)
@@ -36,6 +54,7 @@ async def audit_log(request: Request, db: AsyncSession) -> Response:
             "filters": filters,
             "actions": await audit.known_actions(db),
             "next_before": rows[-1].id if more else None,
+            **ROW_CONTEXT,
         },
         block="audit_rows" if before else "audit_table",
     )

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from signage import audit
 from signage.models import Role, Site, User
+from signage.views.audit import ROW_CONTEXT
 from signage.web import render, staff_view
 
 
@@ -22,6 +23,7 @@ async def dashboard(request: Request, db: AsyncSession) -> Response:
             sa.select(sa.func.count()).select_from(User).where(User.active)
         ),
         "recent": await audit.entries(db, limit=8) if can_audit else [],
+        **ROW_CONTEXT,
     }
     return render(request, "dashboard.html", context)
 
