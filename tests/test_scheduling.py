@@ -343,3 +343,30 @@ def test_playlist_edits_through_htmx_answer_with_the_items_fragment(
     invalid = send({"kind": "ticker", "text": "お知らせ", "duration_seconds": "0"})
     assert "Some fields need attention." in invalid or "確認" in invalid
     assert 'aria-invalid="true"' in invalid and order(invalid) == ["開庁中"]
+
+
+def test_a_playlist_item_names_only_a_notice_of_the_users_sites(
+    client: TestClient, db: sa.Engine
+) -> None:
+    home, other = add_site(db), add_site(db, "kita", "北支所")
+    add_user(db, "sato", Role.PUBLISHER)
+    add_user(db, "kato", Role.PUBLISHER, site_id=home)
+    login(client, "sato")
+    elsewhere = _notice(client, "北支所だけ", site_id=str(other))
+    client.cookies.clear()
+    login(client, "kato")
+    made = post(client, "/playlists", {"name": "本庁舎の案内", "site_id": str(home)}, "/playlists")
+    assert made.status_code == 303, made.text
+    playlist_id = _id(made, r"/playlists/(\d+)")
+    response = client.post(
+        f"/playlists/{playlist_id}/items",
+        data={
+            "kind": "notice",
+            "notice_id": str(elsewhere),
+            "duration_seconds": "10",
+            "csrf_token": csrf_token(client, f"/playlists/{playlist_id}"),
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 422, response.text
+    assert 'aria-invalid="true"' in response.text and "北支所だけ" not in response.text
