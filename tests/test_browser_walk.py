@@ -292,7 +292,7 @@ class Walk:
         mark = self.page.eval(f"window.__walk.click({form['index']}, {button})")
         self.actions += 1
         try:
-            how = self.page.wait_for(f"window.__walk.done({mark})", timeout=10)
+            how = self.page.wait_for(f"window.__walk.done({mark})", timeout=15)
         except TimeoutError:
             return "nothing", None
         return how, self.page.eval("window.__walk.lastStatus()") if how == "htmx" else None
@@ -313,24 +313,18 @@ class Walk:
         if not self.page.eval(f"window.__walk.forms()[{form['index']}].checkValidity()"):
             self.problem(where, "the walk could not fill the form validly")
             return
-        before_url = self.page.eval("location.href")
+        before = self.page.eval("[location.href, document.body.innerText]")
         how, status = self.submit(where, form, index)
         if how == "nothing":
-            self.problem(where, "no visible result within 10 s")
+            self.problem(where, "no visible result within 15 s")
             return
         self.check_page(where)
         shown = self.page.eval("window.__walk.errorsShown()")
         if (status is not None and status >= 400) or shown:
             self.problem(where, f"valid input refused ({status}): {shown}")
-        if form["method"] == "post":
-            changed = self.page.eval(
-                "location.href !== window.__walk.before?.url"
-                " || document.body.innerText !== window.__walk.before?.text"
-            )
-            if how == "page":
-                changed = True if self.page.eval("location.href") != before_url else changed
-            if not changed and how == "htmx":
-                self.problem(where, "the page did not change")
+        after = self.page.eval("[location.href, document.body.innerText]")
+        if form["method"] == "post" and after == before:
+            self.problem(where, f"nothing on the page shows the result ({how})")
         route = self.route_of(self.page.eval("location.href"))
         if route and route not in self.walked:
             self.queue.append(self.page.eval("location.href"))
@@ -350,7 +344,7 @@ class Walk:
         how, status = self.submit(where, form, enabled[0]["i"] if enabled else 0)
         where += f" {what}"
         if how == "nothing":
-            self.problem(where, "no visible result within 10 s")
+            self.problem(where, "no visible result within 15 s")
             return
         self.check_page(where)
         shown = self.page.eval("window.__walk.errorsShown()")

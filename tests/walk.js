@@ -13,7 +13,11 @@
   // swapped out of the page before htmx's own events fire, and those would not bubble.
   document.addEventListener("htmx:beforeRequest", (e) => {
     const elt = e.detail.elt;
-    if (!(elt && elt.closest && elt.closest("[data-walk-active]"))) return;
+    if (!(elt && elt.closest && elt.closest("[data-walk-active]"))) {
+      // No refresh (e.g. the console's lists every 5 s) swaps a form while it is used.
+      if (w.busy) e.preventDefault();
+      return;
+    }
     const xhr = e.detail.xhr;
     xhr.addEventListener("loadend", () => {
       w.requests.push({
@@ -48,6 +52,7 @@
 
   // A valid value for every field that needs one; `n` makes names unique.
   w.fillValid = (index, n, overrides) => {
+    w.busy = true;
     const form = w.forms()[index];
     const day = new Date(Date.now() + (40 + n) * 86400000).toISOString().slice(0, 10);
     for (const el of form.elements) {
@@ -117,8 +122,9 @@
     if (!mine.length) return false;
     const last = mine[mine.length - 1];
     if (last.redirect) return false;
-    if (last.status === 204) return "htmx";
-    return w.settled > w.before.settled ? "htmx" : false;
+    const done = last.status === 204 || w.settled > w.before.settled;
+    if (done) w.busy = false;
+    return done ? "htmx" : false;
   };
 
   w.lastStatus = () => {
