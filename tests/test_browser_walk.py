@@ -22,7 +22,8 @@ from babel.messages.pofile import read_po
 from PIL import Image
 from starlette.routing import Route
 
-from signage.i18n import TRANSLATIONS_DIR
+from content.languages import LANGUAGES as CONTENT_LANGUAGES
+from signage.i18n import LANGUAGES, TRANSLATIONS_DIR
 from signage.routes import routes
 from signage.settings import Settings
 
@@ -394,7 +395,13 @@ def test_every_click_works(
     }
     page = browser
     page.send("Network.enable")
-    source = WALK_JS + f"\nwindow.__walk.msgids = new Set({json.dumps(_english_ids())});"
+    # Languages are named in their own language (English, Tagalog, ...) in both UIs.
+    names = [*LANGUAGES.values(), *CONTENT_LANGUAGES.values()]
+    source = (
+        WALK_JS
+        + f"\nwindow.__walk.msgids = new Set({json.dumps(_english_ids())});"
+        + f"\nfor (const n of {json.dumps(names)}) window.__walk.allowedEnglish.add(n);"
+    )
     page.send("Page.addScriptToEvaluateOnNewDocument", source=source)
     walk = Walk(page, live_server.url, role, found.group(1), picture, staff_routes)
 

@@ -82,6 +82,7 @@
     }
   };
   w.ownWords = /^(code|username|display_name|name|name_en|timezone|reason|label|prefix|cron|names|groups|services|languages|voice_languages|(title|body)_.*)$/;
+  w.allowedEnglish = new Set(["CSV", "SHA-256"]); // and the languages' own names (set by the walk)
   w.keepEmpty = ["screen_id", "site_id", "default_playlist_id", "image_id", "target"];
 
   // One invalid value: an emptied required field, or else a number out of range.
@@ -158,6 +159,13 @@
       check(el.innerText);
     }
     check(document.title.split(" · ")[0]);
+    // English words in the UI's own labels that are no message id at all (never wrapped);
+    // what a screen shows (the preview's zones) is content, not the UI.
+    for (const el of document.querySelectorAll("label, button, th, legend, summary, h2, h3, .hint, .banner, nav a")) {
+      if (el.closest("[data-zone]")) continue;
+      const t = (el.innerText || "").replace(/\s+/g, " ").trim();
+      if (/^[A-Za-z][A-Za-z ,.'’!?:-]*[a-z][A-Za-z ,.'’!?:-]*$/.test(t) && !w.allowedEnglish.has(t)) found.add(t);
+    }
     // Codes instead of words in the audit diff: field names, and values of fields that
     // are not people's own words (names, codes they chose, texts).
     const code = (t) => /^[a-z][a-z_]*$/.test(t.trim());
