@@ -123,5 +123,15 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
     )
-    app.state.jobs = Jobs(app.state.db, app.state.policy, settings.timezone) if scheduler else None
+    app.state.jobs = (
+        Jobs(
+            app.state.db,
+            app.state.policy,
+            settings.timezone,
+            media_dir=settings.media_dir,
+            readonly=app.state.readonly_db,
+        )
+        if scheduler
+        else None
+    )
     return app

@@ -55,6 +55,12 @@ DEMO_USERS = (
     ("suzuki", "鈴木 美咲", Role.COUNTER, 0, "ja"),
 )
 WEEKDAYS = [0, 1, 2, 3, 4]
+ROLE_WORDS = {
+    Role.ADMIN: "administrator",
+    Role.PUBLISHER: "publisher (approves notices)",
+    Role.EDITOR: "editor (writes notices)",
+    Role.COUNTER: "counter staff",
+}
 
 
 def _poster(kind: str) -> bytes:
@@ -93,6 +99,7 @@ def _next_holiday_or_year_end(today: date) -> date:
 @dataclass
 class Demo:
     passwords: dict[str, str] = field(default_factory=dict)  # user name -> password
+    roles: dict[str, str] = field(default_factory=dict)  # user name -> role and site, in words
     players: dict[str, str] = field(default_factory=dict)  # screen name -> device token
     kiosk: str = ""  # the kiosk's device token
     counters: dict[str, int] = field(default_factory=dict)  # counter name -> id
@@ -124,6 +131,8 @@ async def load_demo(
                 ),
             )
             passwords[username] = password
+            where = "all sites" if site_index is None else f"{created[site_index].name}"
+            demo.roles[username] = f"{ROLE_WORDS[role]}, {where}"
         if media_dir is not None:
             demo.players = await _content(db, accounts["sato"], created[0].id, media_dir)
             await _queue(db, accounts["sato"], created[0].id, demo)

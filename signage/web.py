@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,8 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
     env.globals["zone_labels"] = ZONE_LABELS
+    # A create form's one-time id (see signage/submissions.py).
+    env.globals["new_request_id"] = lambda: secrets.token_urlsafe(16)
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
     env.globals["image_options"] = lambda images: [(m.id, m.display_name) for m in images]
     return env

@@ -81,7 +81,6 @@
       }
     }
   };
-  w.ownWords = /^(code|username|display_name|name|name_en|timezone|reason|label|prefix|cron|names|groups|services|languages|voice_languages|(title|body)_.*)$/;
   w.allowedEnglish = new Set(["CSV", "SHA-256"]); // and the languages' own names (set by the walk)
   w.keepEmpty = ["screen_id", "site_id", "default_playlist_id", "image_id", "target"];
 
@@ -166,14 +165,13 @@
       const t = (el.innerText || "").replace(/\s+/g, " ").trim();
       if (/^[A-Za-z][A-Za-z ,.'’!?:-]*[a-z][A-Za-z ,.'’!?:-]*$/.test(t) && !w.allowedEnglish.has(t)) found.add(t);
     }
-    // Codes instead of words in the audit diff: field names, and values of fields that
-    // are not people's own words (names, codes they chose, texts).
-    const code = (t) => /^[a-z][a-z_]*$/.test(t.trim());
-    for (const row of document.querySelectorAll(".diff [data-key]")) {
-      const key = row.querySelector(".key");
-      if (key && code(key.innerText)) found.add(key.innerText.trim());
-      if (w.ownWords.test(row.dataset.key)) continue;
-      for (const el of row.querySelectorAll("ins, del")) if (code(el.innerText)) found.add(el.innerText.trim());
+    // Codes instead of words in the audit diff: a field's name as in the code, or a value
+    // that is a code (no_show); one-word values may be people's own (a site code "kita").
+    for (const el of document.querySelectorAll(".diff .key")) {
+      if (/^[a-z][a-z_0-9]*$/.test(el.innerText.trim())) found.add(el.innerText.trim());
+    }
+    for (const el of document.querySelectorAll(".diff ins, .diff del")) {
+      if (/^[a-z]+(_[a-z]+)+$/.test(el.innerText.trim())) found.add(el.innerText.trim());
     }
     return [...found];
   };

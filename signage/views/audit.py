@@ -6,27 +6,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from content.languages import LANGUAGES as CONTENT_LANGUAGES
-from content.layouts import LAYOUTS
-from signage import audit
-from signage.i18n import LANGUAGES, N_
-from signage.models import Role
-from signage.views import counter, notices, schedules
-from signage.web import ROLE_LABELS, ZONE_LABELS, render, staff_view
+from signage import audit, words
+from signage.models import AuditEntry, Role
+from signage.web import current_language, render, staff_view, translate, user_timezone
 
-# Values that are codes, shown in the log by their words (the same words as the forms).
-VALUE_LABELS: dict[str, dict[str, str]] = {
-    "status": notices.STATUS_LABELS | {str(k): v for k, v in counter.STATUS_LABELS.items()},
-    "style": notices.STYLE_LABELS,
-    "days": schedules.DAY_LABELS,
-    "zone": ZONE_LABELS,
-    "role": {str(k): v for k, v in ROLE_LABELS.items()},
-    "layout": {code: layout.title for code, layout in LAYOUTS.items()},
-    "language": LANGUAGES,
-    "source": {"staff": N_("Counter"), "kiosk": N_("Kiosk")},
-}
-# What every page that shows audit rows (`_audit_row.html`) passes to it.
-ROW_CONTEXT = {"value_labels": VALUE_LABELS, "content_languages": CONTENT_LANGUAGES}
+
+async def changes_in_words(
+    request: Request, db: AsyncSession, rows: list[AuditEntry]
+) -> dict[int, list[tuple[str, str | None, str | None]]]:
+    """Each entry's changed fields with names and translated values (for `_audit_row`)."""
+    names = await words.load_names(
+        db, [v for e in rows for v in (e.before, e.after)], current_language(request)
+    )
+
+    def _(message: str, **params: object) -> str:
+        return translate(request, message, **params)
+
+    timezone = user_timezone(request)
+    return {e.id: words.diff_rows(e, audit.FIELD_LABELS, names, _, timezone) for e in rows}
 
 
 @staff_view(Role.ADMIN, Role.PUBLISHER)
@@ -51,10 +48,10 @@ async def audit_log(request: Request, db: AsyncSession) -> Response:
         "audit.html",
         {
             "entries": rows,
+            "changes": await changes_in_words(request, db, rows),
             "filters": filters,
             "actions": await audit.known_actions(db),
             "next_before": rows[-1].id if more else None,
-            **ROW_CONTEXT,
         },
         block="audit_rows" if before else "audit_table",
     )

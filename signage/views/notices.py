@@ -14,6 +14,7 @@ from signage import manifests, media, notices, sites
 from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Notice, Role, User
+from signage.submissions import once
 from signage.web import (
     Form,
     client_ip,
@@ -87,6 +88,9 @@ async def _form_page(
             "status_labels": STATUS_LABELS,
             "images": images,
             "can_publish": notices.can_publish(user),
+            "showing_on": (
+                await notices.screens_showing(db, user, notice.id) if notice is not None else []
+            ),
             "style_options": [(k, translate(request, v)) for k, v in STYLE_LABELS.items()],
         },
         status_code=status_code,
@@ -160,6 +164,7 @@ async def _save(
 
 
 @staff_view(*AUTHORS)
+@once
 async def notice_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if request.method == "GET":

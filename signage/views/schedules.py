@@ -13,6 +13,7 @@ from signage import manifests, playlists, schedules, screens, sites
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, ScheduleEntry, User
+from signage.submissions import once
 from signage.web import (
     ZONE_LABELS,
     Form,
@@ -147,6 +148,7 @@ async def schedule_list(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*VIEWERS)
+@once
 async def schedule_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if request.method == "GET":
@@ -194,6 +196,7 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(Role.ADMIN, Role.PUBLISHER)
+@once
 async def closure_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}

@@ -6,21 +6,24 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import audit, counters, manifests, pairing, playlists, screens, sites
+from signage import audit, counters, manifests, pairing, playlists, screens, sites, words
 from signage.db import on_commit, utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Role, Screen, User
+from signage.models import Manifest, Role, Screen, User
+from signage.submissions import once
 from signage.views.player import screenshot_path
 from signage.web import (
     Form,
     client_ip,
+    current_language,
     read_form,
     redirect,
     render,
@@ -61,6 +64,7 @@ async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]
 
 
 @staff_view(*VIEWERS)
+@once
 async def screen_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
@@ -264,6 +268,7 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
     """Every screen, online or not, and what it plays; htmx refreshes the table."""
     user: User = request.state.user
     rows = _fleet_rows(request, await screens.list_screens(db, user))
+    await _playing_in_words(request, db, rows)
     return render(
         request,
         "fleet.html",
@@ -272,7 +277,37 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
     )
 
 
+async def _playing_in_words(request: Request, db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Players report what each zone shows in a short form; staff read names and words."""
+    parts = [words.playing_parts(str(w)) for row in rows for w in row["playing"].values()]
+    names = await words.load_names(
+        db,
+        [],
+        current_language(request),
+        notices=[n for n, _ in parts if n is not None],
+        files=[f for _, f in parts if f is not None],
+    )
+
+    def _(message: str, **params: object) -> str:
+        return translate(request, message, **params)
+
+    latest: dict[int, int] = {
+        screen_id: version
+        for screen_id, version in await db.execute(
+            sa.select(Manifest.screen_id, Manifest.version).where(
+                Manifest.screen_id.in_([row["screen"].id for row in rows])
+            )
+        )
+    }
+    for row in rows:
+        row["playing"] = {
+            zone: words.playing_text(str(what), names, _) for zone, what in row["playing"].items()
+        }
+        row["latest"] = latest.get(row["screen"].id)
+
+
 @staff_view(*VIEWERS)
+@once
 async def screen_pair(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if user.role not in screens.MANAGERS:
