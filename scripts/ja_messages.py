@@ -335,6 +335,7 @@ JA = {
     "Schedule changed": "スケジュールの変更",
     "Schedule deleted": "スケジュールの削除",
     "Closure day added": "休業日の追加",
+    "Closure day": "休業日",
     "Closure day removed": "休業日の削除",
     "Screen": "画面",
     "Main area": "メイン",

@@ -135,6 +135,7 @@ FIELD_LABELS = {
     "cron_minutes": N_("Minutes each time"),
     "days": N_("Days"),
     "day": N_("Day"),
+    "closure": N_("Closure day"),
     "kind": N_("Kind"),
 }
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2 import nodes
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -147,6 +148,32 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+# What a template's top level defines (imports, macros, variables) without output.
+_DEFINITIONS = (nodes.Import, nodes.FromImport, nodes.Macro, nodes.Assign, nodes.AssignBlock)
+_PRELUDES: dict[tuple[int, str], list[jinja2.Template]] = {}
+
+
+def _preludes(env: jinja2.Environment, name: str) -> list[jinja2.Template]:
+    """The top-level definitions of a template and of the ones it extends, as small
+    templates: a block rendered alone runs them first, so it sees every name the whole
+    page would (an import at the top of a page is not run by the block on its own)."""
+    key = (id(env), name)
+    if key not in _PRELUDES:
+        assert env.loader is not None
+        source, filename, _ = env.loader.get_source(env, name)
+        tree = env.parse(source, name, filename)
+        body = [node for node in tree.body if isinstance(node, _DEFINITIONS)]
+        chain = []
+        if body:
+            code = env.compile(nodes.Template(body, lineno=1), name, filename)
+            chain.append(env.template_class.from_code(env, code, env.make_globals(None)))
+        for extends in tree.find_all(nodes.Extends):
+            if isinstance(extends.template, nodes.Const):
+                chain.extend(_preludes(env, str(extends.template.value)))
+        _PRELUDES[key] = chain
+    return _PRELUDES[key]
+
+
 def render(
     request: Request,
     name: str,
@@ -182,6 +209,9 @@ def render(
     values.update(context or {})
     if block is not None and is_htmx(request) and not request.headers.get("hx-boosted"):
         ctx = template.new_context(values)
+        for prelude in _preludes(env, name):
+            for _ in prelude.root_render_func(ctx):
+                pass
         html = "".join(template.blocks[block](ctx))
     else:
         html = template.render(values)
