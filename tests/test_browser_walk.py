@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from PIL import Image
 from starlette.routing import Route
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
+from signage import totp
 from signage.i18n import LANGUAGES, TRANSLATIONS_DIR
 from signage.routes import routes
 from signage.settings import Settings
@@ -46,6 +48,8 @@ NOT_STAFF = {
     "voice_file",
     "media_file",
     "screen_screenshot",
+    "two_step_qr",  # a picture on the two-step set-up page
+    "login_two_step",  # the second step of a login, reached only with a pending login
 }
 _CONTENT = {
     "notice_list",
@@ -74,9 +78,12 @@ ROLES = {
         _ADMIN
         | _QUEUE
         | {"audit_log", "closure_list"}
-        | {"counter_home", "counter_console", "screen_pair", "schedule_new"},
+        | {"counter_home", "counter_console", "screen_pair", "schedule_new", "two_step"},
     ),
-    "counter": ("suzuki", _ADMIN | _QUEUE | _CONTENT | {"audit_log", "closure_list"}),
+    "counter": (
+        "suzuki",
+        _ADMIN | _QUEUE | _CONTENT | {"audit_log", "closure_list", "two_step"},
+    ),
 }
 # Buttons whose effect takes something away: used last on their page.
 DESTRUCTIVE = re.compile(r"revoke|remove|cancel|close|delete|withdraw|reject", re.I)
@@ -267,6 +274,10 @@ class Walk:
             )
         if form["action"].startswith("/sites"):
             values["code"] = f"walk{self.n}"
+        if form["action"] == "/account/two-step":
+            # What the authenticator app would show for the key on the page.
+            secret = str(self.page.eval("document.getElementById('two-step-secret').textContent"))
+            values["code"] = totp.code_at(secret.replace(" ", ""), totp.step_of(time.time()))
         if form["action"] == "/screens/pair":
             token = secrets.token_urlsafe(24)
             values["code"] = self.page.eval(
