@@ -24,10 +24,16 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from players.headless.cache import Cache, MediaError, fetch_media
+from players.headless.cache import (
+    Cache,
+    MediaError,
+    fetch_fonts,
+    fetch_media,
+    manifest_languages,
+)
 from players.headless.frames import Painter, Scene, board_view, describe, zone_views
 from players.headless.outputs import FramebufferOutput, Output, PngOutput
-from players.headless.text import banner
+from players.headless.text import Fonts, banner
 
 log = logging.getLogger("players.headless")
 
@@ -97,7 +103,7 @@ class Player:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.cache = Cache(options.cache)
-        self.painter = Painter(options.size, self.cache.media)
+        self.painter = self._painter()
         self.output: Output = (
             FramebufferOutput(options.framebuffer)
             if options.framebuffer
@@ -135,6 +141,10 @@ class Player:
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _painter(self) -> Painter:
+        fonts = Fonts(folder=self.cache.fonts, index=self.cache.font_index())
+        return Painter(self.options.size, self.cache.media, fonts)
 
     # -- running
 
@@ -212,7 +222,7 @@ class Player:
             calling = self.calling
             return Scene(
                 self.manifest_version,
-                zone_views(self.manifest, at),
+                self.painter.paged(zone_views(self.manifest, at), self.manifest),
                 identify=identify,
                 generation=self._generation,
                 call=calling,
@@ -267,6 +277,9 @@ class Player:
             names = await asyncio.to_thread(
                 fetch_media, self.options.server, self.cache.media, manifest.get("media", [])
             )
+            fonts = await asyncio.to_thread(
+                fetch_fonts, self.options.server, self.cache.fonts, manifest_languages(manifest)
+            )
         except MediaError as error:
             log.warning("manifest %s not activated: %s", version, error)
             return False
@@ -277,6 +290,10 @@ class Player:
             return False  # the screen was revoked while its files were being fetched
         self.cache.keep_manifest(version, manifest)
         self.manifest_version, self.manifest = version, manifest
+        if fonts != self.painter.fonts.index:
+            self.painter = Painter(
+                self.options.size, self.cache.media, Fonts(folder=self.cache.fonts, index=fonts)
+            )
         self._generation += 1
         self.screen_name = str(manifest.get("screen", {}).get("name", self.screen_name))
         self.cache.prune_media(set(names))
@@ -499,7 +516,7 @@ class Player:
             if self._loop is not None:
                 self._loop.call_later(seconds + 0.05, self.changed)
         elif kind == "reload":
-            self.painter = Painter(self.options.size, self.cache.media)
+            self.painter = self._painter()
             self._generation += 1
             self._scene = None
             self.changed()
