@@ -71,6 +71,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/audit", audit.audit_log, name="audit_log"),
         Route("/notices", notices.notice_list, name="notice_list"),
         Route("/notices/new", notices.notice_new, methods=["GET", "POST"], name="notice_new"),
+        Route("/notices/fit", notices.notice_fit, methods=["POST"], name="notice_fit"),
         Route(
             "/notices/{notice_id:id}",
             notices.notice_edit,

@@ -113,34 +113,49 @@ def _cluster_start(line: str, cut: int) -> int:
     return cut
 
 
+def _longest_fit(font: _Font, text: str, width: float) -> int:
+    """How many characters of `text` fit in `width` (at least one), by halving."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if font.getlength(text[:middle]) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def wrap(text: str, font: _Font, width: float) -> list[str]:
     """Lines no wider than `width`: between words, or between any two CJK characters
-    (Japanese has no spaces), never starting a line with closing punctuation."""
+    (Japanese has no spaces), never starting a line with closing punctuation or inside a
+    letter cluster. Each line is found by halving, so long texts lay out quickly."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
-        for char in paragraph:
-            if not line or font.getlength(line + char) <= width:
-                line += char
-            elif _inseparable(line, char):
-                line += char  # a line never starts inside a letter cluster
-            elif char in _NO_LINE_START and font.getlength(line) <= width:
-                line += char  # hangs past the edge rather than starting the next line
+        rest = paragraph
+        while True:
+            if not rest or font.getlength(rest) <= width:
+                lines.append(rest.rstrip())
+                break
+            end = _longest_fit(font, rest, width)
+            while end < len(rest) and _inseparable(rest[:end], rest[end]):
+                end += 1  # a line never ends inside a letter cluster
+            if end >= len(rest):
+                lines.append(rest.rstrip())
+                break
+            line, char = rest[:end], rest[end]
+            if char in _NO_LINE_START:
+                lines.append(line + char)  # hangs past the edge rather than starting a line
+                rest = rest[end + 1 :].lstrip()
             elif char.isspace():
                 lines.append(line.rstrip())
-                line = ""
+                rest = rest[end + 1 :]
             elif not _wide(char) and not _wide(line[-1]) and not line[-1].isspace():
-                cut = _cluster_start(line, _break_point(line))
-                if cut:
-                    lines.append(line[:cut].rstrip())
-                    line = line[cut:].lstrip() + char
-                else:
-                    lines.append(line)
-                    line = char
+                cut = _cluster_start(line, _break_point(line))  # before the word, if it can
+                lines.append(line[:cut].rstrip() if cut else line)
+                rest = rest[cut:].lstrip() if cut else rest[end:]
             else:
                 lines.append(line.rstrip())
-                line = char
-        lines.append(line.rstrip())
+                rest = rest[end:]
     return lines
 
 
@@ -169,6 +184,7 @@ class Fonts:
         *,
         folder: Path | None = None,
         index: Sequence[Mapping[str, Any]] = (),
+        served: Mapping[tuple[str, bool], Path] | None = None,
     ) -> None:
         self.paths = {False: regular or find_cjk_font(False), True: bold or find_cjk_font(True)}
         self.faces = {b: japanese_face(p) if p else 0 for b, p in self.paths.items()}
@@ -183,6 +199,7 @@ class Fonts:
             codes = [str(code) for code in entry.get("languages", [])]
             for code in [*codes, *([""] if entry.get("default") else [])]:
                 self.served[(code, bold_face)] = path
+        self.served.update(served or {})  # (language or "", bold) -> a file given directly
         self._cache: dict[tuple[int, bool, str], FontObject] = {}
 
     def path_for(self, bold: bool, language: str = "") -> tuple[Path | None, int]:
