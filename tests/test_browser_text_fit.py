@@ -163,7 +163,7 @@ _MEASURE = """(function () {
     var current = Math.round((br.left - fr.left) / step);
     out.text.push(flow.textContent);
     var walker = document.createTreeWalker(flow, NodeFilter.SHOW_TEXT);
-    var node;
+    var node, inView = 0;
     while ((node = walker.nextNode())) {
       if (!node.textContent.trim()) { continue; }
       var range = document.createRange();
@@ -188,8 +188,10 @@ _MEASURE = """(function () {
         if (page === current && (r.left < br.left - 1 || r.right > br.right + 1)) {
           out.problems.push(block.lang + ': the page in view shows a line cut off');
         }
+        if (page === current) { inView += 1; }
       });
     }
+    if (!inView) { out.problems.push(block.lang + ': an empty page in view'); }
   });
   return out;
 })()"""
@@ -220,6 +222,8 @@ def _check_every_view(page: Page, where: str, wide: bool, pages_expected: bool) 
         for number in range(measured["pages"]):
             share = SECONDS / measured["pages"]
             page.eval(_AT % (index * SECONDS + (number + 0.5) * share, cycle))
+            if number:
+                time.sleep(0.7)  # the page slides in over 0.6 s
             turned = page.eval(_MEASURE)
             assert turned["page"] == number, label
             assert not turned["problems"], f"{label} page {number}: {turned['problems'][:3]}"

@@ -714,6 +714,7 @@
         article.style.setProperty("--fit", fit.toFixed(4));
       }
     }
+    for (var f = 0; f < flows.length; f++) { flows[f].setAttribute("data-pages", String(flowPages(flows[f]))); }
     article.setAttribute("data-fit", fit.toFixed(4));
     article.setAttribute("data-pages", String(pages()));
     article.removeAttribute("data-page");
@@ -730,8 +731,10 @@
     article.setAttribute("data-page", String(page));
     var flows = article.querySelectorAll(".notice-flow");
     for (var i = 0; i < flows.length; i++) {
-      var shift = page * (flows[i].clientWidth + columnGap(flows[i]));
-      flows[i].style.transform = page ? "translateX(-" + shift + "px)" : "";
+      // Side by side, a shorter text stays on its last page while the other turns on.
+      var own = Math.min(page, Number(flows[i].getAttribute("data-pages") || 1) - 1);
+      var shift = own * (flows[i].clientWidth + columnGap(flows[i]));
+      flows[i].style.transform = own ? "translateX(-" + shift + "px)" : "";
     }
   }
 

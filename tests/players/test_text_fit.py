@@ -4,6 +4,7 @@ smaller type down to a legible minimum, then pages within the item's time."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import date
@@ -17,6 +18,7 @@ from content.languages import LANGUAGES
 from content.layouts import LAYOUTS
 from content.notices import render_body
 from content.playback import Showing, side_by_side
+from players.headless import Options, Player
 from players.headless.cache import MediaError, fetch_fonts
 from players.headless.frames import MIN_SCALE, Painter, ZoneView
 from players.headless.text import Fonts, html_lines
@@ -42,6 +44,7 @@ SAMPLES = {
     "th": "สำนักงานเทศบาลเปิดเวลา 9 นาฬิกา",
     "my": "မြို့တော်ရုံး ၉ နာရီတွင် ဖွင့်သည်",
 }
+MAIN = {"name": "main", "kind": "main", "x": 0, "y": 0, "width": 1, "height": 1}
 SIZES = {"landscape": [(1920, 1080), (1280, 720)], "portrait": [(1080, 1920)]}
 
 
@@ -85,6 +88,40 @@ def test_every_language_is_drawn_with_the_cms_fonts_without_tofu_and_shaped(
     assert damaged.read_bytes()[:4] in (b"\0\1\0\0", b"OTTO", b"true")
     with pytest.raises(MediaError):
         fetch_fonts("http://127.0.0.1:9", folder, {"th"}, timeout=2)
+
+
+def test_the_player_fetches_the_fonts_of_a_new_manifest_and_draws_with_them(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    player = Player(Options(server=live_server.url, cache=tmp_path / "cache", size=(640, 360)))
+    manifest = {
+        "site": {"name": "本庁舎", "timezone": "Asia/Tokyo", "languages": ["ja", "th"]},
+        "layout": {"key": "full", "orientation": "landscape", "zones": [MAIN]},
+        "timeline": {},
+        "fallback": {"main": [{"type": "notice", "notice": 1, "duration": 10}]},
+        "notices": {
+            "1": {
+                "style": "normal",
+                "image": None,
+                "texts": [{"language": "th", "title": "ประกาศ", "html": f"<p>{SAMPLES['th']}</p>"}],
+            }
+        },
+        "media": [],
+    }
+    assert player.painter.fonts.path_for(False, "th")[0] != tmp_path / "cache" / "fonts"
+    assert asyncio.run(player.offer_manifest(1, manifest))
+    path, _ = player.painter.fonts.path_for(False, "th")
+    assert path == tmp_path / "cache" / "fonts" / "NotoSansThai_400Regular.ttf"
+    assert {p.name for p in (tmp_path / "cache" / "fonts").iterdir()} >= {
+        "NotoSansThai_400Regular.ttf",
+        "NotoSansJP_400Regular.ttf",
+        "index.json",
+    }
+    assert player.render()
+    assert player.frame is not None and player.frame.getbbox() is not None
+    # After a restart, the fonts come from the cache (the server may be down).
+    again = Player(Options(server="http://127.0.0.1:9", cache=tmp_path / "cache", size=(640, 360)))
+    assert again.painter.fonts.path_for(True, "th")[0] == path.with_name("NotoSansThai_700Bold.ttf")
 
 
 def _served_fonts(tmp_path: Path) -> Fonts:
