@@ -63,7 +63,7 @@ def overflows(texts: list[NoticeText], picture: Path | None, vendor_dir: Path) -
             )
             for index, text in enumerate(shown):
                 group = (shown[0].language, text.language) if wide and index else (text.language,)
-                pages = painter.notice_layout(box, notice, group).pages
+                pages = painter.notice_layout(box, notice, group, smallest=True).pages
                 known = worst.get(text.language)
                 if pages > 1 and (known is None or pages > known.pages):
                     worst[text.language] = Overflow(text.language, layout.title, pages)

@@ -400,10 +400,15 @@ class Painter:
         return box[0] + pad_x, box[1] + pad_y, box[2] - pad_x, box[3] - pad_y
 
     def notice_layout(
-        self, box: tuple[int, int, int, int], notice: Mapping[str, Any], languages: Sequence[str]
+        self,
+        box: tuple[int, int, int, int],
+        notice: Mapping[str, Any],
+        languages: Sequence[str],
+        smallest: bool = False,
     ) -> NoticeLayout:
         """The notice's text in `box`: as large as fits, down to MIN_SCALE; what still does
-        not fit goes on further pages (page breaks fall between lines)."""
+        not fit goes on further pages (page breaks fall between lines). `smallest` lays it
+        out at MIN_SCALE at once (how many pages it needs at least)."""
         texts = [
             text
             for code in languages
@@ -413,6 +418,7 @@ class Painter:
         picture = notice.get("image")
         key = (
             box,
+            smallest,
             picture,
             tuple((t.get("language"), t.get("title"), t.get("html")) for t in texts),
         )
@@ -437,10 +443,12 @@ class Painter:
         ]
         sizes = (TITLE_SIZE * self.unit, BODY_SIZE * self.unit)
         # Side by side, both languages share one type size.
-        scale = min(
-            (_fit_scale(self.fonts, column, height, *block, *sizes) for block in blocks),
-            default=1.0,
-        )
+        scale = MIN_SCALE
+        if not smallest:
+            scale = min(
+                (_fit_scale(self.fonts, column, height, *block, *sizes) for block in blocks),
+                default=1.0,
+            )
         columns = []
         for index, block in enumerate(blocks):
             placed, _ = _lay_out(self.fonts, column, *block, *sizes, scale)
