@@ -330,3 +330,42 @@ def test_every_language_is_drawn_with_the_served_fonts_and_shaped(
     # The tone mark stacks above the vowel sign (mark-to-mark positioning), not on it.
     assert widths["thai"] > widths["thaiParts"] + 4, widths
     assert widths["myanmar"] < widths["myanmarParts"] * 0.9, widths
+
+
+def test_the_notice_form_warns_while_typing_and_shows_every_script(
+    live_server: LiveServer, staff: Staff, browser: Page
+) -> None:
+    page = browser
+    page.goto(live_server.url + "/login")
+    page.fill("#f-username", "chief")
+    page.fill("#f-password", "a long admin password")
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for("location.pathname === '/' && document.readyState === 'complete'")
+    page.goto(live_server.url + "/notices/new")
+    page.fill("#f-title_ja", "納税期限")
+    page.fill("#f-body_ja", "\n\n".join(["第3期の納期限は**12月10日**です。"] * 30))
+    warning = page.wait_for(
+        "document.querySelector('#notice-fit .banner.warn')"
+        " && document.querySelector('#notice-fit').textContent",
+        timeout=15,
+    )
+    assert "日本語" in warning and "ページ" in warning
+    # Shortened, the warning goes away (the fragment keeps its id, so it updates again).
+    page.fill("#f-body_ja", "第3期の納期限は**12月10日**です。")
+    page.wait_for("!document.querySelector('#notice-fit .banner')", timeout=15)
+    # The staff UI shows the names of Nepali, Thai and Burmese with the served fonts.
+    page.send("DOM.enable")
+    page.send("CSS.enable")
+    for code, name in (("ne", "नेपाली"), ("th", "ไทย"), ("my", "မြန်မာ")):
+        assert page.eval(
+            "(function (name, id) { var found = Array.prototype.filter.call("
+            " document.querySelectorAll('summary'), function (s) {"
+            " return s.textContent.trim() === name; })[0];"
+            " if (found) { found.id = id; } return !!found; })"
+            f"({json.dumps(name)}, 'probe-{code}')"
+        ), code
+        page.wait_for("document.fonts.status === 'loaded'")
+        fonts = _platform_fonts(page, f"#probe-{code}")
+        assert fonts and all(f["isCustomFont"] for f in fonts), (code, fonts)
+    page.drain()
+    assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
