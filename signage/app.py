@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import auth
+from signage import auth, changes
 from signage.announcer import Announcer
 from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
@@ -114,7 +114,8 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     voice = Voice(settings.media_dir / "voice", enabled=settings.voice)
     announcer = Announcer(hub, app.state.readonly_db, voice)
     app.state.announcer = announcer
-    app.state.db = session_factory(engine, info={"hub": hub, "announcer": announcer})
+    outlets = changes.Outlets(hub, announcer)
+    app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
     app.state.policy = auth.SessionPolicy(
@@ -123,5 +124,16 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
     )
-    app.state.jobs = Jobs(app.state.db, app.state.policy, settings.timezone) if scheduler else None
+    app.state.jobs = (
+        Jobs(
+            app.state.db,
+            app.state.policy,
+            settings.timezone,
+            media_dir=settings.media_dir,
+            readonly=app.state.readonly_db,
+        )
+        if scheduler
+        else None
+    )
+    outlets.jobs = app.state.jobs
     return app

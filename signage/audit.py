@@ -113,6 +113,23 @@ FIELD_LABELS = {
     "voice_languages": N_("Languages of the voice"),
     "silent": N_("Silent"),
     "source": N_("Issued by"),
+    "playlist_id": N_("Playlist"),
+    "default_playlist_id": N_("Playlist when nothing is scheduled"),
+    "screen_id": N_("Screen"),
+    "group_id": N_("Screen group"),
+    "groups": N_("Groups"),
+    "image_id": N_("Picture"),
+    "format": N_("Format"),
+    "width": N_("Width"),
+    "height": N_("Height"),
+    "starts_at": N_("Starts"),
+    "ends_at": N_("Ends"),
+    "dayparts": N_("Times of day"),
+    "cron": N_("Repeats"),
+    "cron_minutes": N_("Minutes each time"),
+    "days": N_("Days"),
+    "day": N_("Day"),
+    "kind": N_("Kind"),
 }
 
 

@@ -119,9 +119,9 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     print()
     print(f"  Demo city hall ready. Open {base}/ in a browser.")
-    print("  Accounts (user name / password):")
+    print("  Accounts (user name, password, what they do):")
     for username, password in demo.passwords.items():
-        print(f"    {username:<8} {password}")
+        print(f"    {username:<8} {password}  {demo.roles.get(username, '')}")
     if demo.players:
         print("  Screens (open each link in its own browser window or kiosk browser):")
         for name, token in demo.players.items():
@@ -131,7 +131,8 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
         print(f"    Ticket kiosk (a touch screen): {base}/kiosk/#token={demo.kiosk}")
         for name, counter_id in demo.counters.items():
             print(f"    Counter console {name} (log in as suzuki): {base}/counter/{counter_id}")
-    print(f"  Data folder: {settings.data_dir} (reset each time the demo starts)")
+    print(f"  Data folder: {settings.data_dir} (reset each time the demo starts;")
+    print("  ./scripts/demo --keep restarts it with its data)")
     print()
 
 
@@ -153,6 +154,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     demo_command.add_argument("--host")
     demo_command.add_argument("--port", type=int)
+    demo_command.add_argument(
+        "--keep",
+        action="store_true",
+        help="restart the demo with the data it has (accounts, content, paired screens)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -182,15 +188,20 @@ def run(argv: Sequence[str] | None = None) -> int:
             demo = asyncio.run(_load_demo(settings))
             _print_accounts(settings, settings.host, settings.port, demo)
         elif args.command == "demo":
-            shutil.rmtree(DEMO_DIR, ignore_errors=True)
+            kept = args.keep and (DEMO_DIR / "signage.db").is_file()
+            if not kept:
+                shutil.rmtree(DEMO_DIR, ignore_errors=True)
             settings = _settings(
                 data_dir=DEMO_DIR.resolve(),
                 database_url=f"sqlite:///{DEMO_DIR.resolve()}/signage.db",
             )
             _migrate(settings)
-            demo = asyncio.run(_load_demo(settings))
             host, port = args.host or settings.host, args.port or settings.port
-            _print_accounts(settings, host, port, demo)
+            if kept:
+                print(f"\n  The demo goes on with its data in {settings.data_dir}: the accounts")
+                print("  and links printed at its first start still work.\n")
+            else:
+                _print_accounts(settings, host, port, asyncio.run(_load_demo(settings)))
             _serve(settings, host, port)
     except CommandError as exc:
         print(f"signage: error: {exc}", file=sys.stderr)

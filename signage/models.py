@@ -471,6 +471,17 @@ class JobLease(Base):
     expires_at: Mapped[datetime]
 
 
+class FormSubmission(Base):
+    """A create form already handled: its one-time `request_id` (per user) and where it led,
+    so a double click or a repeated POST creates nothing twice and answers the same."""
+
+    __tablename__ = "form_submissions"
+
+    key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    location: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 # --- queue-number calling -------------------------------------------------------------
 
 

@@ -65,9 +65,22 @@ def _parse_language(raw: str) -> str:
 
 
 def _parse_hub_url(raw: str) -> str:
-    if not raw.startswith(("memory://", "redis://", "rediss://")):
-        raise ValueError("expected memory:// or a redis:// URL")
+    if raw.startswith(("redis://", "rediss://")):
+        # Refused rather than silently served by the in-memory hub: events would never
+        # reach screens connected to another process.
+        raise ValueError(
+            "the Redis hub is not available in this version; use memory:// (one server process)"
+        )
+    if raw != "memory://":
+        raise ValueError("expected memory://")
     return raw
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"debug", "info", "warning", "error"}:
+        raise ValueError("expected debug, info, warning or error")
+    return value
 
 
 def _parse_database_url(raw: str) -> str:
@@ -109,8 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_URL",
         "memory://",
-        "Where live events are fanned out: memory:// for one process, redis://host:6379/0 "
-        "for several processes or machines.",
+        "Where live events are fanned out: memory:// (the only backend so far: one server "
+        "process). A redis:// URL is refused at start until the Redis hub exists.",
         _parse_hub_url,
     ),
     Setting(
@@ -195,7 +208,7 @@ SETTINGS: tuple[Setting, ...] = (
         "in the project folder, as `npm ci` installs it.",
         _parse_optional_path,
     ),
-    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error."),
+    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error.", _parse_log_level),
     Setting(
         "PUBLIC_URL",
         "",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from signage import auth, csrf
 from signage.audit import ACTION_LABELS, FIELD_LABELS, TARGET_LABELS
-from signage.db import on_commit, transaction
+from signage.db import transaction
 from signage.errors import (
     BadRequest,
     Forbidden,
@@ -70,6 +70,8 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
     env.globals["zone_labels"] = ZONE_LABELS
+    # A create form's one-time id (see signage/submissions.py).
+    env.globals["new_request_id"] = lambda: secrets.token_urlsafe(16)
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
     env.globals["image_options"] = lambda images: [(m.id, m.display_name) for m in images]
     return env
@@ -384,21 +386,3 @@ def _snapshot(user: User) -> SimpleNamespace:
         language=user.language,
         site=site,
     )
-
-
-async def content_changed(request: Request, db: AsyncSession) -> None:
-    """Tell the scheduler, once this change is committed, that notices or schedules changed
-    (its next boundary may move). Never inside the transaction: on SQLite a second writer
-    in the same process would wait for this one."""
-    jobs = request.app.state.jobs
-    if jobs is not None:
-        on_commit(db, lambda: _background(jobs.replan()))
-
-
-_tasks: set[asyncio.Task[None]] = set()
-
-
-def _background(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _tasks.add(task)  # keep a reference until it is done
-    task.add_done_callback(_tasks.discard)

@@ -40,6 +40,7 @@ TABLES = {
     "queue_counter_services",
     "tickets",
     "kiosks",
+    "form_submissions",
 }
 
 

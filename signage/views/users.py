@@ -10,6 +10,7 @@ from signage import sites, users
 from signage.errors import ValidationFailed
 from signage.i18n import LANGUAGES, N_
 from signage.models import Role, User
+from signage.submissions import once
 from signage.web import Form, client_ip, cookie_name, read_form, redirect, render, staff_view
 
 
@@ -53,6 +54,7 @@ async def _users_page(
 
 
 @staff_view(Role.ADMIN)
+@once
 async def user_list(request: Request, db: AsyncSession) -> Response:
     if request.method == "GET":
         return await _users_page(request, db)
