@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,10 +23,12 @@ from signage.errors import HTTPError, MethodNotAllowed, NotFound
 from signage.hub import CLOSE_RESTART, Hub
 from signage.i18n import N_
 from signage.jobs import Jobs
+from signage.media import DecodeGate
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from signage.player_socket import SeenWriter, warm_manifests
 from signage.routes import routes
 from signage.settings import Settings
+from signage.views.player import SCREENSHOT_MAX_BYTES
 from signage.voice import Voice
 from signage.web import create_templates, render_error
 
@@ -91,8 +94,10 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_form_bytes,
-                max_upload_bytes=settings.max_upload_bytes,
-                upload_paths=frozenset({"/media"}),
+                path_limits={
+                    "/media": settings.max_upload_bytes + 64 * 1024,  # the other form fields
+                    "/player/screenshot": SCREENSHOT_MAX_BYTES,
+                },
             ),
             Middleware(
                 CSRFMiddleware,
@@ -118,6 +123,9 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
+    # Where authenticator codes read the time; tests put a fake clock here.
+    app.state.clock = time.time
+    app.state.decodes = DecodeGate(settings.decode_pixel_budget, settings.max_parallel_decodes)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),
         absolute=timedelta(hours=settings.session_max_hours),

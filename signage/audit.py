@@ -21,6 +21,11 @@ ACTION_LABELS = {
     "user.reset_password": N_("Password set by an administrator"),
     "user.change_password": N_("Own password changed"),
     "user.set_language": N_("Language changed"),
+    "user.two_step_on": N_("Two-step sign-in turned on"),
+    "user.two_step_off": N_("Two-step sign-in turned off"),
+    "user.two_step_new_codes": N_("New recovery codes made"),
+    "user.two_step_recovery_used": N_("Recovery code used to log in"),
+    "user.two_step_reset": N_("Two-step sign-in reset by an administrator"),
     "notice.create": N_("Notice written"),
     "notice.update": N_("Notice changed"),
     "notice.submit": N_("Notice sent for approval"),
@@ -113,6 +118,7 @@ FIELD_LABELS = {
     "voice_languages": N_("Languages of the voice"),
     "silent": N_("Silent"),
     "source": N_("Issued by"),
+    "recovery_codes_left": N_("Recovery codes left"),
     "playlist_id": N_("Playlist"),
     "default_playlist_id": N_("Playlist when nothing is scheduled"),
     "screen_id": N_("Screen"),
@@ -129,6 +135,7 @@ FIELD_LABELS = {
     "cron_minutes": N_("Minutes each time"),
     "days": N_("Days"),
     "day": N_("Day"),
+    "closure": N_("Closure day"),
     "kind": N_("Kind"),
 }
 

@@ -38,16 +38,21 @@ def _migrate(settings: Settings) -> None:
         raise CommandError(f"{exc} (SIGNAGE_DATABASE_URL)") from exc
 
 
-def server_options() -> dict[str, Any]:
+def server_options(trusted_proxies: str = "") -> dict[str, Any]:
     """uvicorn's options for the player websockets and the proxy, as `signage serve` runs
-    them; bench/ uses the same, so what is measured is what runs."""
+    them; bench/ uses the same, so what is measured is what runs. Forwarded headers are
+    believed only from `trusted_proxies` (SIGNAGE_TRUSTED_PROXIES), never by default."""
+    from signage.http_protocol import TimedH11Protocol
     from signage.player_socket import PlayerWebSocketProtocol
 
     return {
+        "http": TimedH11Protocol,  # closes connections that never finish a request head
+        "timeout_keep_alive": 5,  # seconds an idle connection stays open after a response
         "ws": PlayerWebSocketProtocol,
         "ws_per_message_deflate": False,
         "ws_max_size": 64 * 1024,  # players send small JSON; larger messages are closed (1009)
-        "proxy_headers": True,
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies or "",
         "server_header": False,
     }
 
@@ -75,7 +80,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
-        **server_options(),
+        **server_options(settings.trusted_proxies),
     )
 
 
@@ -103,6 +108,27 @@ async def _create_user(settings: Settings, username: str, password: str) -> None
             )
     except ValidationFailed as exc:
         raise CommandError("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from exc
+    finally:
+        await engine.dispose()
+
+
+async def _reset_two_step(settings: Settings, username: str) -> None:
+    import sqlalchemy as sa
+
+    from signage import totp
+    from signage.db import transaction
+    from signage.errors import Conflict
+    from signage.models import User
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as db:
+            user = await db.scalar(sa.select(User).where(User.username == username.lower()))
+            if user is None:
+                raise CommandError(f"there is no user {username!r}")
+            await totp.reset(db, None, "", user, actor_name="command line")
+    except Conflict as exc:
+        raise CommandError(f"{username!r} does not use two-step sign-in") from exc
     finally:
         await engine.dispose()
 
@@ -148,6 +174,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    reset = sub.add_parser(
+        "reset-two-step",
+        help="turn off a user's two-step sign-in (the last administrator lost their phone)",
+    )
+    reset.add_argument("username")
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
     demo_command = sub.add_parser(
         "demo", help="start a fresh demo city hall on SQLite and serve it"
@@ -182,6 +213,11 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(f"password: {password}")
             asyncio.run(_create_user(settings, args.username, password))
             print(f"administrator {args.username!r} created")
+        elif args.command == "reset-two-step":
+            settings = _settings()
+            _migrate(settings)
+            asyncio.run(_reset_two_step(settings, args.username))
+            print(f"two-step sign-in of {args.username!r} is off; they log in with their password")
         elif args.command == "load-demo":
             settings = _settings()
             _migrate(settings)

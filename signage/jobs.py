@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, changes, manifests, media, submissions, tickets
+from signage import auth, changes, manifests, media, submissions, tickets, totp
 from signage.db import transaction, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 
@@ -123,6 +123,7 @@ class Jobs:
         async with transaction(self.sessions) as db:
             await auth.prune_sessions(db, self.policy)
             await auth.prune_failures(db, self.policy)
+            await totp.prune_pending(db)
             await submissions.prune(db)
         async with self.readonly() as db:
             removed = await media.prune_orphans(db, self.media_dir)

@@ -7,6 +7,7 @@ machine.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import zoneinfo
@@ -44,6 +45,20 @@ def _parse_port(raw: str) -> int:
     if not 0 < value < 65536:
         raise ValueError("expected a port number between 1 and 65535")
     return value
+
+
+def _parse_proxies(raw: str) -> str:
+    """Comma-separated addresses or networks (CIDR), normalised; empty means none."""
+    proxies = []
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                proxies.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{part.strip()!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+                ) from None
+    return ",".join(proxies)
 
 
 def _parse_optional_path(raw: str) -> Path | None:
@@ -178,6 +193,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "REQUIRE_TOTP",
+        "false",
+        "Administrators and publishers must use two-step sign-in (an authenticator app): "
+        "those without it are sent to set it up right after login and can do nothing else "
+        "until they have.",
+        _parse_bool,
+    ),
+    Setting(
         "MAX_FORM_BYTES",
         "1048576",
         "Largest accepted body of a form or JSON request, in bytes (uploads have their own limit).",
@@ -193,6 +216,28 @@ SETTINGS: tuple[Setting, ...] = (
         "MAX_IMAGE_PIXELS",
         "50000000",
         "Largest accepted picture, in pixels (width x height); larger ones are refused.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        "",
+        "Addresses or networks of the reverse proxies in front of the CMS (comma-separated, "
+        "e.g. 127.0.0.1), whose X-Forwarded-For and X-Forwarded-Proto headers are believed. "
+        "Empty means none: every client's own address counts, whatever headers it sends.",
+        _parse_proxies,
+    ),
+    Setting(
+        "DECODE_PIXEL_BUDGET",
+        "60000000",
+        "Pixels that picture uploads may hold decoded at once, all together (about 10 bytes "
+        "of memory each); further uploads wait in line, and are refused with 429 when the "
+        "line is long. A picture larger than the budget is decoded alone.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "MAX_PARALLEL_DECODES",
+        "2",
+        "Picture uploads decoded at the same time (each takes one processor core).",
         _parse_positive_int,
     ),
     Setting(
@@ -254,9 +299,13 @@ class Settings:
     session_max_hours: int
     login_max_failures: int
     login_window_minutes: int
+    require_totp: bool
     max_form_bytes: int
     max_upload_bytes: int
     max_image_pixels: int
+    trusted_proxies: str
+    decode_pixel_budget: int
+    max_parallel_decodes: int
     default_language: str
     vendor_dir: Path
     log_level: str

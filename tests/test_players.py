@@ -97,8 +97,8 @@ def test_pairing_starts_playback_on_the_same_socket(live_server: LiveServer, sta
         ("not json", 4000),
         (json.dumps({"type": "heartbeat"}), 4000),
         (json.dumps({"type": "hello"}), 4001),
-        (json.dumps({"type": "hello", "token": "x" * 40}), 4001),
-        (json.dumps({"type": "hello", "token": "bad token with spaces!!"}), 4001),
+        (json.dumps({"type": "hello", "token": "x" * 40, "protocol": 1}), 4001),
+        (json.dumps({"type": "hello", "token": "bad token with spaces!!", "protocol": 1}), 4001),
     ],
 )
 def test_bad_hellos_are_closed_with_their_code(

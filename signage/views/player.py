@@ -80,17 +80,22 @@ async def player_screenshot(request: Request) -> Response:
         raise PayloadTooLarge()
 
     def check_and_store() -> None:
+        # Only what Pillow decoded and wrote again is kept: never bytes appended to the
+        # picture, nor its text chunks.
+        clean = io.BytesIO()
         try:
             with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
                 if image.width * image.height > SCREENSHOT_MAX_PIXELS:
                     raise BadRequest(N_("The picture is too large."))
                 image.load()
-        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+                image.info = {}
+                image.save(clean, "PNG")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise BadRequest(N_("The file is damaged or incomplete.")) from exc
         target = screenshot_path(settings_of(request), screen.id)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(data)
+        temporary.write_bytes(clean.getvalue())
         os.replace(temporary, target)
 
     await anyio.to_thread.run_sync(check_and_store)
