@@ -11,7 +11,7 @@ notice in three languages with a duration of 10 s is on screen for 30 s (20 s si
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,10 @@ _FALLBACK_START = "2000-01-01T00:00:00+00:00"
 class Showing:
     item: Mapping[str, Any]
     languages: tuple[str, ...]  # for a notice: the languages on screen now, in order
+    # How long this view (the item, or one language group of a notice) has been on screen
+    # and how long it stays, in seconds: a text too long for its zone turns pages in it.
+    elapsed: float = field(default=0.0, compare=False)
+    duration: float = field(default=0.0, compare=False)
 
 
 def side_by_side(zone: Mapping[str, Any], orientation: str) -> bool:
@@ -84,8 +88,9 @@ def item_at(
     for item, length in zip(items, lengths, strict=True):
         if offset < length:
             views = _views(item, notices, wide)
-            index = min(int(offset // max(1, int(item["duration"]))), len(views) - 1)
-            return Showing(item, views[index])
+            duration = max(1, int(item["duration"]))
+            index = min(int(offset // duration), len(views) - 1)
+            return Showing(item, views[index], offset - index * duration, duration)
         offset -= length
     return Showing(items[-1], _views(items[-1], notices, wide)[0])
 

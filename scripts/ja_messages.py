@@ -21,6 +21,7 @@ JA = {
     "At least 10 characters. Tell it to the person; they can change it later.": "10文字以上。本人に伝えてください。あとで本人が変更できます。",
     "At least one active administrator must remain.": "有効な管理者が少なくとも1人必要です。",
     "Audit log": "操作履歴",
+    "%(language)s does not fit on one screen even in the smallest legible type (%(layout)s): screens show it in %(pages)s pages that turn within the item's time. A shorter text is easier to read.": "%(language)sは読める最小の文字サイズでも1画面に収まりません(%(layout)s)。画面では%(pages)sページに分け、表示時間内にページを切り替えて表示します。短い文章のほうが読みやすくなります。",
     "Back to the dashboard": "ダッシュボードに戻る",
     "Change": "変更内容",
     "Change my password": "パスワードを変更",

@@ -90,6 +90,26 @@ def _texts(**by_language: tuple[str, str]) -> list[NoticeText]:
     ]
 
 
+def tax_notice_texts(deadline: date) -> list[NoticeText]:
+    """The demo's longest notice (tests check that it fits every layout)."""
+    return _texts(
+        ja=(
+            "市県民税 納期限のお知らせ",
+            f"第3期の納期限は**{deadline:%m月%d日}**です。\n"
+            "- 口座振替の方は前日までに残高をご確認ください\n- コンビニでも納付できます",
+        ),
+        en=(
+            "Municipal tax deadline",
+            f"The 3rd instalment is due **{deadline:%d %B}**.\n"
+            "- You can also pay at convenience stores",
+        ),
+        zh_Hans=("市县民税缴纳期限", f"第3期缴纳期限为**{deadline:%m月%d日}**。"),
+        ko=("시·현민세 납부 기한", f"제3기 납부 기한은 **{deadline:%m월 %d일}**입니다."),
+        pt=("Prazo do imposto municipal", f"O prazo da 3ª parcela é **{deadline:%d/%m}**."),
+        vi=("Hạn nộp thuế thị dân", f"Hạn nộp kỳ 3 là **{deadline:%d/%m}**."),
+    )
+
+
 def _next_holiday_or_year_end(today: date) -> date:
     """A closure day a visitor can see in the preview soon: the next 29 December."""
     candidate = date(today.year, 12, 29)
@@ -237,22 +257,7 @@ async def _content(
     )
     deadline = today + timedelta(days=(3 - today.weekday()) % 7 + 7)
     tax = await notice(
-        _texts(
-            ja=(
-                "市県民税 納期限のお知らせ",
-                f"第3期の納期限は**{deadline:%m月%d日}**です。\n"
-                "- 口座振替の方は前日までに残高をご確認ください\n- コンビニでも納付できます",
-            ),
-            en=(
-                "Municipal tax deadline",
-                f"The 3rd instalment is due **{deadline:%d %B}**.\n"
-                "- You can also pay at convenience stores",
-            ),
-            zh_Hans=("市县民税缴纳期限", f"第3期缴纳期限为**{deadline:%m月%d日}**。"),
-            ko=("시·현민세 납부 기한", f"제3기 납부 기한은 **{deadline:%m월 %d일}**입니다."),
-            pt=("Prazo do imposto municipal", f"O prazo da 3ª parcela é **{deadline:%d/%m}**."),
-            vi=("Hạn nộp thuế thị dân", f"Hạn nộp kỳ 3 là **{deadline:%d/%m}**."),
-        ),
+        tax_notice_texts(deadline),
         style="important",
         valid_from=datetime.combine(today, time(8, 30), tz),
         valid_until=datetime.combine(deadline + timedelta(days=1), time(0, 0), tz),

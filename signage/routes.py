@@ -15,6 +15,7 @@ from signage.views import (
     auth,
     counter,
     dashboard,
+    fonts,
     kiosk,
     media,
     notices,
@@ -91,6 +92,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/audit", audit.audit_log, name="audit_log"),
         Route("/notices", notices.notice_list, name="notice_list"),
         Route("/notices/new", notices.notice_new, methods=["GET", "POST"], name="notice_new"),
+        Route("/notices/fit", notices.notice_fit, methods=["POST"], name="notice_fit"),
         Route(
             "/notices/{notice_id:id}",
             notices.notice_edit,
@@ -217,6 +219,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/q/{public_id:str}/ticket.png", resident.ticket_image, name="ticket_image"),
         Route("/q/{public_id:str}/qr.svg", resident.ticket_qr, name="ticket_qr"),
         Route("/voice/{filename:str}", resident.voice_file, name="voice_file"),
+        Route("/fonts/fonts.css", fonts.fonts_css, name="fonts_css"),
+        Route("/fonts/index.json", fonts.fonts_index, name="fonts_index"),
+        Route("/fonts/{filename:str}", fonts.font_file, name="font_file"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount(
             "/vendor/htmx",

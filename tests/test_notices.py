@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 
 from signage.models import AuditEntry, Role
 
-from .conftest import add_site, add_user, login, post
+from .conftest import add_site, add_user, csrf_token, login, post
 
 NOTICE = {
     "site_id": "",
@@ -180,6 +180,35 @@ def test_editor_cannot_put_anything_on_screens_directly(client: TestClient, db: 
     assert post(client, "/screens", {"name": "x"}, "/screens").status_code == 403
     with db.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM playlists")) == 0
+
+
+def test_the_form_warns_while_editing_when_a_text_needs_pages_on_screens(
+    client: TestClient, db: sa.Engine
+) -> None:
+    add_user(db, "sato", Role.PUBLISHER)
+    login(client, "sato")
+    form = client.get("/notices/new").text
+    assert 'hx-post="/notices/fit"' in form and 'id="notice-fit"' in form
+    token = csrf_token(client, "/notices/new")
+    long_vi = "\n\n".join(["Hạn nộp kỳ 3 là **10/12**. Có thể nộp tại cửa hàng tiện lợi."] * 14)
+    answer = client.post(
+        "/notices/fit",
+        data={**NOTICE, "body_vi": long_vi, "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert answer.text.startswith('<div id="notice-fit"')
+    # Only the long Vietnamese text is named (in Japanese, the staff UI's default).
+    assert answer.text.count('class="banner warn"') == 1
+    assert 'data-language="vi"' in answer.text and "ページ" in answer.text
+    # The demo-sized texts fit: no warning at all.
+    short = client.post(
+        "/notices/fit", data={**NOTICE, "csrf_token": token}, headers={"HX-Request": "true"}
+    )
+    assert short.status_code == 200 and "banner" not in short.text
+    # Nothing is stored by checking.
+    with db.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM notices")) == 0
 
 
 def test_approval_says_which_screens_play_the_notice(client: TestClient, db: sa.Engine) -> None:

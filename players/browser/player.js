@@ -623,8 +623,11 @@
     for (var i = 0; i < live.length; i++) {
       if (offset < lengths[i]) {
         var itemViews = views(live[i], notices, wide);
-        var index = Math.min(Math.floor(offset / Math.max(1, live[i].duration | 0)), itemViews.length - 1);
-        return { item: live[i], languages: itemViews[index] };
+        var duration = Math.max(1, live[i].duration | 0);
+        var index = Math.min(Math.floor(offset / duration), itemViews.length - 1);
+        // When this view began and how long it stays: a long text turns pages in it.
+        var since = at.getTime() - (offset - index * duration) * 1000;
+        return { item: live[i], languages: itemViews[index], since: since, duration: duration };
       }
       offset -= lengths[i];
     }
@@ -718,15 +721,19 @@
           if (text.language !== code) { return; }
           var block = element("div", "notice-text");
           block.lang = code;
-          block.appendChild(element("h2", null, text.title));
+          var flow = element("div", "notice-flow"); // its columns are the pages
+          flow.appendChild(element("h2", null, text.title));
           var body = element("div", "body");
           // The server rendered the body from escaped text with only p/br/strong/ul/ol/li.
           body.innerHTML = text.html;
-          block.appendChild(body);
+          flow.appendChild(body);
+          block.appendChild(flow);
           texts.appendChild(block);
         });
       });
       article.appendChild(texts);
+      article.setAttribute("data-since", String(showing.since || 0));
+      article.setAttribute("data-duration", String(showing.duration || 1));
       view.appendChild(article);
     } else if (item.type === "image") {
       view.appendChild(picture(item.file));
@@ -780,7 +787,7 @@
       var box = document.querySelector('[data-zone="' + zone.name + '"]');
       var showing = shownAt(zone, manifest, at);
       var next = key(zone, showing, at, manifest);
-      if (state.shown[zone.name] === next) { return; }
+      if (state.shown[zone.name] === next) { turnPages(box.lastChild, at); return; }
       state.shown[zone.name] = next;
       state.labels[zone.name] = label(zone, showing, manifest);
       var view = render(zone, showing, manifest, at);
@@ -797,6 +804,8 @@
         }
       });
       box.appendChild(view);
+      fitNotice(view);
+      turnPages(view, at);
       if (!fading) {
         view.className += " shown";
         return;
@@ -808,6 +817,81 @@
       }, 800);
     });
     showCall();
+  }
+
+  // --- fitting notices to their zone ----------------------------------------------
+  // A notice never loses lines: its type shrinks to fit (down to MIN_FIT of its size, a
+  // body of 2.5vmin), and what still does not fit flows into further pages (CSS columns
+  // the width of the text, beside each other) that take turns within the item's time.
+
+  var MIN_FIT = 0.55;
+
+  function flowPages(flow) {
+    var step = flow.clientWidth + columnGap(flow);
+    if (step <= 0) { return 1; }
+    return Math.max(1, Math.round((flow.scrollWidth + columnGap(flow)) / step));
+  }
+
+  function columnGap(flow) {
+    return parseFloat(getComputedStyle(flow).columnGap) || 0;
+  }
+
+  function fitNotice(view) {
+    var article = view && view.querySelector ? view.querySelector("article.notice") : null;
+    if (!article) { return; }
+    var flows = article.querySelectorAll(".notice-flow");
+    var pages = function () {
+      var most = 1;
+      for (var i = 0; i < flows.length; i++) { most = Math.max(most, flowPages(flows[i])); }
+      return most;
+    };
+    // Largest type that fits, by halving the interval (a few layouts, not one per step).
+    var low = MIN_FIT, high = 1, fit = 1;
+    article.style.setProperty("--fit", "1");
+    if (pages() > 1) {
+      article.style.setProperty("--fit", String(MIN_FIT));
+      fit = MIN_FIT;
+      if (pages() === 1) {
+        for (var round = 0; round < 7; round++) {
+          var middle = (low + high) / 2;
+          article.style.setProperty("--fit", middle.toFixed(4));
+          if (pages() > 1) { high = middle; } else { low = middle; }
+        }
+        fit = low;
+        article.style.setProperty("--fit", fit.toFixed(4));
+      }
+    }
+    for (var f = 0; f < flows.length; f++) { flows[f].setAttribute("data-pages", String(flowPages(flows[f]))); }
+    article.setAttribute("data-fit", fit.toFixed(4));
+    article.setAttribute("data-pages", String(pages()));
+    article.removeAttribute("data-page");
+  }
+
+  function turnPages(view, at) {
+    var article = view && view.querySelector ? view.querySelector("article.notice") : null;
+    if (!article || !article.hasAttribute("data-pages")) { return; }
+    var pages = Number(article.getAttribute("data-pages"));
+    var duration = Number(article.getAttribute("data-duration")) * 1000;
+    var elapsed = at.getTime() - Number(article.getAttribute("data-since"));
+    var page = Math.max(0, Math.min(pages - 1, Math.floor(elapsed / (duration / pages))));
+    if (article.getAttribute("data-page") === String(page)) { return; }
+    article.setAttribute("data-page", String(page));
+    var flows = article.querySelectorAll(".notice-flow");
+    for (var i = 0; i < flows.length; i++) {
+      // Side by side, a shorter text stays on its last page while the other turns on.
+      var own = Math.min(page, Number(flows[i].getAttribute("data-pages") || 1) - 1);
+      var shift = own * (flows[i].clientWidth + columnGap(flows[i]));
+      flows[i].style.transform = own ? "translateX(-" + shift + "px)" : "";
+    }
+  }
+
+  function refit() {
+    // Web fonts arrive after the first layout, and a window can be resized: fit again.
+    var views = document.querySelectorAll(".zone .view");
+    for (var i = 0; i < views.length; i++) {
+      fitNotice(views[i]);
+      turnPages(views[i], now());
+    }
   }
 
   function beat() {
@@ -863,11 +947,15 @@
     }
     if (state.manifest) { show(); }
     setInterval(show, 1000);
+    if (document.fonts && document.fonts.addEventListener) {
+      document.fonts.addEventListener("loadingdone", refit);
+    }
+    window.addEventListener("resize", refit);
     setInterval(beat, 30000);
     var ready = state.token ? Promise.resolve() : startPairing();
     ready.then(connect, function () { retry(backoff()); });
   }
 
-  window.signagePlayer = { state: state, shownAt: shownAt, receiveCall: receiveCall };
+  window.signagePlayer = { state: state, shownAt: shownAt, receiveCall: receiveCall, show: show };
   start();
 })();

@@ -1,9 +1,10 @@
-// Service worker of the browser player: the page, its scripts and every media file stay
-// available when the CMS cannot be reached, so a reload while offline still plays.
+// Service worker of the browser player: the page, its scripts, fonts and every media file
+// stay available when the CMS cannot be reached, so a reload while offline still plays.
 "use strict";
 var SHELL = "signage-shell-v1";
 var MEDIA = "signage-media-v1";
-var SHELL_URLS = ["/player/", "/player/static/player.js", "/player/static/player.css", "/layouts.css"];
+var SHELL_URLS = ["/player/", "/player/static/player.js", "/player/static/player.css", "/layouts.css",
+  "/fonts/fonts.css"];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(caches.open(SHELL).then(function (cache) { return cache.addAll(SHELL_URLS); }));
@@ -27,7 +28,7 @@ self.addEventListener("fetch", function (event) {
         });
       });
     }));
-  } else if (SHELL_URLS.indexOf(url.pathname) !== -1) {
+  } else if (SHELL_URLS.indexOf(url.pathname) !== -1 || url.pathname.indexOf("/fonts/") === 0) {
     // Network first, so updates arrive; the cached copy when the server is down.
     event.respondWith(fetch(event.request).then(function (response) {
       if (response.ok) {

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -119,13 +120,65 @@ def fetch_media(
     return names
 
 
+def manifest_languages(manifest: Mapping[str, Any]) -> set[str]:
+    """The languages a manifest's notices and site are written in."""
+    codes = {str(code) for code in manifest.get("site", {}).get("languages", [])}
+    for notice in manifest.get("notices", {}).values():
+        codes.update(str(text.get("language")) for text in notice.get("texts", []))
+    return codes
+
+
+def fetch_fonts(
+    server: str, folder: Path, languages: set[str], timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Make sure `folder` holds the CMS's fonts for `languages` and its default font, each
+    verified by size and SHA-256 (from /fonts/index.json); keeps and returns their index
+    entries ([] from a CMS that serves no fonts); raises MediaError."""
+    try:
+        with urllib.request.urlopen(f"{server}/fonts/index.json", timeout=timeout) as response:  # noqa: S310
+            body = json.loads(response.read(1024 * 1024))
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return []  # an older CMS: the fonts installed here draw everything
+        raise MediaError(f"fonts index: {error}") from error
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        raise MediaError(f"fonts index: {error}") from error
+    entries = body.get("fonts") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise MediaError("fonts index: no list of fonts")
+    needed = [
+        entry
+        for entry in entries
+        if isinstance(entry, dict)
+        and (entry.get("default") is True or languages & set(entry.get("languages") or []))
+    ]
+    for entry in needed:
+        name, size, digest = _file_entry(entry)
+        path = folder / name
+        if not _matches(path, size, digest):
+            log.info("fetching font %s", name)
+            _download(f"{server}/fonts/{quote(name)}", path, size, digest, timeout)
+    write_atomic(folder / "index.json", json.dumps(needed, ensure_ascii=False).encode())
+    return needed
+
+
 class Cache:
-    """The player's folder: its token, the active manifest, event position and media."""
+    """The player's folder: its token, the active manifest, event position, media and
+    fonts."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.media = folder / "media"
+        self.fonts = folder / "fonts"
         folder.mkdir(parents=True, exist_ok=True)
+
+    def font_index(self) -> list[dict[str, Any]]:
+        """The index entries of the fonts fetched last (verified when they were)."""
+        try:
+            stored = json.loads((self.fonts / "index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [e for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
 
     def token(self) -> str | None:
         try:

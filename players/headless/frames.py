@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,31 @@ HEADER_BG = "#0b4f8a"
 SIDE_BG = "#101820"
 TICKER_BG = "#1a1a1a"
 CLOSURE_BG = "#7a0d10"
+# Notice type shrinks to fit its zone down to this share of its size (a body of 2.5vmin,
+# as in the browser player), then the text turns pages within the item's time.
+MIN_SCALE = 0.55
+TITLE_SIZE, BODY_SIZE = 7.0, 4.6  # vmin, as the browser player's CSS
+
+
+@dataclass(frozen=True)
+class _Placed:
+    y: float  # from the top of its page
+    text: str
+    font: FontObject
+    title: bool
+
+
+@dataclass(frozen=True)
+class NoticeLayout:
+    """A notice laid out in a zone: where its text starts and each column's pages."""
+
+    top: float  # below the picture
+    columns: tuple[tuple[float, tuple[tuple[_Placed, ...], ...]], ...]  # (x, pages)
+    scale: float
+
+    @property
+    def pages(self) -> int:
+        return max((len(pages) for _, pages in self.columns), default=1)
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,7 @@ class ZoneView:
     zone: Mapping[str, Any]
     showing: Showing | None
     clock: str = ""  # set only when the zone shows the clock
+    page: int = 0  # of a notice too long for its zone at the smallest legible size
 
 
 @dataclass(frozen=True)
@@ -207,6 +233,38 @@ class Painter:
         self.media = media
         self.fonts = fonts or Fonts()
         self.unit = min(size) / 100  # 1vmin, as the browser player's CSS measures
+        self._layouts: dict[tuple[Any, ...], NoticeLayout] = {}
+
+    def box(self, zone: Mapping[str, Any]) -> tuple[int, int, int, int]:
+        width, height = self.size
+        return (
+            round(float(zone.get("x", 0)) * width),
+            round(float(zone.get("y", 0)) * height),
+            round((float(zone.get("x", 0)) + float(zone.get("width", 1))) * width),
+            round((float(zone.get("y", 0)) + float(zone.get("height", 1))) * height),
+        )
+
+    def paged(self, views: Sequence[ZoneView], manifest: Mapping[str, Any]) -> tuple[ZoneView, ...]:
+        """The views with the page each notice shows now: its pages share the time it is
+        on screen equally, so all of its text is shown."""
+        result = []
+        for view in views:
+            notice = self._notice_of(view, manifest)
+            if notice is not None and view.showing is not None and not _shows_board(view):
+                pages = self.notice_layout(self.box(view.zone), notice, view.showing.languages)
+                share = max(view.showing.duration, 1.0) / pages.pages
+                page = min(pages.pages - 1, int(view.showing.elapsed // share))
+                view = replace(view, page=max(0, page))
+            result.append(view)
+        return tuple(result)
+
+    @staticmethod
+    def _notice_of(view: ZoneView, manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        item = view.showing.item if view.showing else {}
+        if item.get("type") != "notice" or view.zone.get("kind") == "ticker":
+            return None
+        notice = manifest.get("notices", {}).get(str(item.get("notice")))
+        return notice if isinstance(notice, Mapping) else None
 
     def paint(self, scene: Scene) -> Image.Image:
         image = Image.new("RGB", self.size, BLACK)
@@ -214,14 +272,7 @@ class Painter:
         width, height = self.size
         if scene.zones:
             for view in scene.zones:
-                zone = view.zone
-                box = (
-                    round(float(zone.get("x", 0)) * width),
-                    round(float(zone.get("y", 0)) * height),
-                    round((float(zone.get("x", 0)) + float(zone.get("width", 1))) * width),
-                    round((float(zone.get("y", 0)) + float(zone.get("height", 1))) * height),
-                )
-                self._zone(image, draw, box, view, scene)
+                self._zone(image, draw, self.box(view.zone), view, scene)
         elif scene.code:
             self._pairing(draw, scene.code)
         else:
@@ -262,7 +313,7 @@ class Painter:
             text = str(item.get("text", "")) if item.get("type") == "ticker" else site
             self._ticker(draw, box, text or site)
         elif showing and item.get("type") == "notice" and isinstance(notice, Mapping):
-            self._notice(image, draw, box, notice, showing.languages)
+            self._notice(image, draw, box, notice, showing.languages, view.page)
         elif showing and item.get("type") == "image" and self._picture(image, box, item):
             pass
         elif view.clock and showing:  # a clock item
@@ -370,41 +421,100 @@ class Painter:
         box: tuple[int, int, int, int],
         notice: Mapping[str, Any],
         languages: Sequence[str],
+        page: int = 0,
     ) -> None:
         if notice.get("style") == "closure":
             draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=CLOSURE_BG)
         colour = IMPORTANT if notice.get("style") == "important" else WHITE
-        pad_x, pad_y = 3 * self.unit, 2.5 * self.unit
-        left, top, right, bottom = box[0] + pad_x, box[1] + pad_y, box[2] - pad_x, box[3] - pad_y
         picture = notice.get("image")
         if isinstance(picture, str) and SAFE_FILE.match(picture):
-            cell = (int(left), int(top), int(right), int(top + (bottom - top) * 0.45))
-            reached = _paste(image, self.media / picture, cell, centre=False)
-            if reached:
-                top = reached + 2 * self.unit
+            _paste(image, self.media / picture, self._picture_cell(box), centre=False)
+        laid = self.notice_layout(box, notice, languages)
+        for x, pages in laid.columns:
+            for placed in pages[min(page, len(pages) - 1)] if pages else ():
+                fill = colour if placed.title else WHITE
+                draw.text((x, laid.top + placed.y), placed.text, font=placed.font, fill=fill)
+
+    def _picture_cell(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        left, top, right, bottom = self._inner(box)
+        return (int(left), int(top), int(right), int(top + (bottom - top) * 0.45))
+
+    def _inner(self, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+        pad_x, pad_y = 3 * self.unit, 2.5 * self.unit
+        return box[0] + pad_x, box[1] + pad_y, box[2] - pad_x, box[3] - pad_y
+
+    def notice_layout(
+        self,
+        box: tuple[int, int, int, int],
+        notice: Mapping[str, Any],
+        languages: Sequence[str],
+        smallest: bool = False,
+    ) -> NoticeLayout:
+        """The notice's text in `box`: as large as fits, down to MIN_SCALE; what still does
+        not fit goes on further pages (page breaks fall between lines). `smallest` lays it
+        out at MIN_SCALE at once (how many pages it needs at least)."""
         texts = [
             text
             for code in languages
             for text in notice.get("texts", [])
             if text.get("language") == code
         ] or list(notice.get("texts", []))[:1]
-        if not texts:
-            return
+        picture = notice.get("image")
+        key = (
+            box,
+            smallest,
+            picture,
+            tuple((t.get("language"), t.get("title"), t.get("html")) for t in texts),
+        )
+        if key in self._layouts:
+            return self._layouts[key]
+        left, top, right, bottom = self._inner(box)
+        if isinstance(picture, str) and SAFE_FILE.match(picture):
+            reached = _fitted_bottom(self.media / picture, self._picture_cell(box))
+            if reached:
+                top = reached + 2 * self.unit
+        height = max(1.0, bottom - top)
         gap = 3 * self.unit
-        column = (right - left - gap * (len(texts) - 1)) / len(texts)
+        count = max(1, len(texts))
+        column = (right - left - gap * (count - 1)) / count
         blocks = [
-            (str(text.get("title", "")), html_lines(str(text.get("html", "")))) for text in texts
+            (
+                str(text.get("language", "")),
+                str(text.get("title", "")),
+                html_lines(str(text.get("html", ""))),
+            )
+            for text in texts
         ]
-        sizes = (7 * self.unit, 4.6 * self.unit)
+        sizes = (TITLE_SIZE * self.unit, BODY_SIZE * self.unit)
         # Side by side, both languages share one type size.
-        scale = min(_fit_scale(self.fonts, column, bottom - top, *b, *sizes) for b in blocks)
-        for index, (title, body) in enumerate(blocks):
-            x = left + index * (column + gap)
-            placed, _ = _lay_out(self.fonts, column, title, body, *sizes, scale)
-            for y, line, font, is_title in placed:
-                if y + _size_of(font) * 1.2 <= bottom - top:
-                    fill = colour if is_title else WHITE
-                    draw.text((x, top + y), line, font=font, fill=fill)
+        scale = MIN_SCALE
+        if not smallest:
+            scale = min(
+                (_fit_scale(self.fonts, column, height, *block, *sizes) for block in blocks),
+                default=1.0,
+            )
+        columns = []
+        for index, block in enumerate(blocks):
+            placed, _ = _lay_out(self.fonts, column, *block, *sizes, scale)
+            columns.append((left + index * (column + gap), _pages(placed, height)))
+        laid = NoticeLayout(top, tuple(columns), scale)
+        if len(self._layouts) > 64:
+            self._layouts.clear()
+        self._layouts[key] = laid
+        return laid
+
+
+def _pages(placed: list[_Placed], height: float) -> tuple[tuple[_Placed, ...], ...]:
+    """Lines cut into pages of `height`, each line whole on one page."""
+    pages: list[list[_Placed]] = [[]]
+    offset = 0.0
+    for line in placed:
+        bottom = line.y - offset + _size_of(line.font) * 1.25
+        if bottom > height and pages[-1]:
+            pages.append([])
+            offset = line.y
+        pages[-1].append(replace(line, y=line.y - offset))
+    return tuple(tuple(page) for page in pages)
 
 
 def _counter_of(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -419,19 +529,20 @@ def _size_of(font: FontObject) -> float:
 def _lay_out(
     fonts: Fonts,
     width: float,
+    language: str,
     title: str,
     body: list[str],
     title_size: float,
     body_size: float,
     scale: float,
-) -> tuple[list[tuple[float, str, FontObject, bool]], float]:
+) -> tuple[list[_Placed], float]:
     """A title and body as lines (top, text, font, is_title) and their height."""
-    placed: list[tuple[float, str, FontObject, bool]] = []
-    title_font = fonts.get(title_size * scale, bold=True)
-    body_font = fonts.get(body_size * scale)
+    placed: list[_Placed] = []
+    title_font = fonts.get(title_size * scale, bold=True, language=language)
+    body_font = fonts.get(body_size * scale, language=language)
     y = 0.0
     for line in wrap(title, title_font, width):
-        placed.append((y, line, title_font, True))
+        placed.append(_Placed(y, line, title_font, True))
         y += _size_of(title_font) * 1.25
     y += _size_of(body_font) * 0.4
     for paragraph in body:
@@ -439,7 +550,7 @@ def _lay_out(
             y += _size_of(body_font) * 0.5
             continue
         for line in wrap(paragraph, body_font, width):
-            placed.append((y, line, body_font, False))
+            placed.append(_Placed(y, line, body_font, False))
             y += _size_of(body_font) * 1.5
     return placed, y
 
@@ -448,19 +559,42 @@ def _fit_scale(
     fonts: Fonts,
     width: float,
     height: float,
+    language: str,
     title: str,
     body: list[str],
     title_size: float,
     body_size: float,
 ) -> float:
-    """How much to shrink the type for a title and body to fit (what still does not fit
-    at a third of the size is cut off)."""
-    scale = 1.0
-    while scale > 0.35:
-        if _lay_out(fonts, width, title, body, title_size, body_size, scale)[1] <= height:
-            break
-        scale *= 0.88
-    return scale
+    """How much to shrink the type for a title and body to fit: at most down to MIN_SCALE
+    (what does not fit then is paged). Found by halving: a few layouts, not one per step."""
+
+    def fits(scale: float) -> bool:
+        used = _lay_out(fonts, width, language, title, body, title_size, body_size, scale)[1]
+        return used <= height
+
+    if fits(1.0):
+        return 1.0
+    if not fits(MIN_SCALE):
+        return MIN_SCALE
+    low, high = MIN_SCALE, 1.0
+    for _ in range(6):
+        middle = (low + high) / 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
+def _fitted_bottom(path: Path, box: tuple[int, int, int, int]) -> int:
+    """The bottom edge a picture pasted at the top of `box` reaches (0: unreadable)."""
+    left, top, right, bottom = box
+    if right - left < 2 or bottom - top < 2:
+        return 0
+    try:
+        with Image.open(path) as picture:
+            size = picture.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 0
+    ratio = min((right - left) / size[0], (bottom - top) / size[1])
+    return top + round(size[1] * ratio)
 
 
 def _paste(

@@ -24,7 +24,13 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from players.headless.cache import Cache, MediaError, fetch_media
+from players.headless.cache import (
+    Cache,
+    MediaError,
+    fetch_fonts,
+    fetch_media,
+    manifest_languages,
+)
 from players.headless.frames import (
     Painter,
     Scene,
@@ -34,7 +40,7 @@ from players.headless.frames import (
     zone_views,
 )
 from players.headless.outputs import FramebufferOutput, Output, PngOutput
-from players.headless.text import banner
+from players.headless.text import Fonts, banner
 
 log = logging.getLogger("players.headless")
 
@@ -103,7 +109,7 @@ class Player:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.cache = Cache(options.cache)
-        self.painter = Painter(options.size, self.cache.media)
+        self.painter = self._painter()
         self.output: Output = (
             FramebufferOutput(options.framebuffer)
             if options.framebuffer
@@ -141,6 +147,10 @@ class Player:
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _painter(self) -> Painter:
+        fonts = Fonts(folder=self.cache.fonts, index=self.cache.font_index())
+        return Painter(self.options.size, self.cache.media, fonts)
 
     # -- running
 
@@ -207,7 +217,7 @@ class Player:
         identify = self.identifying
         if self.manifest:
             counter = self.manifest.get("queue", {}).get("counter")
-            views = zone_views(self.manifest, at)
+            views = self.painter.paged(zone_views(self.manifest, at), self.manifest)
             calling = self.calling
             newest = (calling, self._call[1]) if calling and self._call else None
             board = (
@@ -270,6 +280,9 @@ class Player:
             names = await asyncio.to_thread(
                 fetch_media, self.options.server, self.cache.media, manifest.get("media", [])
             )
+            fonts = await asyncio.to_thread(
+                fetch_fonts, self.options.server, self.cache.fonts, manifest_languages(manifest)
+            )
         except MediaError as error:
             log.warning("manifest %s not activated: %s", version, error)
             return False
@@ -280,6 +293,10 @@ class Player:
             return False  # the screen was revoked while its files were being fetched
         self.cache.keep_manifest(version, manifest)
         self.manifest_version, self.manifest = version, manifest
+        if fonts != self.painter.fonts.index:
+            self.painter = Painter(
+                self.options.size, self.cache.media, Fonts(folder=self.cache.fonts, index=fonts)
+            )
         self._generation += 1
         self.screen_name = str(manifest.get("screen", {}).get("name", self.screen_name))
         self.cache.prune_media(set(names))
@@ -502,7 +519,7 @@ class Player:
             if self._loop is not None:
                 self._loop.call_later(seconds + 0.05, self.changed)
         elif kind == "reload":
-            self.painter = Painter(self.options.size, self.cache.media)
+            self.painter = self._painter()
             self._generation += 1
             self._scene = None
             self.changed()

@@ -1,9 +1,11 @@
 """Text for small screens: notice bodies as plain lines, wrapping CJK and Latin text by
-width, fonts (a Japanese one when installed) and the pairing code for terminals."""
+width, fonts (the CMS's font for each language, else a Japanese one when installed) and
+the pairing code for terminals."""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -82,6 +84,20 @@ def _wide(char: str) -> bool:
     return unicodedata.east_asian_width(char) in ("W", "F")
 
 
+# A virama (Devanagari) or a Myanmar stacker/asat joins the next letter into one cluster.
+_JOINS_NEXT = frozenset("\u094d\u1039\u200d")
+
+
+def _inseparable(line: str, char: str) -> bool:
+    """Whether `char` must stay on the line before it: a combining vowel sign or tone mark
+    (Thai, Devanagari, Myanmar, Vietnamese), a joiner, or the letter after a virama."""
+    return (
+        unicodedata.category(char).startswith("M")
+        or char in "\u200c\u200d"
+        or line[-1] in _JOINS_NEXT
+    )
+
+
 def _break_point(line: str) -> int:
     """Where a line that ends inside a word may break: after its last space or wide char."""
     for index in range(len(line) - 1, 0, -1):
@@ -90,32 +106,56 @@ def _break_point(line: str) -> int:
     return 0
 
 
+def _cluster_start(line: str, cut: int) -> int:
+    """`cut` moved back to the start of the letter cluster it falls in (0: none)."""
+    while 0 < cut < len(line) and _inseparable(line[:cut], line[cut]):
+        cut -= 1
+    return cut
+
+
+def _longest_fit(font: _Font, text: str, width: float) -> int:
+    """How many characters of `text` fit in `width` (at least one), by halving."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if font.getlength(text[:middle]) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def wrap(text: str, font: _Font, width: float) -> list[str]:
     """Lines no wider than `width`: between words, or between any two CJK characters
-    (Japanese has no spaces), never starting a line with closing punctuation."""
+    (Japanese has no spaces), never starting a line with closing punctuation or inside a
+    letter cluster. Each line is found by halving, so long texts lay out quickly."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
-        for char in paragraph:
-            if not line or font.getlength(line + char) <= width:
-                line += char
-            elif char in _NO_LINE_START and font.getlength(line) <= width:
-                line += char  # hangs past the edge rather than starting the next line
+        rest = paragraph
+        while True:
+            if not rest or font.getlength(rest) <= width:
+                lines.append(rest.rstrip())
+                break
+            end = _longest_fit(font, rest, width)
+            while end < len(rest) and _inseparable(rest[:end], rest[end]):
+                end += 1  # a line never ends inside a letter cluster
+            if end >= len(rest):
+                lines.append(rest.rstrip())
+                break
+            line, char = rest[:end], rest[end]
+            if char in _NO_LINE_START:
+                lines.append(line + char)  # hangs past the edge rather than starting a line
+                rest = rest[end + 1 :].lstrip()
             elif char.isspace():
                 lines.append(line.rstrip())
-                line = ""
+                rest = rest[end + 1 :]
             elif not _wide(char) and not _wide(line[-1]) and not line[-1].isspace():
-                cut = _break_point(line)
-                if cut:
-                    lines.append(line[:cut].rstrip())
-                    line = line[cut:].lstrip() + char
-                else:
-                    lines.append(line)
-                    line = char
+                cut = _cluster_start(line, _break_point(line))  # before the word, if it can
+                lines.append(line[:cut].rstrip() if cut else line)
+                rest = rest[cut:].lstrip() if cut else rest[end:]
             else:
                 lines.append(line.rstrip())
-                line = char
-        lines.append(line.rstrip())
+                rest = rest[end:]
     return lines
 
 
@@ -133,21 +173,50 @@ FontObject: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 class Fonts:
-    """Fonts by pixel size: the CJK font when there is one, else Pillow's default."""
+    """Fonts by pixel size and language: the CMS's font for the language (fetched with its
+    index, `fonts` in the cache), else its default font, else a CJK font installed here,
+    else Pillow's default."""
 
-    def __init__(self, regular: Path | None = None, bold: Path | None = None) -> None:
+    def __init__(
+        self,
+        regular: Path | None = None,
+        bold: Path | None = None,
+        *,
+        folder: Path | None = None,
+        index: Sequence[Mapping[str, Any]] = (),
+        served: Mapping[tuple[str, bool], Path] | None = None,
+    ) -> None:
         self.paths = {False: regular or find_cjk_font(False), True: bold or find_cjk_font(True)}
         self.faces = {b: japanese_face(p) if p else 0 for b, p in self.paths.items()}
-        self._cache: dict[tuple[int, bool], FontObject] = {}
+        # (language or "" for the default font, bold) -> a file fetched from the CMS
+        self.index = list(index)
+        self.served: dict[tuple[str, bool], Path] = {}
+        for entry in index:
+            if folder is None:
+                break
+            path = folder / str(entry.get("file", ""))
+            bold_face = int(entry.get("weight", 400)) >= 600
+            codes = [str(code) for code in entry.get("languages", [])]
+            for code in [*codes, *([""] if entry.get("default") else [])]:
+                self.served[(code, bold_face)] = path
+        self.served.update(served or {})  # (language or "", bold) -> a file given directly
+        self._cache: dict[tuple[int, bool, str], FontObject] = {}
 
-    def get(self, size: float, bold: bool = False) -> FontObject:
-        key = (max(8, int(size)), bold)
+    def path_for(self, bold: bool, language: str = "") -> tuple[Path | None, int]:
+        """The font file (and face index) text in `language` is drawn with."""
+        for key in ((language, bold), (language, not bold), ("", bold), ("", not bold)):
+            if key in self.served and self.served[key].is_file():
+                return self.served[key], 0
+        return self.paths[bold], self.faces[bold]
+
+    def get(self, size: float, bold: bool = False, language: str = "") -> FontObject:
+        key = (max(8, int(size)), bold, language)
         if key not in self._cache:
-            path = self.paths[bold]
+            path, face = self.path_for(bold, language)
             try:
                 if path is None:
-                    raise OSError("no CJK font")
-                font: FontObject = ImageFont.truetype(path, key[0], index=self.faces[bold])
+                    raise OSError("no font")
+                font: FontObject = ImageFont.truetype(path, key[0], index=face)
             except OSError:
                 font = ImageFont.load_default(key[0])
             self._cache[key] = font

@@ -5,12 +5,13 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
-from signage import media, notices, sites
+from signage import media, notices, sites, textfit
 from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Notice, Role, User
@@ -21,6 +22,7 @@ from signage.web import (
     read_form,
     redirect,
     render,
+    settings_of,
     staff_view,
     translate,
     user_timezone,
@@ -215,3 +217,33 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
                 422,
             )
     return redirect(request, f"/notices/{notice_id}?done={action}")
+
+
+@staff_view(*AUTHORS)
+async def notice_fit(request: Request, db: AsyncSession) -> Response:
+    """While editing (htmx): the texts that need pages on screens even in the smallest
+    legible type. A warning only: such a notice can still be saved."""
+    user: User = request.state.user
+    form = Form(await read_form(request))
+    texts = [
+        NoticeText(
+            code,
+            form.text(f"title_{code}", required=False, max_length=200),
+            form.text(f"body_{code}", required=False, max_length=4000),
+        )
+        for code in CONTENT_LANGUAGES
+        if f"title_{code}" in form.data
+    ]
+    image_id = form.optional_id("image_id")
+    settings = settings_of(request)
+    picture = None
+    for item in await media.list_media(db, user):  # only the pictures this user may use
+        rendition = item.rendition("1920x1080") if item.id == image_id else None
+        if rendition is not None:
+            picture = media.file_path(settings.media_dir, rendition.filename)
+    found = await run_in_threadpool(
+        textfit.overflows, [t for t in texts if not form.errors], picture, settings.vendor_dir
+    )
+    return render(
+        request, "_notice_fit.html", {"overflows": found, "content_languages": CONTENT_LANGUAGES}
+    )
