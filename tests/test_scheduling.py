@@ -221,12 +221,15 @@ def test_bad_schedules_are_refused_and_change_nothing(client: TestClient, db: sa
         ({"cron": "every day at nine", "cron_minutes": "30"}, "cron"),
         ({"d0_start": "25:00", "d0_end": "26:00"}, "daypart_0"),
         ({"zone": "header"}, "zone"),
-        ({"target": "screen:999"}, "target"),
+        ({"target": "screen"}, "target"),
+        ({"target": "screen:999"}, 404),  # a missing screen is not found
+        ({"playlist_id": "999"}, 404),
     ]
     for fields, field in cases:
         data = {"playlist_id": str(playlist), "target": f"screen:{screen_id}", **fields}
         response = _schedule(client, **data)
-        assert response.status_code == 422, (field, response.text)  # type: ignore[attr-defined]
+        code = field if isinstance(field, int) else 422
+        assert response.status_code == code, (field, response.text)  # type: ignore[attr-defined]
     with db.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM schedules")) == 0
         assert conn.scalar(sa.select(Manifest.version)) == before

@@ -55,14 +55,15 @@ async def site_list(request: Request, db: AsyncSession) -> Response:
         else:
             return redirect(request, "/sites?done=created")
     context = _context(request, errors)
-    context.update({"sites": await sites.list_sites(db), "values": values})
+    sites_shown = await sites.list_sites(db, user=request.state.user)
+    context.update({"sites": sites_shown, "values": values})
     return render(request, "sites.html", context, status_code=status_code)
 
 
 @staff_view(Role.ADMIN)
 async def site_edit(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
-    site = await sites.get_site(db, site_id)
+    site = await sites.get_site(db, request.state.user, site_id)
     errors: dict[str, str] = {}
     status_code = 200
     values: dict[str, object] = {**site.audit_view(), "languages": site.languages.split(",")}

@@ -42,8 +42,8 @@ async def _users_page(
         request,
         "users.html",
         {
-            "users": await users.list_users(db),
-            "sites": await sites.list_sites(db),
+            "users": await users.list_users(db, request.state.user),
+            "sites": await sites.list_sites(db, user=request.state.user),
             "errors": errors or {},
             "values": values or {"role": "editor", "language": "ja", "active": True},
             "done": request.query_params.get("done", ""),
@@ -77,7 +77,7 @@ async def user_list(request: Request, db: AsyncSession) -> Response:
 @staff_view(Role.ADMIN)
 async def user_edit(request: Request, db: AsyncSession) -> Response:
     user_id: int = request.path_params["user_id"]
-    target = await users.get_user(db, user_id)
+    target = await users.get_user(db, request.state.user, user_id)
     errors: dict[str, str] = {}
     status_code = 200
     if request.method == "POST":
@@ -93,7 +93,11 @@ async def user_edit(request: Request, db: AsyncSession) -> Response:
     return render(
         request,
         "user_edit.html",
-        {"target": target, "sites": await sites.list_sites(db), "errors": errors},
+        {
+            "target": target,
+            "sites": await sites.list_sites(db, user=request.state.user),
+            "errors": errors,
+        },
         status_code=status_code,
     )
 
@@ -111,8 +115,8 @@ async def user_password(request: Request, db: AsyncSession) -> Response:
             request,
             "user_edit.html",
             {
-                "target": await users.get_user(db, user_id),
-                "sites": await sites.list_sites(db),
+                "target": await users.get_user(db, request.state.user, user_id),
+                "sites": await sites.list_sites(db, user=request.state.user),
                 "errors": exc.errors,
             },
             status_code=422,
