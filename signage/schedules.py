@@ -156,8 +156,12 @@ async def _build(
                 {"weekdays": sorted(set(part.weekdays)), "start": part.start, "end": part.end}
             )
     entry.name, entry.zone, entry.priority = data.name, data.zone, data.priority
-    entry.screen_id, entry.group_id = screen_id, group_id
-    entry.playlist_id = playlist.id if playlist else 0
+    # A target or playlist left out keeps the entry's own, so the form shown again with
+    # its errors never writes a schedule without one (the database refuses it).
+    if screen_id is not None or group_id is not None:
+        entry.screen_id, entry.group_id = screen_id, group_id
+    if playlist is not None:
+        entry.playlist_id = playlist.id
     entry.starts_at, entry.ends_at, entry.days = data.starts_at, data.ends_at, data.days
     entry.dayparts, entry.cron = parts, data.cron.strip()
     entry.cron_minutes = data.cron_minutes if entry.cron else 0

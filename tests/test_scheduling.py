@@ -235,6 +235,28 @@ def test_bad_schedules_are_refused_and_change_nothing(client: TestClient, db: sa
         assert conn.scalar(sa.select(Manifest.version)) == before
 
 
+def test_an_edit_without_a_playlist_or_a_target_is_refused(
+    client: TestClient, db: sa.Engine
+) -> None:
+    _, screen_id = _setup(client, db)
+    playlist = _playlist(client, "p", [])
+    made = _schedule(client, playlist_id=str(playlist), target=f"screen:{screen_id}")
+    assert made.status_code == 303  # type: ignore[attr-defined]
+    with db.connect() as conn:
+        entry_id = conn.scalar(sa.text("SELECT id FROM schedules"))
+    path = f"/schedules/{entry_id}"
+    for fields in (
+        {"playlist_id": "", "target": f"screen:{screen_id}"},
+        {"playlist_id": str(playlist), "target": "screen"},
+    ):
+        data = {"name": "", "zone": "main", "priority": "1", "days": "all", **fields}
+        response = post(client, path, data, path)
+        assert response.status_code == 422, response.text
+    with db.connect() as conn:
+        row = conn.execute(sa.text("SELECT playlist_id, screen_id FROM schedules")).one()
+    assert tuple(row) == (playlist, screen_id)
+
+
 def test_a_schedule_change_rebuilds_only_the_screens_it_affects(
     client: TestClient, db: sa.Engine
 ) -> None:
