@@ -103,6 +103,7 @@ JA = {
     "This user does not exist.": "このユーザーは存在しません。",
     "This picture does not exist.": "この画像は存在しません。",
     "This group of screens does not exist.": "この画面グループは存在しません。",
+    "Only administrators of all sites can add sites.": "拠点を追加できるのは全拠点担当の管理者だけです。",
     "This is shared by all sites: only staff of all sites can change it.": "これは全拠点共通です。全拠点担当の職員だけが変更できます。",
     "This user name is taken.": "このユーザー名は既に使われています。",
     "Time zone": "タイムゾーン",

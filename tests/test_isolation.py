@@ -706,3 +706,37 @@ def test_what_is_shared_by_all_sites_names_only_shared_things(world: World, db: 
         world, EVERYWHERE, items, {"kind": "notice", "notice_id": world.shared["notice"]}
     )
     assert shared.status_code == 303, shared.text[-300:]
+
+
+def test_pages_offer_nothing_of_another_site(world: World, db: sa.Engine) -> None:
+    """Lists use the same rule as lookups: site A's administrator sees no trace of site B
+    (named 北支所, code kita) on any list or form, and cannot add a site or an account for
+    all sites."""
+    pages = [
+        "/notices",
+        "/notices/new",
+        "/media",
+        "/playlists",
+        f"/playlists/{world.a['playlist']}",
+        "/screens",
+        "/screens/pair",
+        "/schedules",
+        "/schedules/new",
+        "/closures",
+        "/queue",
+        "/counter",
+        "/users",
+        "/sites",
+        "/fleet",
+    ]
+    for page in pages:
+        response = world.clients["admin"].get(page)
+        assert response.status_code in (200, 303), page
+        assert "北支所" not in response.text and "kita" not in response.text, page
+    assert "本庁舎" in world.clients["admin"].get("/sites").text
+    before = dump(db)
+    added = _post(world, "admin", "/sites", {**SITE_FORM, "code": "minami", "name": "南支所"})
+    assert added.status_code == 403
+    everywhere = {**USER_FORM, "site_id": "", "username": "anyone", "password": "a long password"}
+    assert _post(world, "admin", "/users", everywhere).status_code == 422
+    assert dump(db) == before

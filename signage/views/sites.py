@@ -8,7 +8,8 @@ from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import sites
-from signage.errors import ValidationFailed
+from signage.errors import Forbidden, ValidationFailed
+from signage.i18n import N_
 from signage.models import Role
 from signage.web import Form, client_ip, read_form, redirect, render, settings_of, staff_view
 
@@ -44,6 +45,8 @@ async def site_list(request: Request, db: AsyncSession) -> Response:
     }
     status_code = 200
     if request.method == "POST":
+        if request.state.user.site_id is not None:
+            raise Forbidden(N_("Only administrators of all sites can add sites."))
         form = Form(await read_form(request))
         data = _site_input(form)
         try:
