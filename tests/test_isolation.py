@@ -10,6 +10,7 @@ A route the table below does not know fails the walk, so a new route cannot be f
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -347,6 +348,28 @@ def test_the_walk_knows_every_route() -> None:
             else:
                 assert set(entry.path) == set(route.param_convertors), name
                 assert _refs(entry), f"{name}: a case that names nothing walks nothing"
+
+
+# A form or JSON field a view reads that names a row: `..._id`, `..._ids`, a schedule's or
+# transfer's `target`, the kiosk's `service`. `request_id` is a kiosk's own retry key.
+ID_FIELD = re.compile(r'(?:optional_id|text|getlist|get|choice)\(\s*"(\w*_ids?|target|service)"')
+NOT_A_ROW = {"request_id"}
+
+
+def test_the_walk_knows_every_field_that_names_a_row() -> None:
+    """Each id field a view module reads is walked by some route of that module."""
+    walked: dict[str, set[str]] = {}
+    for name, route in ROUTES.items():
+        module = getattr(getattr(route, "endpoint", None), "__module__", "")
+        for case in TABLE[name]:
+            if isinstance(case, Case):
+                fields = {field for where, field, _ in _refs(case) if where != "path"}
+                walked.setdefault(module, set()).update(fields)
+    for path in sorted((PROJECT_ROOT / "signage" / "views").glob("*.py")):
+        module = f"signage.views.{path.stem}"
+        read = set(ID_FIELD.findall(path.read_text())) - NOT_A_ROW
+        missing = read - walked.get(module, set())
+        assert not missing, f"{module} reads {sorted(missing)}: walk them in TABLE"
 
 
 # --- the two sites ----------------------------------------------------------------------
