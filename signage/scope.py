@@ -146,8 +146,8 @@ async def get(
     is about to change the row; a shared row may be changed by staff of all sites only.
     """
     message = NOT_FOUND.get(model, N_("This page does not exist."))
-    if row_id is None:
-        raise NotFound(message)
+    if row_id is None or not 0 < row_id < 2**31:
+        raise NotFound(message)  # beyond what an id column holds (PostgreSQL would refuse)
     key = sa.inspect(model).primary_key[0]
     row = await db.scalar(sa.select(model).where(key == row_id, visible(actor, model, site)))
     if row is None:

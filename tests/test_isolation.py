@@ -763,3 +763,13 @@ def test_pages_offer_nothing_of_another_site(world: World, db: sa.Engine) -> Non
     everywhere = {**USER_FORM, "site_id": "", "username": "anyone", "password": "a long password"}
     assert _post(world, "admin", "/users", everywhere).status_code == 422
     assert dump(db) == before
+
+
+def test_an_id_too_large_for_any_row_is_not_found(world: World, db: sa.Engine) -> None:
+    """Form fields take up to 12 digits; PostgreSQL's integer holds 10. Never a 500."""
+    before = dump(db)
+    items = f"/playlists/{world.a['playlist']}/items"
+    for value in ("999999999999", "2147483648"):
+        added = _post(world, "publisher", items, {"kind": "notice", "notice_id": value})
+        assert added.status_code == 404, added.text[-300:]
+    assert dump(db) == before
