@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import auth
+from signage import auth, changes
 from signage.announcer import Announcer
 from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
@@ -114,14 +115,28 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     voice = Voice(settings.media_dir / "voice", enabled=settings.voice)
     announcer = Announcer(hub, app.state.readonly_db, voice)
     app.state.announcer = announcer
-    app.state.db = session_factory(engine, info={"hub": hub, "announcer": announcer})
+    outlets = changes.Outlets(hub, announcer)
+    app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
+    # Where authenticator codes read the time; tests put a fake clock here.
+    app.state.clock = time.time
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),
         absolute=timedelta(hours=settings.session_max_hours),
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
     )
-    app.state.jobs = Jobs(app.state.db, app.state.policy, settings.timezone) if scheduler else None
+    app.state.jobs = (
+        Jobs(
+            app.state.db,
+            app.state.policy,
+            settings.timezone,
+            media_dir=settings.media_dir,
+            readonly=app.state.readonly_db,
+        )
+        if scheduler
+        else None
+    )
+    outlets.jobs = app.state.jobs
     return app

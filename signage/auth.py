@@ -1,4 +1,5 @@
-"""Staff authentication: argon2 passwords, server-side sessions, login rate limiting."""
+"""Staff authentication: argon2 passwords, server-side sessions, login rate limiting
+(the second step of two-step sign-in is in `totp.py`)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ async def authenticate(
         raise Unauthorized(LOGIN_FAILED)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    await db.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))
+    # Earlier failures are forgotten only once the login is complete (`start_session`):
+    # a right password must not reset the count of wrong second-step codes.
     return user
 
 
@@ -121,6 +123,7 @@ async def start_session(
     """Create a session and return its token; the session it replaces (if any) ends."""
     if old_token:
         await end_session(db, old_token)
+    await db.execute(sa.delete(LoginFailure).where(LoginFailure.username == user.username))
     token = secrets.token_urlsafe(32)
     db.add(
         StaffSession(

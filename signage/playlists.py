@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.notices import text_problem
-from signage import audit, scope
+from signage import audit, changes, scope
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Media, Notice, Playlist, PlaylistItem, Role, Site, User
@@ -164,4 +164,5 @@ async def _saved(
         after=playlist.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.PlaylistChanged(playlist.id))
     return playlist

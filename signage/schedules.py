@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
 from content.schedules import DayKind, Daypart, Schedule, validate_schedule
-from signage import audit, scope
+from signage import audit, changes, scope
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import (
@@ -200,6 +200,7 @@ async def create_schedule(
         after=entry.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.ScheduleChanged(entry.id))
     return entry
 
 
@@ -225,6 +226,7 @@ async def update_schedule(
             after=after,
             ip=ip,
         )
+        changes.record(db, changes.ScheduleChanged(entry.id, frozenset(previous)))
     return entry, previous
 
 
@@ -243,4 +245,5 @@ async def delete_schedule(db: AsyncSession, user: User, ip: str, schedule_id: in
         ip=ip,
     )
     await db.delete(entry)
+    changes.record(db, changes.ScheduleChanged(entry.id, frozenset(affected)))
     return affected

@@ -65,9 +65,22 @@ def _parse_language(raw: str) -> str:
 
 
 def _parse_hub_url(raw: str) -> str:
-    if not raw.startswith(("memory://", "redis://", "rediss://")):
-        raise ValueError("expected memory:// or a redis:// URL")
+    if raw.startswith(("redis://", "rediss://")):
+        # Refused rather than silently served by the in-memory hub: events would never
+        # reach screens connected to another process.
+        raise ValueError(
+            "the Redis hub is not available in this version; use memory:// (one server process)"
+        )
+    if raw != "memory://":
+        raise ValueError("expected memory://")
     return raw
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"debug", "info", "warning", "error"}:
+        raise ValueError("expected debug, info, warning or error")
+    return value
 
 
 def _parse_database_url(raw: str) -> str:
@@ -109,8 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_URL",
         "memory://",
-        "Where live events are fanned out: memory:// for one process, redis://host:6379/0 "
-        "for several processes or machines.",
+        "Where live events are fanned out: memory:// (the only backend so far: one server "
+        "process). A redis:// URL is refused at start until the Redis hub exists.",
         _parse_hub_url,
     ),
     Setting(
@@ -165,6 +178,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "REQUIRE_TOTP",
+        "false",
+        "Administrators and publishers must use two-step sign-in (an authenticator app): "
+        "those without it are sent to set it up right after login and can do nothing else "
+        "until they have.",
+        _parse_bool,
+    ),
+    Setting(
         "MAX_FORM_BYTES",
         "1048576",
         "Largest accepted body of a form or JSON request, in bytes (uploads have their own limit).",
@@ -195,7 +216,7 @@ SETTINGS: tuple[Setting, ...] = (
         "in the project folder, as `npm ci` installs it.",
         _parse_optional_path,
     ),
-    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error."),
+    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error.", _parse_log_level),
     Setting(
         "PUBLIC_URL",
         "",
@@ -241,6 +262,7 @@ class Settings:
     session_max_hours: int
     login_max_failures: int
     login_window_minutes: int
+    require_totp: bool
     max_form_bytes: int
     max_upload_bytes: int
     max_image_pixels: int

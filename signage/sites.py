@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import parse_language_list
-from signage import audit, scope
+from signage import audit, changes, scope
 from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Closure, QueueSite, Screen, Site, User
@@ -103,6 +103,7 @@ async def update_site(
         audit.record(
             db, actor, "site.update", "site", site.id, site.name, before=before, after=after, ip=ip
         )
+        changes.record(db, changes.SiteChanged(site.id))
     return site
 
 
@@ -134,6 +135,7 @@ async def add_closure(
         after={"closure": day.isoformat(), "reason": reason},
         ip=ip,
     )
+    changes.record(db, changes.ClosureChanged(site_id))
     return closure
 
 
@@ -152,6 +154,7 @@ async def remove_closure(db: AsyncSession, user: User, ip: str, closure_id: int)
     )
     await db.delete(closure)
     await db.flush()
+    changes.record(db, changes.ClosureChanged(site.id))
     return site.id
 
 

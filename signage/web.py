@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,9 +20,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from signage import auth, csrf
+from signage import auth, csrf, totp
 from signage.audit import ACTION_LABELS, FIELD_LABELS, TARGET_LABELS
-from signage.db import on_commit, transaction
+from signage.db import transaction
 from signage.errors import (
     BadRequest,
     Forbidden,
@@ -53,6 +53,7 @@ ZONE_LABELS = {
 }
 
 View = Callable[[Request], Awaitable[Response]]
+TWO_STEP_FIRST = N_("Turn on two-step sign-in first (My account).")
 
 
 def create_templates(timezone: str) -> jinja2.Environment:
@@ -70,6 +71,8 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
     env.globals["zone_labels"] = ZONE_LABELS
+    # A create form's one-time id (see signage/submissions.py).
+    env.globals["new_request_id"] = lambda: secrets.token_urlsafe(16)
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
     env.globals["image_options"] = lambda images: [(m.id, m.display_name) for m in images]
     return env
@@ -322,17 +325,21 @@ async def current_user(request: Request, *roles: Role) -> User:
     async with transaction(request.app.state.db) as db:
         user = await auth.load_session(db, request.app.state.policy, token)
         request.state.user = _snapshot(user)
+        if totp.must_set_up(user, settings_of(request).require_totp):
+            raise Forbidden(TWO_STEP_FIRST)
         if roles and Role(user.role) not in roles:
             raise Forbidden()
         return user
 
 
 def staff_view(
-    *roles: Role,
+    *roles: Role, two_step_set_up: bool = False
 ) -> Callable[[Callable[[Request, AsyncSession], Awaitable[Response]]], View]:
     """Run a view for a logged-in user (of one of `roles`, if given) in one transaction.
 
-    The user is in `request.state.user`; the view gets the open database session.
+    The user is in `request.state.user`; the view gets the open database session. While
+    SIGNAGE_REQUIRE_TOTP holds a user back, only views marked `two_step_set_up` run; the
+    others send them to set it up.
     """
 
     def decorate(view: Callable[[Request, AsyncSession], Awaitable[Response]]) -> View:
@@ -347,6 +354,10 @@ def staff_view(
                     request.state.user = user
                     snapshot = _snapshot(user)
                     try:
+                        if not two_step_set_up and totp.must_set_up(
+                            user, settings_of(request).require_totp
+                        ):
+                            return redirect(request, request.app.url_path_for("two_step"))
                         if roles and Role(user.role) not in roles:
                             raise Forbidden()
                         response = await view(request, db)
@@ -384,21 +395,3 @@ def _snapshot(user: User) -> SimpleNamespace:
         language=user.language,
         site=site,
     )
-
-
-async def content_changed(request: Request, db: AsyncSession) -> None:
-    """Tell the scheduler, once this change is committed, that notices or schedules changed
-    (its next boundary may move). Never inside the transaction: on SQLite a second writer
-    in the same process would wait for this one."""
-    jobs = request.app.state.jobs
-    if jobs is not None:
-        on_commit(db, lambda: _background(jobs.replan()))
-
-
-_tasks: set[asyncio.Task[None]] = set()
-
-
-def _background(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _tasks.add(task)  # keep a reference until it is done
-    task.add_done_callback(_tasks.discard)

@@ -164,9 +164,14 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     "dashboard": [NamesNothing(("GET",), "the user's own start page")],
     "healthz": [NamesNothing(("GET",), PUBLIC)],
     "login": [NamesNothing(("GET", "POST"), "a user name and password, before any site")],
+    "login_two_step": [NamesNothing(("GET", "POST"), "a pending login's own code")],
     "logout": [NamesNothing(("POST",), "the user's own session")],
     "language": [NamesNothing(("POST",), "the user's own language")],
     "account": [NamesNothing(("GET", "POST"), "the user's own account")],
+    "two_step": [NamesNothing(("GET", "POST"), "the user's own second factor")],
+    "two_step_qr": [NamesNothing(("GET",), "the user's own second factor")],
+    "two_step_recovery": [NamesNothing(("POST",), "the user's own second factor")],
+    "two_step_off": [NamesNothing(("POST",), "the user's own second factor")],
     "user_list": [
         NamesNothing(("GET",), "lists the user's sites' accounts"),
         Case("POST", form={"username": "newcomer", "password": "a new long password", **USER_FORM}),
@@ -178,6 +183,7 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     "user_password": [
         Case("POST", path={"user_id": USER}, form={"password": "another long password"})
     ],
+    "user_two_step_reset": [Case("POST", path={"user_id": USER}, form={})],
     "site_list": [NamesNothing(("GET", "POST"), "lists the user's sites; adds a new one")],
     "site_edit": [
         Case("GET", path={"site_id": SITE}),

@@ -180,6 +180,27 @@
     });
   }
 
+  var VOICE_KEPT = 100; // the newest spoken clips kept for a replay while offline
+
+  function pruneMedia(manifest) {
+    // Once a manifest plays, files it no longer lists leave the cache (they are named by
+    // their SHA-256: one that comes back is fetched again); voice clips keep the newest.
+    if (!window.caches) { return Promise.resolve(); }
+    var wanted = {};
+    manifest.media.forEach(function (file) { wanted[mediaUrl(file.file)] = true; });
+    return caches.open(MEDIA_CACHE).then(function (cache) {
+      return cache.keys().then(function (requests) {
+        var voices = [];
+        var gone = requests.filter(function (request) {
+          var path = new URL(request.url).pathname;
+          if (path.indexOf("/voice/") === 0) { voices.push(request); return false; }
+          return path.indexOf("/media/files/") === 0 && !wanted[path];
+        }).concat(voices.slice(0, Math.max(0, voices.length - VOICE_KEPT)));
+        return Promise.all(gone.map(function (request) { return cache.delete(request); }));
+      });
+    });
+  }
+
   function receiveManifest(data) {
     var manifest = data.manifest;
     manifest.version = data.version;
@@ -190,6 +211,7 @@
         send({ type: "ack", manifest_version: manifest.version });
         show();
         beat(); // the fleet view shows the new version and what plays at once
+        pruneMedia(manifest).catch(function () { /* the cache may be busy; next time */ });
       });
   }
 
@@ -668,20 +690,23 @@
   }
 
   function label(zone, showing, manifest) {
-    // What staff see in the fleet view for this zone.
-    if (zone.kind === "header") { return manifest.site.name; }
+    // What a zone shows, in the heartbeat's `playing` form (docs/protocol.md), which the
+    // fleet view puts into words; the headless player reports the same form.
+    if (zone.kind === "header") { return "clock"; }
     if (zone.kind === "queue") { return "queue board"; }
     var serving = zone.kind === "main" ? servingHere() : null;
     if (serving) { return "serving " + serving.current; }
-    if (!showing) { return "-"; }
+    if (!showing) { return "idle"; }
     var item = showing.item;
     if (item.type === "notice") {
       var notice = manifest.notices[String(item.notice)];
-      var first = notice && notice.texts.length ? notice.texts[0].title : "";
-      return first + (showing.languages.length ? " [" + showing.languages.join("+") + "]" : "");
+      var titles = (notice ? notice.texts : []).filter(function (text) {
+        return showing.languages.indexOf(text.language) >= 0;
+      }).map(function (text) { return text.title; });
+      return "notice " + item.notice + " " + showing.languages.join("+") + ": " + titles.join(" / ");
     }
-    if (item.type === "image") { return "image " + item.file.slice(0, 12); }
-    if (item.type === "ticker") { return item.text; }
+    if (item.type === "image") { return "image " + item.file; }
+    if (item.type === "ticker") { return "ticker: " + item.text; }
     if (item.type === "queue_board") { return "queue board"; }
     return item.type;
   }

@@ -304,8 +304,8 @@ class Painter:
                 ("この画面を登録してください / Pair this screen", 4, False, WHITE),
                 (code, 18, True, IMPORTANT),
                 (
-                    "管理画面の「画面 → 画面を登録」でこのコードを入力してください。"
-                    "\nEnter this code in the CMS under Screens → Pair a screen.",
+                    "管理画面の「稼働状況 → 画面を登録」でこのコードを入力してください。"
+                    "\nEnter this code in the CMS under Fleet → Pair a screen.",
                     2.6,
                     False,
                     MUTED,

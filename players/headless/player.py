@@ -353,7 +353,7 @@ class Player:
         if code != self.pairing_code:
             self.pairing_code = code
             print(f"Pairing code: {code}\n\n{banner(code, self.painter.fonts)}\n", flush=True)
-            print("Enter it in the CMS: Screens → Pair a screen.", flush=True)
+            print("Enter it in the CMS: Fleet → Pair a screen.", flush=True)
             self.changed()
 
     def _forget(self) -> None:

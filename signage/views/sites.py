@@ -11,6 +11,7 @@ from signage import sites
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role
+from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, settings_of, staff_view
 
 
@@ -36,6 +37,7 @@ def _context(request: Request, errors: dict[str, str]) -> dict[str, object]:
 
 
 @staff_view(Role.ADMIN)
+@once
 async def site_list(request: Request, db: AsyncSession) -> Response:
     errors: dict[str, str] = {}
     values: dict[str, object] = {

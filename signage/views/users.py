@@ -6,10 +6,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import sites, users
+from signage import sites, totp, users
 from signage.errors import ValidationFailed
 from signage.i18n import LANGUAGES, N_
 from signage.models import Role, User
+from signage.submissions import once
 from signage.web import Form, client_ip, cookie_name, read_form, redirect, render, staff_view
 
 
@@ -53,6 +54,7 @@ async def _users_page(
 
 
 @staff_view(Role.ADMIN)
+@once
 async def user_list(request: Request, db: AsyncSession) -> Response:
     if request.method == "GET":
         return await _users_page(request, db)
@@ -97,6 +99,7 @@ async def user_edit(request: Request, db: AsyncSession) -> Response:
             "target": target,
             "sites": await sites.list_sites(db, user=request.state.user),
             "errors": errors,
+            "two_step_on": totp.is_on(target),
         },
         status_code=status_code,
     )
@@ -115,13 +118,21 @@ async def user_password(request: Request, db: AsyncSession) -> Response:
             request,
             "user_edit.html",
             {
-                "target": await users.get_user(db, request.state.user, user_id),
+                "target": (target := await users.get_user(db, request.state.user, user_id)),
                 "sites": await sites.list_sites(db, user=request.state.user),
                 "errors": exc.errors,
+                "two_step_on": totp.is_on(target),
             },
             status_code=422,
         )
     return redirect(request, "/users?done=password")
+
+
+@staff_view(Role.ADMIN)
+async def user_two_step_reset(request: Request, db: AsyncSession) -> Response:
+    target = await users.get_user(db, request.state.user, request.path_params["user_id"])
+    await totp.reset(db, request.state.user, client_ip(request), target)
+    return redirect(request, "/users?done=two_step_reset")
 
 
 @staff_view()
@@ -149,5 +160,13 @@ async def account(request: Request, db: AsyncSession) -> Response:
         else:
             return redirect(request, "/account?done=password")
     return render(
-        request, "account.html", {"errors": errors, "done": done}, status_code=status_code
+        request,
+        "account.html",
+        {
+            "errors": errors,
+            "done": done,
+            "two_step_on": totp.is_on(user),
+            "two_step_offered": totp.may_use(user),
+        },
+        status_code=status_code,
     )
