@@ -73,9 +73,11 @@ async def screens_showing(db: AsyncSession, user: User, notice_id: int) -> list[
     screen_ids = await screens_for_playlists(db, playlist_ids)
     if not screen_ids:
         return []
-    query = sa.select(Screen.name).where(Screen.id.in_(screen_ids)).order_by(Screen.name)
-    if user.site_id is not None:
-        query = query.where(Screen.site_id == user.site_id)
+    query = (
+        sa.select(Screen.name)
+        .where(Screen.id.in_(screen_ids), scope.visible(user, Screen))
+        .order_by(Screen.name)
+    )
     return list(await db.scalars(query))
 
 
