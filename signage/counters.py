@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.announcements import PHRASES
 from content.languages import LANGUAGES
-from signage import audit, changes, tickets
+from signage import audit, changes, scope, tickets
 from signage.db import utcnow
-from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Kiosk, QueueCounter, QueueService, QueueSite, Role, Site, User
 
@@ -26,18 +26,13 @@ KIOSK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 SEEN_EVERY = timedelta(minutes=1)
 
 
-def check_manager(user: User, site_id: int) -> None:
+def check_manager(user: User) -> None:
     if user.role not in MANAGERS:
         raise Forbidden(N_("Only publishers can change how the queue works."))
-    if user.site_id is not None and user.site_id != site_id:
-        raise Forbidden(N_("You can only work on your own site."))
 
 
 async def site_for(db: AsyncSession, user: User, site_id: int) -> Site:
-    site = await db.get(Site, site_id)
-    if site is None or (user.site_id is not None and user.site_id != site_id):
-        raise NotFound(N_("This site does not exist."))
-    return site
+    return await scope.get(db, user, Site, site_id)
 
 
 async def list_services(db: AsyncSession, site_id: int) -> list[QueueService]:
@@ -62,9 +57,11 @@ async def list_counters(db: AsyncSession, site_id: int) -> list[QueueCounter]:
 
 async def counters_for(db: AsyncSession, user: User) -> list[QueueCounter]:
     """The counters this user may work at."""
-    query = sa.select(QueueCounter).order_by(QueueCounter.site_id, QueueCounter.number)
-    if user.site_id is not None:
-        query = query.where(QueueCounter.site_id == user.site_id)
+    query = (
+        sa.select(QueueCounter)
+        .where(scope.visible(user, QueueCounter))
+        .order_by(QueueCounter.site_id, QueueCounter.number)
+    )
     return list(await db.scalars(query))
 
 
@@ -107,7 +104,7 @@ async def _check_service(
 async def create_service(
     db: AsyncSession, user: User, ip: str, site_id: int, data: ServiceInput
 ) -> QueueService:
-    check_manager(user, site_id)
+    check_manager(user)
     await site_for(db, user, site_id)
     await _check_service(db, site_id, data, None)
     position = await db.scalar(
@@ -137,10 +134,8 @@ async def create_service(
 async def update_service(
     db: AsyncSession, user: User, ip: str, service_id: int, data: ServiceInput
 ) -> QueueService:
-    service = await db.get(QueueService, service_id)
-    if service is None:
-        raise NotFound(N_("This service does not exist."))
-    check_manager(user, service.site_id)
+    check_manager(user)
+    service = await scope.get(db, user, QueueService, service_id)
     await _check_service(db, service.site_id, data, service.id)
     before = service.audit_view()
     service.prefix, service.name, service.name_en = data.prefix, data.name, data.name_en
@@ -165,7 +160,7 @@ class CounterInput:
 
 
 async def _check_counter(
-    db: AsyncSession, site_id: int, data: CounterInput, counter_id: int | None
+    db: AsyncSession, user: User, site_id: int, data: CounterInput, counter_id: int | None
 ) -> list[QueueService]:
     errors: dict[str, str] = {}
     if not 1 <= data.number <= 999:
@@ -178,8 +173,12 @@ async def _check_counter(
         )
         if clash is not None and clash != counter_id:
             errors["number"] = N_("Another counter of this site has this number.")
-    services = [s for s in await list_services(db, site_id) if s.id in set(data.service_ids)]
-    if not services or len(services) != len(set(data.service_ids)):
+    # Services of the counter's own site only.
+    services = [
+        await scope.get(db, user, QueueService, service_id, site=site_id)
+        for service_id in dict.fromkeys(data.service_ids)
+    ]
+    if not services:
         errors["service_ids"] = N_("Choose the services this counter calls.")
     if errors:
         raise ValidationFailed(errors)
@@ -189,9 +188,9 @@ async def _check_counter(
 async def create_counter(
     db: AsyncSession, user: User, ip: str, site_id: int, data: CounterInput
 ) -> QueueCounter:
-    check_manager(user, site_id)
+    check_manager(user)
     await site_for(db, user, site_id)
-    services = await _check_counter(db, site_id, data, None)
+    services = await _check_counter(db, user, site_id, data, None)
     counter = QueueCounter(site_id=site_id, number=data.number, name=data.name, open=False)
     counter.services = services
     db.add(counter)
@@ -207,11 +206,9 @@ async def create_counter(
 async def update_counter(
     db: AsyncSession, user: User, ip: str, counter_id: int, data: CounterInput
 ) -> QueueCounter:
-    counter = await db.get(QueueCounter, counter_id)
-    if counter is None:
-        raise NotFound(N_("This counter does not exist."))
-    check_manager(user, counter.site_id)
-    services = await _check_counter(db, counter.site_id, data, counter.id)
+    check_manager(user)
+    counter = await scope.get(db, user, QueueCounter, counter_id)
+    services = await _check_counter(db, user, counter.site_id, data, counter.id)
     before = counter.audit_view()
     counter.number, counter.name, counter.services = data.number, data.name, services
     audit.record(
@@ -257,7 +254,7 @@ def _check_rules(data: RulesInput) -> None:
 async def update_rules(
     db: AsyncSession, user: User, ip: str, site_id: int, data: RulesInput
 ) -> QueueSite:
-    check_manager(user, site_id)
+    check_manager(user)
     site = await site_for(db, user, site_id)
     _check_rules(data)
     settings = await tickets.queue_site(db, site_id)
@@ -286,7 +283,7 @@ async def create_kiosk(
     db: AsyncSession, user: User, ip: str, site_id: int, name: str
 ) -> tuple[Kiosk, str]:
     """A new kiosk and its device token (shown once, as a link; only its hash is kept)."""
-    check_manager(user, site_id)
+    check_manager(user)
     await site_for(db, user, site_id)
     if not name:
         raise ValidationFailed({"name": N_("This field is required.")})
@@ -301,10 +298,8 @@ async def create_kiosk(
 
 
 async def revoke_kiosk(db: AsyncSession, user: User, ip: str, kiosk_id: int) -> None:
-    kiosk = await db.get(Kiosk, kiosk_id)
-    if kiosk is None:
-        raise NotFound(N_("This kiosk does not exist."))
-    check_manager(user, kiosk.site_id)
+    check_manager(user)
+    kiosk = await scope.get(db, user, Kiosk, kiosk_id)
     audit.record(
         db, user, "kiosk.revoke", "kiosk", kiosk.id, kiosk.name, before=kiosk.audit_view(), ip=ip
     )

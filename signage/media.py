@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.media import IngestedImage, MediaRejected, decode_pixels, ingest_image
-from signage import audit
+from signage import audit, scope
 from signage.errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from signage.i18n import N_
 from signage.models import Media, Rendition, Role, User
@@ -38,9 +38,7 @@ def file_path(media_dir: Path, filename: str) -> Path:
 
 
 async def list_media(db: AsyncSession, user: User) -> list[Media]:
-    query = sa.select(Media).order_by(Media.id.desc())
-    if user.site_id is not None:
-        query = query.where(sa.or_(Media.site_id == user.site_id, Media.site_id.is_(None)))
+    query = sa.select(Media).where(scope.visible(user, Media)).order_by(Media.id.desc())
     return list((await db.scalars(query)).all())
 
 

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStatus, NoticeStyle, NoticeText, validate_texts
-from signage import audit, changes
+from signage import audit, changes, scope
 from signage.db import utcnow
-from signage.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from signage.errors import Conflict, Forbidden, ValidationFailed
 from signage.i18n import N_
-from signage.models import Media, Notice, PlaylistItem, Role, Screen, User
+from signage.models import Media, Notice, PlaylistItem, Role, Screen, Site, User
 from signage.models import NoticeText as NoticeTextRow
 
 PUBLISHERS = {Role.ADMIN, Role.PUBLISHER}
@@ -43,26 +43,21 @@ def can_publish(user: User) -> bool:
     return user.role in PUBLISHERS
 
 
-def _check_site_access(user: User, site_id: int | None) -> None:
-    """Staff of one site work on that site's notices only (all-site staff on any)."""
-    if user.site_id is not None and site_id != user.site_id:
-        raise Forbidden(N_("This notice belongs to another site."))
-
-
 async def list_notices(db: AsyncSession, user: User, status: str = "") -> list[Notice]:
-    query = sa.select(Notice).order_by(Notice.updated_at.desc(), Notice.id.desc())
-    if user.site_id is not None:
-        query = query.where(sa.or_(Notice.site_id == user.site_id, Notice.site_id.is_(None)))
+    query = (
+        sa.select(Notice)
+        .where(scope.visible(user, Notice))
+        .order_by(Notice.updated_at.desc(), Notice.id.desc())
+    )
     if status:
         query = query.where(Notice.status == status)
     return list((await db.scalars(query)).all())
 
 
-async def get_notice(db: AsyncSession, user: User, notice_id: int) -> Notice:
-    notice = await db.get(Notice, notice_id)
-    if notice is None or (user.site_id is not None and notice.site_id not in (None, user.site_id)):
-        raise NotFound(N_("This notice does not exist."))
-    return notice
+async def get_notice(
+    db: AsyncSession, user: User, notice_id: int, *, change: bool = False
+) -> Notice:
+    return await scope.get(db, user, Notice, notice_id, change=change)
 
 
 async def screens_showing(db: AsyncSession, user: User, notice_id: int) -> list[str]:
@@ -78,9 +73,11 @@ async def screens_showing(db: AsyncSession, user: User, notice_id: int) -> list[
     screen_ids = await screens_for_playlists(db, playlist_ids)
     if not screen_ids:
         return []
-    query = sa.select(Screen.name).where(Screen.id.in_(screen_ids)).order_by(Screen.name)
-    if user.site_id is not None:
-        query = query.where(Screen.site_id == user.site_id)
+    query = (
+        sa.select(Screen.name)
+        .where(Screen.id.in_(screen_ids), scope.visible(user, Screen))
+        .order_by(Screen.name)
+    )
     return list(await db.scalars(query))
 
 
@@ -93,10 +90,13 @@ async def _validate(db: AsyncSession, user: User, data: NoticeInput) -> None:
             errors["texts"] = N_("Choose at least one of the listed languages.")
     if data.valid_from and data.valid_until and data.valid_until <= data.valid_from:
         errors["valid_until"] = N_("The end must be after the start.")
-    if data.image_id is not None and await db.get(Media, data.image_id) is None:
-        errors["image_id"] = N_("Choose one of the options.")
-    if user.site_id is not None and data.site_id != user.site_id:
+    if data.site_id is not None:
+        await scope.get(db, user, Site, data.site_id)
+    elif user.site_id is not None:
         errors["site_id"] = N_("You can only write notices for your own site.")
+    if data.image_id is not None:
+        # A picture of the notice's site, or one shared by all sites.
+        await scope.get(db, user, Media, data.image_id, site=data.site_id)
     if errors:
         raise ValidationFailed(errors)
 
@@ -149,8 +149,7 @@ async def update_notice(
     """Save an edit. Any edit takes the notice off screens until it is approved again."""
     if not can_author(user):
         raise Forbidden()
-    notice = await get_notice(db, user, notice_id)
-    _check_site_access(user, notice.site_id)
+    notice = await get_notice(db, user, notice_id, change=True)
     await _validate(db, user, data)
     before = notice.audit_view()
     _apply(notice, data)
@@ -173,8 +172,7 @@ async def update_notice(
 
 
 async def submit_notice(db: AsyncSession, user: User, ip: str, notice_id: int) -> Notice:
-    notice = await get_notice(db, user, notice_id)
-    _check_site_access(user, notice.site_id)
+    notice = await get_notice(db, user, notice_id, change=True)
     if notice.status not in (NoticeStatus.DRAFT, NoticeStatus.REJECTED):
         raise Conflict(N_("Only drafts and rejected notices can be sent for approval."))
     return _set_status(db, user, ip, notice, NoticeStatus.PENDING, "notice.submit")
@@ -183,8 +181,7 @@ async def submit_notice(db: AsyncSession, user: User, ip: str, notice_id: int) -
 async def approve_notice(db: AsyncSession, user: User, ip: str, notice_id: int) -> Notice:
     if not can_publish(user):
         raise Forbidden(N_("Only publishers can approve notices."))
-    notice = await get_notice(db, user, notice_id)
-    _check_site_access(user, notice.site_id)
+    notice = await get_notice(db, user, notice_id, change=True)
     if notice.status == NoticeStatus.APPROVED:
         raise Conflict(N_("This notice is already approved."))
     notice.approved_by, notice.approved_at, notice.rejection_reason = user.id, utcnow(), ""
@@ -196,11 +193,10 @@ async def reject_notice(
 ) -> Notice:
     if not can_publish(user):
         raise Forbidden(N_("Only publishers can reject notices."))
+    notice = await get_notice(db, user, notice_id, change=True)
     reason = reason.strip()
     if not reason:
         raise ValidationFailed({"reason": N_("Say why, so the author can fix it.")})
-    notice = await get_notice(db, user, notice_id)
-    _check_site_access(user, notice.site_id)
     if notice.status not in (NoticeStatus.PENDING, NoticeStatus.APPROVED):
         raise Conflict(N_("Only notices waiting for approval or approved can be rejected."))
     notice.rejection_reason = reason[:500]

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.notices import text_problem
-from signage import audit, changes
+from signage import audit, changes, scope
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Media, Notice, Playlist, PlaylistItem, Role, Site, User
@@ -30,26 +30,19 @@ class ItemInput:
 
 
 async def list_playlists(db: AsyncSession, user: User) -> list[Playlist]:
-    query = sa.select(Playlist).order_by(Playlist.name)
-    if user.site_id is not None:
-        query = query.where(sa.or_(Playlist.site_id == user.site_id, Playlist.site_id.is_(None)))
+    query = sa.select(Playlist).where(scope.visible(user, Playlist)).order_by(Playlist.name)
     return list((await db.scalars(query)).all())
 
 
-async def get_playlist(db: AsyncSession, user: User, playlist_id: int) -> Playlist:
-    playlist = await db.get(Playlist, playlist_id)
-    if playlist is None or (
-        user.site_id is not None and playlist.site_id not in (None, user.site_id)
-    ):
-        raise NotFound(N_("This playlist does not exist."))
-    return playlist
+async def get_playlist(
+    db: AsyncSession, user: User, playlist_id: int, *, change: bool = False
+) -> Playlist:
+    return await scope.get(db, user, Playlist, playlist_id, change=change)
 
 
-def _check_editor(user: User, playlist: Playlist | None = None) -> None:
+def _check_editor(user: User) -> None:
     if user.role not in EDITORS:
         raise Forbidden(N_("Only publishers can change playlists."))
-    if playlist is not None and user.site_id is not None and playlist.site_id != user.site_id:
-        raise Forbidden(N_("This belongs to another site."))
 
 
 async def create_playlist(
@@ -59,9 +52,9 @@ async def create_playlist(
     errors: dict[str, str] = {}
     if not name:
         errors["name"] = N_("This field is required.")
-    if site_id is not None and await db.get(Site, site_id) is None:
-        errors["site_id"] = N_("Choose one of the options.")
-    if user.site_id is not None and site_id != user.site_id:
+    if site_id is not None:
+        await scope.get(db, user, Site, site_id)
+    elif user.site_id is not None:
         errors["site_id"] = N_("You can only work on your own site.")
     if errors:
         raise ValidationFailed(errors)
@@ -81,23 +74,28 @@ async def create_playlist(
     return playlist
 
 
-def _of_users_sites(user: User, row: Notice | Media | None) -> bool:
-    return row is not None and (user.site_id is None or row.site_id in (None, user.site_id))
-
-
-async def _validate_item(db: AsyncSession, user: User, item: ItemInput) -> PlaylistItem:
+async def _validate_item(
+    db: AsyncSession, user: User, playlist: Playlist, item: ItemInput
+) -> PlaylistItem:
+    """Items name notices and pictures of the playlist's site, or shared ones."""
     errors: dict[str, str] = {}
     if item.kind not in ITEM_KINDS:
         errors["kind"] = N_("Choose one of the options.")
     if not MIN_SECONDS <= item.duration_seconds <= MAX_SECONDS:
         errors["duration_seconds"] = N_("This number is out of range.")
     # The rows are kept on the item, so the page drawn right after shows them (no lazy load).
-    notice = await db.get(Notice, item.notice_id) if item.notice_id is not None else None
-    picture = await db.get(Media, item.media_id) if item.media_id is not None else None
-    if item.kind == "notice" and not _of_users_sites(user, notice):
-        errors["notice_id"] = N_("Choose a notice.")
-    if item.kind == "image" and not _of_users_sites(user, picture):
-        errors["media_id"] = N_("Choose a picture.")
+    notice: Notice | None = None
+    picture: Media | None = None
+    if item.kind == "notice":
+        if item.notice_id is None:
+            errors["notice_id"] = N_("Choose a notice.")
+        else:
+            notice = await scope.get(db, user, Notice, item.notice_id, site=playlist.site_id)
+    if item.kind == "image":
+        if item.media_id is None:
+            errors["media_id"] = N_("Choose a picture.")
+        else:
+            picture = await scope.get(db, user, Media, item.media_id, site=playlist.site_id)
     if item.kind == "ticker":
         problem = text_problem(item.text)
         if not item.text.strip():
@@ -118,10 +116,10 @@ async def _validate_item(db: AsyncSession, user: User, item: ItemInput) -> Playl
 async def add_item(
     db: AsyncSession, user: User, ip: str, playlist_id: int, item: ItemInput
 ) -> Playlist:
-    playlist = await get_playlist(db, user, playlist_id)
-    _check_editor(user, playlist)
+    _check_editor(user)
+    playlist = await get_playlist(db, user, playlist_id, change=True)
     before = playlist.audit_view()
-    row = await _validate_item(db, user, item)
+    row = await _validate_item(db, user, playlist, item)
     row.position = max((i.position for i in playlist.items), default=-1) + 1
     playlist.items.append(row)
     return await _saved(db, user, ip, playlist, before)
@@ -131,8 +129,8 @@ async def change_item(
     db: AsyncSession, user: User, ip: str, playlist_id: int, item_id: int, move: str
 ) -> Playlist:
     """Move an item up or down, or remove it."""
-    playlist = await get_playlist(db, user, playlist_id)
-    _check_editor(user, playlist)
+    _check_editor(user)
+    playlist = await get_playlist(db, user, playlist_id, change=True)
     items = list(playlist.items)
     index = next((i for i, row in enumerate(items) if row.id == item_id), None)
     if index is None:

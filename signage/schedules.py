@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
 from content.schedules import DayKind, Daypart, Schedule, validate_schedule
-from signage import audit, changes
-from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage import audit, changes, scope
+from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import (
     Closure,
@@ -77,13 +77,11 @@ def to_content(entry: ScheduleEntry) -> Schedule:
 
 
 async def list_schedules(db: AsyncSession, user: User) -> list[ScheduleEntry]:
-    query = sa.select(ScheduleEntry).order_by(ScheduleEntry.priority.desc(), ScheduleEntry.id)
-    if user.site_id is not None:
-        screen_ids = sa.select(Screen.id).where(Screen.site_id == user.site_id)
-        group_ids = sa.select(ScreenGroup.id).where(ScreenGroup.site_id == user.site_id)
-        query = query.where(
-            sa.or_(ScheduleEntry.screen_id.in_(screen_ids), ScheduleEntry.group_id.in_(group_ids))
-        )
+    query = (
+        sa.select(ScheduleEntry)
+        .where(scope.visible(user, ScheduleEntry))
+        .order_by(ScheduleEntry.priority.desc(), ScheduleEntry.id)
+    )
     return list((await db.scalars(query)).all())
 
 
@@ -120,15 +118,12 @@ async def _target(
 ) -> tuple[int | None, int | None, Site | None, str | None]:
     """(screen_id, group_id, site, layout of the screen or None for a group)."""
     kind, _, raw = target.partition(":")
-    if kind in {"screen", "group"} and raw.isdigit():
+    if kind in {"screen", "group"} and re.fullmatch(r"[0-9]{1,9}", raw):
         if kind == "screen":
-            screen = await db.get(Screen, int(raw))
-            if screen is not None and user.site_id in (None, screen.site_id):
-                return screen.id, None, screen.site, screen.layout
-        else:
-            group = await db.get(ScreenGroup, int(raw))
-            if group is not None and user.site_id in (None, group.site_id):
-                return None, group.id, await db.get(Site, group.site_id), None
+            screen = await scope.get(db, user, Screen, int(raw))
+            return screen.id, None, screen.site, screen.layout
+        group = await scope.get(db, user, ScreenGroup, int(raw))
+        return None, group.id, await db.get(Site, group.site_id), None
     errors["target"] = N_("Choose a screen or a group of screens.")
     return None, None, None, None
 
@@ -138,9 +133,13 @@ async def _build(
 ) -> ScheduleEntry:
     errors: dict[str, str] = {}
     screen_id, group_id, site, layout = await _target(db, user, data.target, errors)
-    playlist = await db.get(Playlist, data.playlist_id) if data.playlist_id else None
-    if playlist is None or (site is not None and playlist.site_id not in (None, site.id)):
+    playlist = None
+    if data.playlist_id is None:
         errors["playlist_id"] = N_("Choose one of the options.")
+    else:
+        # A playlist of the target's site, or one shared by all sites.
+        within = scope.ANYWHERE if site is None else site.id
+        playlist = await scope.get(db, user, Playlist, data.playlist_id, site=within)
     zones = LAYOUTS[layout].playable_zones() if layout else ["main", "side", "ticker"]
     if data.zone not in zones:
         errors["zone"] = N_("This screen's layout has no such area.")
@@ -157,8 +156,12 @@ async def _build(
                 {"weekdays": sorted(set(part.weekdays)), "start": part.start, "end": part.end}
             )
     entry.name, entry.zone, entry.priority = data.name, data.zone, data.priority
-    entry.screen_id, entry.group_id = screen_id, group_id
-    entry.playlist_id = playlist.id if playlist else 0
+    # A target or playlist left out keeps the entry's own, so the form shown again with
+    # its errors never writes a schedule without one (the database refuses it).
+    if screen_id is not None or group_id is not None:
+        entry.screen_id, entry.group_id = screen_id, group_id
+    if playlist is not None:
+        entry.playlist_id = playlist.id
     entry.starts_at, entry.ends_at, entry.days = data.starts_at, data.ends_at, data.days
     entry.dayparts, entry.cron = parts, data.cron.strip()
     entry.cron_minutes = data.cron_minutes if entry.cron else 0
@@ -177,14 +180,7 @@ def _check_planner(user: User) -> None:
 
 
 async def get_schedule(db: AsyncSession, user: User, schedule_id: int) -> ScheduleEntry:
-    entry = await db.get(ScheduleEntry, schedule_id)
-    if entry is None:
-        raise NotFound(N_("This schedule does not exist."))
-    if user.site_id is not None and user.site_id not in {
-        s.site_id for s in [await db.get(Screen, i) for i in await screens_of(db, entry)] if s
-    }:
-        raise NotFound(N_("This schedule does not exist."))
-    return entry
+    return await scope.get(db, user, ScheduleEntry, schedule_id)
 
 
 async def create_schedule(

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
-from signage import audit, changes
-from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage import audit, changes, scope
+from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import (
     Manifest,
@@ -42,50 +42,41 @@ class ScreenInput:
     counter_id: int | None = None  # a screen above this counter shows only its calls
 
 
-def _check_manager(user: User, site_id: int | None) -> None:
+def _check_manager(user: User) -> None:
     if user.role not in MANAGERS:
         raise Forbidden()
-    if user.site_id is not None and site_id is not None and site_id != user.site_id:
-        raise Forbidden(N_("This belongs to another site."))
 
 
 async def list_screens(db: AsyncSession, user: User) -> list[Screen]:
-    query = sa.select(Screen).order_by(Screen.site_id, Screen.name)
-    if user.site_id is not None:
-        query = query.where(Screen.site_id == user.site_id)
-    return list((await db.scalars(query)).all())
+    query = sa.select(Screen).where(scope.visible(user, Screen))
+    return list((await db.scalars(query.order_by(Screen.site_id, Screen.name))).all())
 
 
 async def list_groups(db: AsyncSession, user: User) -> list[ScreenGroup]:
-    query = sa.select(ScreenGroup).order_by(ScreenGroup.site_id, ScreenGroup.name)
-    if user.site_id is not None:
-        query = query.where(ScreenGroup.site_id == user.site_id)
-    return list((await db.scalars(query)).all())
+    query = sa.select(ScreenGroup).where(scope.visible(user, ScreenGroup))
+    return list((await db.scalars(query.order_by(ScreenGroup.site_id, ScreenGroup.name))).all())
 
 
 async def get_screen(db: AsyncSession, user: User, screen_id: int) -> Screen:
-    screen = await db.get(Screen, screen_id)
-    if screen is None or (user.site_id is not None and screen.site_id != user.site_id):
-        raise NotFound(N_("This screen does not exist."))
-    return screen
+    return await scope.get(db, user, Screen, screen_id)
 
 
-async def _validate(db: AsyncSession, data: ScreenInput) -> None:
+async def _validate(db: AsyncSession, user: User, data: ScreenInput) -> None:
+    """What the screen names is of its own site (a playlist may also be shared)."""
     errors: dict[str, str] = {}
-    if await db.get(Site, data.site_id) is None:
+    site: int | scope.Anywhere = scope.ANYWHERE
+    if not data.site_id:
         errors["site_id"] = N_("Choose one of the options.")
+    else:
+        site = (await scope.get(db, user, Site, data.site_id)).id
     if not data.name:
         errors["name"] = N_("This field is required.")
     if data.layout not in LAYOUTS:
         errors["layout"] = N_("Choose one of the options.")
     if data.default_playlist_id is not None:
-        playlist = await db.get(Playlist, data.default_playlist_id)
-        if playlist is None or playlist.site_id not in (None, data.site_id):
-            errors["default_playlist_id"] = N_("Choose one of the options.")
+        await scope.get(db, user, Playlist, data.default_playlist_id, site=site)
     if data.counter_id is not None:
-        counter = await db.get(QueueCounter, data.counter_id)
-        if counter is None or counter.site_id != data.site_id:
-            errors["counter_id"] = N_("Choose a counter of the screen's site.")
+        await scope.get(db, user, QueueCounter, data.counter_id, site=site)
     if any(len(name) > 100 for name in data.groups):
         errors["groups"] = N_("This is too long.")
     if errors:
@@ -106,8 +97,8 @@ async def _groups(db: AsyncSession, site_id: int, names: list[str]) -> list[Scre
 
 
 async def create_screen(db: AsyncSession, user: User, ip: str, data: ScreenInput) -> Screen:
-    _check_manager(user, data.site_id)
-    await _validate(db, data)
+    _check_manager(user)
+    await _validate(db, user, data)
     screen = Screen(
         site_id=data.site_id,
         name=data.name,
@@ -137,8 +128,8 @@ async def update_screen(
     db: AsyncSession, user: User, ip: str, screen_id: int, data: ScreenInput
 ) -> Screen:
     screen = await get_screen(db, user, screen_id)
-    _check_manager(user, data.site_id)
-    await _validate(db, data)
+    _check_manager(user)
+    await _validate(db, user, data)
     before = screen.audit_view()
     screen.site_id, screen.name, screen.layout = data.site_id, data.name, data.layout
     screen.default_playlist_id = data.default_playlist_id
@@ -162,8 +153,8 @@ async def update_screen(
 
 
 def send_command(db: AsyncSession, user: User, ip: str, screen: Screen, command: str) -> None:
-    """Reload, identify or screenshot: reaches the screen at once if it is online."""
-    _check_manager(user, screen.site_id)
+    """Reload, identify or screenshot (of a screen looked up with `get_screen`)."""
+    _check_manager(user)
     audit.record(db, user, f"screen.{command}", "screen", screen.id, screen.name, ip=ip)
     changes.record(db, changes.ScreenCommand(screen.id, COMMANDS[command]))
 

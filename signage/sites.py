@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import parse_language_list
-from signage import audit, changes
-from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage import audit, changes, scope
+from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import Closure, QueueSite, Screen, Site, User
 
@@ -29,8 +29,10 @@ class SiteInput:
     active: bool = True
 
 
-async def list_sites(db: AsyncSession, *, only_active: bool = False) -> list[Site]:
-    query = sa.select(Site).order_by(Site.id)
+async def list_sites(
+    db: AsyncSession, *, only_active: bool = False, user: scope.Actor = scope.ALL_SITES
+) -> list[Site]:
+    query = sa.select(Site).where(scope.visible(user, Site)).order_by(Site.id)
     if only_active:
         query = query.where(Site.active)
     return list((await db.scalars(query)).all())
@@ -38,14 +40,11 @@ async def list_sites(db: AsyncSession, *, only_active: bool = False) -> list[Sit
 
 async def sites_for(db: AsyncSession, user: User) -> list[Site]:
     """The open sites this user may work on: all of them, or their own."""
-    return [s for s in await list_sites(db, only_active=True) if user.site_id in (None, s.id)]
+    return await list_sites(db, only_active=True, user=user)
 
 
-async def get_site(db: AsyncSession, site_id: int) -> Site:
-    site = await db.get(Site, site_id)
-    if site is None:
-        raise NotFound(N_("This site does not exist."))
-    return site
+async def get_site(db: AsyncSession, user: scope.Actor, site_id: int) -> Site:
+    return await scope.get(db, user, Site, site_id)
 
 
 async def _validate(db: AsyncSession, data: SiteInput, site_id: int | None) -> str:
@@ -94,7 +93,7 @@ async def create_site(db: AsyncSession, actor: User | None, ip: str, data: SiteI
 async def update_site(
     db: AsyncSession, actor: User, ip: str, site_id: int, data: SiteInput
 ) -> Site:
-    site = await get_site(db, site_id)
+    site = await get_site(db, actor, site_id)
     languages = await _validate(db, data, site_id)
     before = site.audit_view()
     site.code, site.name, site.name_en = data.code, data.name, data.name_en
@@ -109,18 +108,15 @@ async def update_site(
 
 
 async def list_closures(db: AsyncSession, user: User) -> list[Closure]:
-    query = sa.select(Closure).order_by(Closure.day, Closure.site_id)
-    if user.site_id is not None:
-        query = query.where(Closure.site_id == user.site_id)
+    query = sa.select(Closure).where(scope.visible(user, Closure))
+    query = query.order_by(Closure.day, Closure.site_id)
     return list((await db.scalars(query)).all())
 
 
 async def add_closure(
     db: AsyncSession, user: User, ip: str, site_id: int, day: date, reason: str
 ) -> Closure:
-    site = await get_site(db, site_id)
-    if user.site_id is not None and user.site_id != site_id:
-        raise Forbidden(N_("This belongs to another site."))
+    site = await get_site(db, user, site_id)
     clash = await db.scalar(
         sa.select(Closure.id).where(Closure.site_id == site_id, Closure.day == day)
     )
@@ -144,10 +140,8 @@ async def add_closure(
 
 
 async def remove_closure(db: AsyncSession, user: User, ip: str, closure_id: int) -> int:
-    closure = await db.get(Closure, closure_id)
-    if closure is None or (user.site_id is not None and closure.site_id != user.site_id):
-        raise NotFound(N_("This closure day does not exist."))
-    site = await get_site(db, closure.site_id)
+    closure = await scope.get(db, user, Closure, closure_id)
+    site = await get_site(db, user, closure.site_id)
     audit.record(
         db,
         user,

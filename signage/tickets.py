@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.queue import FairRule, Waiting, next_ticket, ticket_number
-from signage import audit, changes
+from signage import audit, changes, scope
 from signage.db import utcnow
 from signage.errors import Conflict, Forbidden, NotFound
 from signage.i18n import N_
@@ -185,17 +185,14 @@ async def day_boundaries(db: AsyncSession, now: datetime) -> dict[int, str]:
 
 
 def _check_site(user: User, site_id: int) -> None:
+    """Only callers act on tickets; the site was checked when the counter was looked up."""
+    del site_id
     if user.role not in CALLERS:
         raise Forbidden(N_("Only counter staff and publishers can call tickets."))
-    if user.site_id is not None and user.site_id != site_id:
-        raise Forbidden(N_("You can only work on your own site."))
 
 
 async def get_counter(db: AsyncSession, user: User, counter_id: int) -> QueueCounter:
-    counter = await db.get(QueueCounter, counter_id)
-    if counter is None or (user.site_id is not None and counter.site_id != user.site_id):
-        raise NotFound(N_("This counter does not exist."))
-    return counter
+    return await scope.get(db, user, QueueCounter, counter_id)
 
 
 async def current_ticket(db: AsyncSession, counter_id: int) -> Ticket | None:
@@ -663,18 +660,14 @@ async def transfer(
         raise Conflict(N_("Choose a service or a counter to transfer to."))
     before = ticket.audit_view()
     if service_id is not None:
-        service = await db.get(QueueService, service_id)
-        if service is None or service.site_id != counter.site_id:
-            raise NotFound(N_("This service does not exist."))
+        service = await scope.get(db, user, QueueService, service_id, site=counter.site_id)
         if not service.open:
             raise Conflict(N_("%(service)s is closed now. Choose another."), service=service.name)
         ticket.service_id = service.id
         ticket.service = service
         ticket.for_counter_id = None
     else:
-        target = await db.get(QueueCounter, to_counter_id)
-        if target is None or target.site_id != counter.site_id:
-            raise NotFound(N_("This counter does not exist."))
+        target = await scope.get(db, user, QueueCounter, to_counter_id, site=counter.site_id)
         if target.id == counter.id:
             raise Conflict(N_("The ticket is already at this counter."))
         if not target.open:
@@ -702,9 +695,7 @@ async def return_held(
     counter = await get_counter(db, user, counter_id)
     _check_site(user, counter.site_id)
     _, settings = await begin(db, counter.site_id, now)
-    ticket = await db.get(Ticket, ticket_id)
-    if ticket is None or ticket.site_id != counter.site_id:
-        raise NotFound(N_("This ticket does not exist."))
+    ticket = await scope.get(db, user, Ticket, ticket_id, site=counter.site_id)
     if ticket.status != TicketStatus.HELD:
         raise Conflict(N_("%(label)s is not on hold."), label=ticket.label)
     _finish(db, user, ip, await current_ticket(db, counter.id), now)
@@ -724,12 +715,13 @@ async def cancel(
     ip: str,
     ticket_id: int,
     now: datetime | None = None,
+    *,
+    site: int | scope.Anywhere = scope.ANYWHERE,
 ) -> Ticket:
-    """Take a waiting or held ticket out of the queue (the resident has left)."""
+    """Take a waiting or held ticket (of `site`, the counter's) out of the queue (the
+    resident has left)."""
     now = now or utcnow()
-    ticket = await db.get(Ticket, ticket_id)
-    if ticket is None or (user.site_id is not None and ticket.site_id != user.site_id):
-        raise NotFound(N_("This ticket does not exist."))
+    ticket = await scope.get(db, user, Ticket, ticket_id, site=site)
     _check_site(user, ticket.site_id)
     await begin(db, ticket.site_id, now)
     await db.refresh(ticket)

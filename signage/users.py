@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signage import audit, auth
+from signage import audit, auth, scope
 from signage.db import utcnow
-from signage.errors import NotFound, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.i18n import LANGUAGES, N_
 from signage.models import Role, Site, User
 
@@ -26,26 +26,29 @@ class UserInput:
     active: bool = True
 
 
-async def list_users(db: AsyncSession) -> list[User]:
-    return list((await db.scalars(sa.select(User).order_by(User.username))).all())
+async def list_users(db: AsyncSession, actor: scope.Actor = scope.ALL_SITES) -> list[User]:
+    query = sa.select(User).where(scope.visible(actor, User)).order_by(User.username)
+    return list((await db.scalars(query)).all())
 
 
-async def get_user(db: AsyncSession, user_id: int) -> User:
-    user = await db.get(User, user_id)
-    if user is None:
-        raise NotFound(N_("This user does not exist."))
-    return user
+async def get_user(db: AsyncSession, actor: scope.Actor, user_id: int) -> User:
+    """Administrators of one site reach that site's accounts only."""
+    return await scope.get(db, actor, User, user_id)
 
 
-async def _check_fields(db: AsyncSession, data: UserInput, errors: dict[str, str]) -> None:
+async def _check_fields(
+    db: AsyncSession, actor: scope.Actor, data: UserInput, errors: dict[str, str]
+) -> None:
     if not data.display_name:
         errors["display_name"] = N_("This field is required.")
     if data.role not in set(Role):
         errors["role"] = N_("Choose one of the options.")
     if data.language not in LANGUAGES:
         errors["language"] = N_("Choose one of the options.")
-    if data.site_id is not None and await db.get(Site, data.site_id) is None:
-        errors["site_id"] = N_("Choose one of the options.")
+    if data.site_id is not None:
+        await scope.get(db, actor, Site, data.site_id)
+    elif actor.site_id is not None:
+        errors["site_id"] = N_("You can only work on your own site.")
     if data.role == Role.COUNTER and data.site_id is None:
         errors["site_id"] = N_("Counter staff must belong to a site.")
 
@@ -64,7 +67,7 @@ async def create_user(
     problem = auth.password_problem(password)
     if problem:
         errors["password"] = problem
-    await _check_fields(db, data, errors)
+    await _check_fields(db, actor or scope.ALL_SITES, data, errors)
     if errors:
         raise ValidationFailed(errors)
     user = User(
@@ -96,9 +99,9 @@ async def _active_admins(db: AsyncSession) -> int:
 async def update_user(
     db: AsyncSession, actor: User, ip: str, user_id: int, data: UserInput
 ) -> User:
-    user = await get_user(db, user_id)
+    user = await get_user(db, actor, user_id)
     errors: dict[str, str] = {}
-    await _check_fields(db, data, errors)
+    await _check_fields(db, actor, data, errors)
     losing_admin = (
         user.role == Role.ADMIN and user.active and (data.role != Role.ADMIN or not data.active)
     )
@@ -135,7 +138,7 @@ async def update_user(
 async def reset_password(
     db: AsyncSession, actor: User, ip: str, user_id: int, password: str
 ) -> User:
-    user = await get_user(db, user_id)
+    user = await get_user(db, actor, user_id)
     problem = auth.password_problem(password)
     if problem:
         raise ValidationFailed({"password": problem})

@@ -123,7 +123,7 @@ def test_kiosk_issues_one_ticket_per_tap_and_refuses_bad_input(
         ({"service": services[0]}, 401),  # no token: checked below with a wrong one
         ({"service": "A"}, 422),
         ({"service": services[0], "language": "xx"}, 422),
-        ({"service": 999999}, 422),
+        ({"service": 999999}, 404),  # missing, like another site's
         ({"service": services[0], "request_id": "<script>"}, 422),
     ]:
         headers = {"Authorization": "Bearer " + ("x" * 40 if code == 401 else token)}

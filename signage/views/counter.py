@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import boards, counters, tickets
+from signage import boards, counters, scope, tickets
 from signage.db import commit, utcnow
 from signage.errors import BadRequest, NotFound
 from signage.i18n import N_
-from signage.models import QueueCounter, Role, Site, Ticket, TicketStatus, User
+from signage.models import QueueCounter, QueueService, Role, Site, Ticket, TicketStatus, User
 from signage.submissions import REQUEST_ID
 from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, staff_view
 
@@ -152,19 +152,20 @@ async def counter_action(request: Request, db: AsyncSession) -> Response:
         if action == "return":
             await tickets.return_held(db, user, ip, counter.id, ticket_id)
         else:
-            await tickets.cancel(db, user, ip, ticket_id)
+            await tickets.cancel(db, user, ip, ticket_id, site=counter.site_id)
     elif action in {"open", "close"}:
         await tickets.set_counter_open(db, user, ip, counter.id, action == "open")
     elif action == "issue":
         service_id = _id(form.text("service_id", max_length=12))
         if service_id is None:
             raise BadRequest(N_("Choose a service."))
+        service = await scope.get(db, user, QueueService, service_id, site=counter.site_id)
         # The form's one-time id: pressing "Issue" twice (or re-posting) gives one ticket.
         once_id = form.text("request_id", required=False, max_length=64)
         issued = await tickets.issue(
             db,
             site_id=counter.site_id,
-            service_id=service_id,
+            service_id=service.id,
             priority=form.flag("priority"),
             source="staff",
             actor=user,

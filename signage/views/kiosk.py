@@ -8,14 +8,13 @@ import re
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from content import residents
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
-from signage import boards, counters, tickets
+from signage import boards, counters, scope, tickets
 from signage.db import transaction, utcnow
 from signage.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
 from signage.i18n import N_
@@ -138,18 +137,12 @@ async def kiosk_ticket(request: Request) -> Response:
         kiosk = await _kiosk(db, request)
         site = await db.get(Site, kiosk.site_id)
         assert site is not None and isinstance(service_id, int)
+        # A service of the kiosk's own site; issue() reads it again under the site's lock.
+        await scope.get(db, kiosk, QueueService, service_id)
         rules = await tickets.queue_site(db, site.id, lock=False)
         if not tickets.is_open_hours(site, rules, now):
             raise Conflict(N_("Numbers are issued from %(opens)s to %(closes)s."),
                            opens=rules.opens_at, closes=rules.closes_at)  # fmt: skip
-        # Checked without loading the row: issue() reads it under the site's lock.
-        known = await db.scalar(
-            sa.select(QueueService.id).where(
-                QueueService.id == service_id, QueueService.site_id == site.id
-            )
-        )
-        if known is None:
-            raise ValidationFailed({"service": N_("Choose a service.")})
         issued = await tickets.issue(
             db,
             site_id=site.id,

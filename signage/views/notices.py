@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
-from signage import media, notices, sites, textfit
+from signage import media, notices, scope, sites, textfit
 from signage.errors import ValidationFailed
 from signage.i18n import N_
-from signage.models import Notice, Role, User
+from signage.models import Media, Notice, Role, User
 from signage.submissions import once
 from signage.web import (
     Form,
@@ -237,8 +237,9 @@ async def notice_fit(request: Request, db: AsyncSession) -> Response:
     image_id = form.optional_id("image_id")
     settings = settings_of(request)
     picture = None
-    for item in await media.list_media(db, user):  # only the pictures this user may use
-        rendition = item.rendition("1920x1080") if item.id == image_id else None
+    if image_id is not None and not form.errors:
+        chosen = await scope.get(db, user, Media, image_id)  # a picture this user may use
+        rendition = chosen.rendition("1920x1080")
         if rendition is not None:
             picture = media.file_path(settings.media_dir, rendition.filename)
     found = await run_in_threadpool(

@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from content.announcements import PHRASES
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
-from signage import counters, queue_stats, sites, tickets
+from signage import counters, queue_stats, scope, sites, tickets
 from signage.db import utcnow
-from signage.errors import NotFound, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.models import Kiosk, QueueCounter, QueueService, Role, User
 from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view
@@ -146,9 +146,9 @@ async def service_add(request: Request, db: AsyncSession) -> Response:
 
 @staff_view(*MANAGERS)
 async def service_edit(request: Request, db: AsyncSession) -> Response:
-    service = await db.get(QueueService, request.path_params["service_id"])
-    if service is None:
-        raise NotFound()
+    service = await scope.get(
+        db, request.state.user, QueueService, request.path_params["service_id"]
+    )
     form = Form(await read_form(request))
     data = _service_input(form, await _site_languages(db, request.state.user, service.site_id))
     try:
@@ -187,10 +187,9 @@ async def counter_add(request: Request, db: AsyncSession) -> Response:
 
 @staff_view(*MANAGERS)
 async def counter_edit(request: Request, db: AsyncSession) -> Response:
-    counter = await db.get(QueueCounter, request.path_params["counter_id"])
-    if counter is None:
-        raise NotFound()
-    await counters.site_for(db, request.state.user, counter.site_id)
+    counter = await scope.get(
+        db, request.state.user, QueueCounter, request.path_params["counter_id"]
+    )
     form = Form(await read_form(request))
     data = _counter_input(form)
     try:
@@ -225,11 +224,8 @@ async def kiosk_add(request: Request, db: AsyncSession) -> Response:
 
 @staff_view(*MANAGERS)
 async def kiosk_revoke(request: Request, db: AsyncSession) -> Response:
-    kiosk = await db.get(Kiosk, request.path_params["kiosk_id"])
-    if kiosk is None:
-        raise NotFound()
+    kiosk = await scope.get(db, request.state.user, Kiosk, request.path_params["kiosk_id"])
     site_id = kiosk.site_id
-    await counters.site_for(db, request.state.user, site_id)
     await read_form(request)
     await counters.revoke_kiosk(db, request.state.user, client_ip(request), kiosk.id)
     return redirect(request, f"/queue/{site_id}?done=kiosk")

@@ -8,7 +8,8 @@ from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import sites
-from signage.errors import ValidationFailed
+from signage.errors import Forbidden, ValidationFailed
+from signage.i18n import N_
 from signage.models import Role
 from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, settings_of, staff_view
@@ -46,6 +47,8 @@ async def site_list(request: Request, db: AsyncSession) -> Response:
     }
     status_code = 200
     if request.method == "POST":
+        if request.state.user.site_id is not None:
+            raise Forbidden(N_("Only administrators of all sites can add sites."))
         form = Form(await read_form(request))
         data = _site_input(form)
         try:
@@ -57,14 +60,15 @@ async def site_list(request: Request, db: AsyncSession) -> Response:
         else:
             return redirect(request, "/sites?done=created")
     context = _context(request, errors)
-    context.update({"sites": await sites.list_sites(db), "values": values})
+    sites_shown = await sites.list_sites(db, user=request.state.user)
+    context.update({"sites": sites_shown, "values": values})
     return render(request, "sites.html", context, status_code=status_code)
 
 
 @staff_view(Role.ADMIN)
 async def site_edit(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
-    site = await sites.get_site(db, site_id)
+    site = await sites.get_site(db, request.state.user, site_id)
     errors: dict[str, str] = {}
     status_code = 200
     values: dict[str, object] = {**site.audit_view(), "languages": site.languages.split(",")}

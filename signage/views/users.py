@@ -44,8 +44,8 @@ async def _users_page(
         request,
         "users.html",
         {
-            "users": await users.list_users(db),
-            "sites": await sites.list_sites(db),
+            "users": await users.list_users(db, request.state.user),
+            "sites": await sites.list_sites(db, user=request.state.user),
             "errors": errors or {},
             "values": values or {"role": "editor", "language": "ja", "active": True},
             "done": request.query_params.get("done", ""),
@@ -80,7 +80,7 @@ async def user_list(request: Request, db: AsyncSession) -> Response:
 @staff_view(Role.ADMIN)
 async def user_edit(request: Request, db: AsyncSession) -> Response:
     user_id: int = request.path_params["user_id"]
-    target = await users.get_user(db, user_id)
+    target = await users.get_user(db, request.state.user, user_id)
     errors: dict[str, str] = {}
     status_code = 200
     if request.method == "POST":
@@ -98,7 +98,7 @@ async def user_edit(request: Request, db: AsyncSession) -> Response:
         "user_edit.html",
         {
             "target": target,
-            "sites": await sites.list_sites(db),
+            "sites": await sites.list_sites(db, user=request.state.user),
             "errors": errors,
             "two_step_on": totp.is_on(target),
         },
@@ -119,8 +119,8 @@ async def user_password(request: Request, db: AsyncSession) -> Response:
             request,
             "user_edit.html",
             {
-                "target": (target := await users.get_user(db, user_id)),
-                "sites": await sites.list_sites(db),
+                "target": (target := await users.get_user(db, request.state.user, user_id)),
+                "sites": await sites.list_sites(db, user=request.state.user),
                 "errors": exc.errors,
                 "two_step_on": totp.is_on(target),
             },
@@ -131,7 +131,7 @@ async def user_password(request: Request, db: AsyncSession) -> Response:
 
 @staff_view(Role.ADMIN)
 async def user_two_step_reset(request: Request, db: AsyncSession) -> Response:
-    target = await users.get_user(db, request.path_params["user_id"])
+    target = await users.get_user(db, request.state.user, request.path_params["user_id"])
     await totp.reset(db, request.state.user, client_ip(request), target)
     return redirect(request, "/users?done=two_step_reset")
 
