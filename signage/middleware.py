@@ -70,7 +70,7 @@ class BodyLimitMiddleware:
         request = Request(scope)
         limit = self.max_upload_bytes if scope["path"] in self.upload_paths else self.max_bytes
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             await _reply_error(scope, receive, send, PayloadTooLarge())
             return
         received = 0

@@ -120,13 +120,14 @@ async def _target(
 ) -> tuple[int | None, int | None, Site | None, str | None]:
     """(screen_id, group_id, site, layout of the screen or None for a group)."""
     kind, _, raw = target.partition(":")
-    if kind in {"screen", "group"} and raw.isdigit():
+    row = int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else None
+    if kind in {"screen", "group"} and row is not None:
         if kind == "screen":
-            screen = await db.get(Screen, int(raw))
+            screen = await db.get(Screen, row)
             if screen is not None and user.site_id in (None, screen.site_id):
                 return screen.id, None, screen.site, screen.layout
         else:
-            group = await db.get(ScreenGroup, int(raw))
+            group = await db.get(ScreenGroup, row)
             if group is not None and user.site_id in (None, group.site_id):
                 return None, group.id, await db.get(Site, group.site_id), None
     errors["target"] = N_("Choose a screen or a group of screens.")

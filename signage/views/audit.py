@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from signage import audit
 from signage.models import Role
-from signage.web import render, staff_view
+from signage.web import render, row_id, staff_view
 
 
 @staff_view(Role.ADMIN, Role.PUBLISHER)
@@ -25,7 +25,7 @@ async def audit_log(request: Request, db: AsyncSession) -> Response:
         actor=filters["actor"],
         action=filters["action"],
         target_type=filters["target_type"],
-        before_id=int(before) if before.isdigit() else None,
+        before_id=row_id(before),
     )
     more = len(rows) == audit.PAGE_SIZE
     return render(
