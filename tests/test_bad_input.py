@@ -180,3 +180,19 @@ def test_a_gif_of_identical_frames_at_the_longest_delay_is_accepted(
     )
     assert response.status_code == 303, response.text
     assert _count(db, "media") == 1
+
+
+def test_an_unknown_notice_action_is_not_found(client: TestClient, db: sa.Engine) -> None:
+    site = _admin(client, db)
+    made = post(
+        client,
+        "/notices/new",
+        {"site_id": str(site), "style": "normal", "title_ja": "休館", "body_ja": "",
+         "action": "submit"},
+        "/notices/new",
+    )  # fmt: skip
+    notice = made.headers["location"].split("?")[0]
+    response = post(client, f"{notice}/archive", {"reason": "typo in the address"}, notice)
+    assert response.status_code == 404
+    with db.connect() as conn:
+        assert conn.scalar(sa.text("SELECT status FROM notices")) == "pending"

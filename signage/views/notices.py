@@ -11,7 +11,7 @@ from starlette.responses import Response
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
 from signage import manifests, media, notices, sites
-from signage.errors import ValidationFailed
+from signage.errors import NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Notice, Role, User
 from signage.web import (
@@ -191,6 +191,8 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     notice_id: int = request.path_params["notice_id"]
     action: str = request.path_params["action"]
+    if action not in {"submit", "approve", "reject"}:
+        raise NotFound()  # never a rejection by a mistyped address
     form = Form(await read_form(request))
     ip = client_ip(request)
     if action == "submit":
