@@ -8,6 +8,7 @@ import secrets
 import struct
 import zlib
 
+import anyio
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
@@ -196,3 +197,26 @@ def test_an_unknown_notice_action_is_not_found(client: TestClient, db: sa.Engine
     assert response.status_code == 404
     with db.connect() as conn:
         assert conn.scalar(sa.text("SELECT status FROM notices")) == "pending"
+
+
+def test_a_content_length_in_unicode_digits_is_not_a_server_error(client: TestClient) -> None:
+    """'²' (byte 0xB2 in a header, read as Latin-1) passes str.isdigit() but not int().
+    HTTP clients write their own Content-Length, so the header is handed to the app as a
+    server would."""
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"name=x", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/playlists", "raw_path": b"/playlists", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"content-length", b"\xb2"),
+                    (b"content-type", b"application/x-www-form-urlencoded")],
+    }  # fmt: skip
+    anyio.run(client.app, scope, receive, send)
+    assert 400 <= int(sent[0]["status"]) < 500  # type: ignore[call-overload]
