@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from signage import manifests, schedules
+from signage import changes, schedules
 from signage.db import create_engine, migrate, session_factory, transaction, utcnow
 from signage.models import (
     Notice,
@@ -117,7 +117,8 @@ async def _measure(url: str) -> tuple[float, int, float, int, int]:
     now = utcnow()
     started = time.perf_counter()
     async with transaction(sessions) as db:
-        built = await manifests.rebuild_all(db, now)
+        changes.record(db, changes.WindowMoved(now))
+        built = await changes.settle(db)
     full = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -129,7 +130,8 @@ async def _measure(url: str) -> tuple[float, int, float, int, int]:
         entry.priority, entry.days, entry.starts_at, entry.ends_at = 100, "all", None, None
         entry.dayparts = [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "00:00"}]
         affected = await schedules.screens_of(db, entry)
-        changed = await manifests.rebuild(db, affected, now)
+        changes.record(db, changes.ScheduleChanged(entry.id))
+        changed = await changes.settle(db)
     one = time.perf_counter() - started
     await engine.dispose()
     return full, len(built), one, len(affected), len(changed)

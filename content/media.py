@@ -23,6 +23,7 @@ import hashlib
 import io
 import re
 import struct
+import time
 import unicodedata
 import zlib
 from collections.abc import Iterator
@@ -39,6 +40,10 @@ RENDITION_SIZES: dict[str, tuple[int, int]] = {
     "1080x1920": (1080, 1920),
 }
 THUMB_SIZE = (320, 320)
+# An animation for a screen is a few seconds long; a longer one is refused before decoding,
+# and decoding and re-encoding any animation is given up after MAX_SECONDS of work.
+MAX_FRAMES = 200
+MAX_SECONDS = 15.0
 
 _FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 _CONTENT_TYPES = {
@@ -131,8 +136,15 @@ def ingest_image(
     max_bytes: int = 30 * 1024 * 1024,
     max_pixels: int = 50_000_000,
     max_animation_pixels: int = 200_000_000,
+    max_frames: int = MAX_FRAMES,
+    max_seconds: float = MAX_SECONDS,
 ) -> IngestedImage:
-    """Check an upload and make its renditions; raises MediaRejected with the reason."""
+    """Check an upload and make its renditions; raises MediaRejected with the reason.
+
+    An animation with more than `max_frames` frames is refused before decoding, and one
+    whose frames take longer than `max_seconds` to decode and re-encode is given up.
+    """
+    deadline = time.monotonic() + max_seconds
     safe_display_name(filename)
     if not data:
         raise MediaRejected("The file is empty.")
@@ -145,6 +157,7 @@ def ingest_image(
     _check_pixels(
         container.width, container.height, container.frames, max_pixels, max_animation_pixels
     )
+    _check_frames(container.frames, max_frames)
 
     with _pillow_errors(_too_large(max_pixels)):
         image = Image.open(io.BytesIO(data), formats=list(_FORMATS))
@@ -155,8 +168,9 @@ def ingest_image(
         animated = fmt in ("GIF", "WEBP") and bool(getattr(image, "is_animated", False))
         frames = int(getattr(image, "n_frames", 1)) if animated else 1
         _check_pixels(image.width, image.height, frames, max_pixels, max_animation_pixels)
+        _check_frames(frames, max_frames)
         if animated:
-            return _ingest_animation(image, data, fmt, frames)
+            return _ingest_animation(image, data, fmt, frames, _Deadline(deadline, max_seconds))
         return _ingest_still(image, data, fmt)
 
 
@@ -347,6 +361,46 @@ def _webp_size(fourcc: bytes, data: bytes, body: int) -> tuple[int, int]:
     raise MediaRejected(DAMAGED)
 
 
+def decode_pixels(data: bytes) -> int:
+    """How many pixels ingesting `data` holds decoded at once (what memory it needs):
+    a JPEG is decoded at a reduced scale when that still covers the largest rendition; an
+    animation holds a few frames of its canvas. Raises MediaRejected for a non-picture."""
+    container = _read_container(data)
+    pixels = container.width * container.height
+    if container.frames > 1:
+        return 4 * pixels
+    if container.format == "JPEG":
+        scale = 8
+        for size in ((container.width, container.height), (container.height, container.width)):
+            needed = max(_targets(size).values(), key=lambda box: box[0] * box[1])
+            while scale > 1 and (size[0] // scale < needed[0] or size[1] // scale < needed[1]):
+                scale //= 2
+        return -(-pixels // (scale * scale))
+    return pixels
+
+
+def _check_frames(frames: int, max_frames: int) -> None:
+    if frames > max_frames:
+        raise MediaRejected(
+            "The animation has too many frames: at most %(count)s. Make it shorter.",
+            count=max_frames,
+        )
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    at: float
+    seconds: float
+
+    def check(self) -> None:
+        if time.monotonic() > self.at:
+            raise MediaRejected(
+                "The animation takes too long to prepare (more than %(seconds)s seconds). "
+                "Make it shorter or smaller.",
+                seconds=f"{self.seconds:g}",
+            )
+
+
 def _check_pixels(
     width: int, height: int, frames: int, max_pixels: int, max_animation_pixels: int
 ) -> None:
@@ -365,6 +419,8 @@ def _pillow_errors(too_large: MediaRejected | None = None) -> Iterator[None]:
     """Turn Pillow's exceptions about bad input into MediaRejected."""
     try:
         yield
+    except MediaRejected:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # The warning arrives as an exception only where warnings are errors; either way
         # the size was already checked against max_pixels.
@@ -456,6 +512,8 @@ def _ingest_still(image: Image.Image, data: bytes, fmt: str) -> IngestedImage:
             image.draft("RGB", stored_largest)
         image.load()
         base = _resizable(image)
+        if base is not image:
+            image.close()  # frees the decoded original: only the converted copy is needed
     few_colours = fmt in ("PNG", "GIF") and base.getcolors(256) is not None
     # Every rendition is made from one picture at the largest size needed; turning and
     # colour conversion happen there, on far fewer pixels than the original.
@@ -487,7 +545,9 @@ def _resizable(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale, do not clip
         return image.convert("I").point(lambda value: value / 257).convert("L")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+    if mode == "RGBA":
+        return image  # a copy would double the memory of the largest pictures
+    if mode in ("LA", "PA", "RGBa", "La") or "transparency" in image.info:
         return image.convert("RGBA")
     if mode in ("1", "P"):
         return image.convert("L" if mode == "1" else "RGB")
@@ -552,13 +612,15 @@ def _rendition(name: str, size: tuple[int, int], out_format: str, data: bytes) -
 # --- animations --------------------------------------------------------------------------
 
 
-def _ingest_animation(image: Image.Image, data: bytes, fmt: str, frames: int) -> IngestedImage:
+def _ingest_animation(
+    image: Image.Image, data: bytes, fmt: str, frames: int, deadline: _Deadline
+) -> IngestedImage:
     # Decode every frame once before making anything: a broken frame rejects the file.
     durations: list[int] = []
     has_alpha = False
     first: Image.Image | None = None
     with _pillow_errors():
-        for frame in _frames(image):
+        for frame in _frames(image, deadline):
             durations.append(int(frame.info.get("duration", 0) or 0))
             has_alpha = has_alpha or frame.getchannel("A").getextrema() != (255, 255)
             if first is None:
@@ -578,7 +640,9 @@ def _ingest_animation(image: Image.Image, data: bytes, fmt: str, frames: int) ->
             continue
         if size not in encoded:
             with _pillow_errors():
-                encoded[size] = _encode_animation(image, fmt, size, durations, loop, has_alpha)
+                encoded[size] = _encode_animation(
+                    image, fmt, size, durations, loop, has_alpha, deadline
+                )
         renditions.append(_rendition(name, size, fmt, encoded[size]))
     return IngestedImage(
         sha256=hashlib.sha256(data).hexdigest(),
@@ -591,9 +655,10 @@ def _ingest_animation(image: Image.Image, data: bytes, fmt: str, frames: int) ->
     )
 
 
-def _frames(image: Image.Image, mode: str = "RGBA") -> Iterator[Image.Image]:
+def _frames(image: Image.Image, deadline: _Deadline, mode: str = "RGBA") -> Iterator[Image.Image]:
     """Each frame as it is shown (Pillow composites GIF and WebP frames)."""
     for frame in ImageSequence.Iterator(image):
+        deadline.check()
         converted = frame.convert(mode)
         converted.info = {"duration": frame.info.get("duration", 0)}
         yield converted
@@ -611,9 +676,10 @@ def _encode_animation(
     durations: list[int],
     loop: object,
     has_alpha: bool,
+    deadline: _Deadline,
 ) -> bytes:
     def resized() -> Iterator[Image.Image]:
-        for frame in _frames(image, "RGBA" if has_alpha else "RGB"):
+        for frame in _frames(image, deadline, "RGBA" if has_alpha else "RGB"):
             small = _resize(frame, size)
             if fmt == "GIF" and has_alpha:
                 small.putalpha(small.getchannel("A").point(_ALPHA_THRESHOLD))

@@ -1,11 +1,13 @@
 """Takes what counters do to the screens: each call as a sequenced event with its sound,
 and each site's board as a state message (latest wins).
 
-Views hand it calls and changes only after their transaction commits. One task works
-through them in order: calls first (each gets its clips, then goes out), then the boards
+Views hand it calls and changes only after their transaction commits. One task sends
+the calls in order, each with its clips; a call whose counter has already called again
+meanwhile goes out at once without sound (it would be announced after its counter moved
+on), so a rush never waits for clips nobody should hear. Another task rebuilds the boards
 of the sites that changed (at most one rebuild per site every `BOARD_EVERY` seconds, so a
-burst of changes costs one). A second task speaks the numbers of newly issued tickets, so
-a call never waits for that.
+burst of changes costs one): what screens show never waits for a clip to be made. A third
+task speaks the numbers of newly issued tickets ahead of their calls.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Announcer:
         self._dirty: set[int] = set()
         self._prepare: deque[tuple[str, int, tuple[str, ...]]] = deque()
         self._wake = asyncio.Event()
+        self._called = asyncio.Event()
         self._prepared = asyncio.Event()
         self._built_at: dict[int, float] = {}  # site id -> when its board was last built
         self._screen_lists: dict[int, tuple[float, list[int]]] = {}
@@ -51,6 +54,7 @@ class Announcer:
 
     def call(self, call: Call) -> None:
         self._calls.append(call)
+        self._called.set()
         self._dirty.add(call.site_id)
         self._wake.set()
 
@@ -83,7 +87,11 @@ class Announcer:
     # --- the worker -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._tasks = [asyncio.ensure_future(self._run()), asyncio.ensure_future(self._speak())]
+        self._tasks = [
+            asyncio.ensure_future(self._run()),
+            asyncio.ensure_future(self._send_calls()),
+            asyncio.ensure_future(self._speak()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -120,17 +128,31 @@ class Announcer:
         return max(0.0, min(self._built_at.get(s, 0.0) + BOARD_EVERY - now for s in self._dirty))
 
     async def _work(self) -> None:
-        while self._calls or self._next_board_in() == 0.0:
-            while self._calls:
-                await self._announce(self._calls.popleft())
+        while self._next_board_in() == 0.0:
             now = time.monotonic()
             for site_id in [
                 s for s in self._dirty if self._built_at.get(s, 0.0) + BOARD_EVERY <= now
             ]:
-                if self._calls:
-                    break  # a call goes first
                 self._dirty.discard(site_id)
                 await self._refresh(site_id)
+
+    async def _send_calls(self) -> None:
+        while True:
+            await self._called.wait()
+            self._called.clear()
+            while self._calls:
+                call = self._calls.popleft()
+                try:
+                    await self._announce(call, silent=self._moved_on(call))
+                except Exception:  # one failure must not stop the next calls
+                    log.exception("announcing %s failed", call.label)
+
+    def _moved_on(self, call: Call) -> bool:
+        """Whether the call's counter has called again since (that call waits to go out)."""
+        return any(
+            later.site_id == call.site_id and later.counter_id == call.counter_id
+            for later in self._calls
+        )
 
     async def _speak(self) -> None:
         while True:
@@ -152,10 +174,13 @@ class Announcer:
         self._screen_lists[site_id] = (time.monotonic() + SCREENS_FOR, found)
         return found
 
-    async def _announce(self, call: Call) -> None:
-        audio, texts = await self.voice.call_audio(
-            call.prefix, call.number, call.counter, call.voice_languages
-        )
+    async def _announce(self, call: Call, *, silent: bool = False) -> None:
+        audio: list[dict[str, str]] = []
+        texts: dict[str, str] = {}
+        if not silent:
+            audio, texts = await self.voice.call_audio(
+                call.prefix, call.number, call.counter, call.voice_languages
+            )
         event: dict[str, Any] = call.event() | {"audio": audio, "texts": texts}
         self.hub.publish(event, await self._screens(call.site_id))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,17 +16,19 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import auth
+from signage import auth, changes
 from signage.announcer import Announcer
 from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
 from signage.hub import CLOSE_RESTART, Hub
 from signage.i18n import N_
 from signage.jobs import Jobs
+from signage.media import DecodeGate
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from signage.player_socket import SeenWriter, warm_manifests
 from signage.routes import routes
 from signage.settings import Settings
+from signage.views.player import SCREENSHOT_MAX_BYTES
 from signage.voice import Voice
 from signage.web import create_templates, render_error
 
@@ -91,8 +94,10 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_form_bytes,
-                max_upload_bytes=settings.max_upload_bytes,
-                upload_paths=frozenset({"/media"}),
+                path_limits={
+                    "/media": settings.max_upload_bytes + 64 * 1024,  # the other form fields
+                    "/player/screenshot": SCREENSHOT_MAX_BYTES,
+                },
             ),
             Middleware(
                 CSRFMiddleware,
@@ -114,14 +119,29 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     voice = Voice(settings.media_dir / "voice", enabled=settings.voice)
     announcer = Announcer(hub, app.state.readonly_db, voice)
     app.state.announcer = announcer
-    app.state.db = session_factory(engine, info={"hub": hub, "announcer": announcer})
+    outlets = changes.Outlets(hub, announcer)
+    app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
+    # Where authenticator codes read the time; tests put a fake clock here.
+    app.state.clock = time.time
+    app.state.decodes = DecodeGate(settings.decode_pixel_budget, settings.max_parallel_decodes)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),
         absolute=timedelta(hours=settings.session_max_hours),
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
     )
-    app.state.jobs = Jobs(app.state.db, app.state.policy, settings.timezone) if scheduler else None
+    app.state.jobs = (
+        Jobs(
+            app.state.db,
+            app.state.policy,
+            settings.timezone,
+            media_dir=settings.media_dir,
+            readonly=app.state.readonly_db,
+        )
+        if scheduler
+        else None
+    )
+    outlets.jobs = app.state.jobs
     return app

@@ -1,4 +1,5 @@
-"""Staff authentication: argon2 passwords, server-side sessions, login rate limiting."""
+"""Staff authentication: argon2 passwords, server-side sessions, login rate limiting
+(the second step of two-step sign-in is in `totp.py`)."""
 
 from __future__ import annotations
 
@@ -65,10 +66,34 @@ class SessionPolicy:
     window: timedelta
 
 
-async def check_rate_limit(
+async def _lock_counters(db: AsyncSession, *keys: str) -> None:
+    """Serialise attempts on these counters until the transaction ends.
+
+    SQLite begins every writing transaction IMMEDIATE, which already serialises them; on
+    PostgreSQL a transaction-scoped advisory lock per key does it across server processes
+    (taken in sorted order, so two attempts never wait for each other in a cycle).
+    """
+    bind = db.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        await db.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
+async def reserve_attempt(
     db: AsyncSession, policy: SessionPolicy, username: str, ip: str, now: datetime
-) -> None:
-    """Raise TooManyRequests when this user name or address failed too often lately."""
+) -> int:
+    """Count one password attempt before the password is checked, or raise TooManyRequests.
+
+    The attempt is written as a failure at once, in the caller's (short) transaction,
+    under a lock on its counters: parallel guesses cannot all read "4 failures" and all go
+    on to be checked. A right answer gives it back (`release_attempt`).
+    """
+    username = username.strip().lower()[:64]
+    ip = ip[:64]
+    await _lock_counters(db, "login-user:" + username, "login-ip:" + ip)
     since = now - policy.window
     by_user = await db.scalar(
         sa.select(sa.func.count())
@@ -82,19 +107,19 @@ async def check_rate_limit(
     )
     if (by_user or 0) >= policy.max_failures or (by_ip or 0) >= policy.max_failures * 4:
         raise TooManyRequests()
+    attempt = LoginFailure(username=username, ip=ip, at=now)
+    db.add(attempt)
+    await db.flush()
+    return attempt.id
 
 
-async def authenticate(
-    db: AsyncSession, policy: SessionPolicy, username: str, password: str, ip: str
-) -> User:
+async def authenticate(db: AsyncSession, username: str, password: str) -> User:
     """Return the active user with these credentials or raise with one uniform message.
 
-    Failures are recorded by the caller in a transaction of their own (see
-    `record_failure`), so they count even though this request fails.
+    The caller first counts the attempt with `reserve_attempt` in a transaction of its
+    own, so a failure counts even though this request fails.
     """
     username = username.strip().lower()
-    now = utcnow()
-    await check_rate_limit(db, policy, username, ip, now)
     user = await db.scalar(sa.select(User).where(User.username == username))
     if user is None:
         verify_password(_DUMMY_HASH, password)
@@ -103,12 +128,15 @@ async def authenticate(
         raise Unauthorized(LOGIN_FAILED)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    await db.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))
+    # Earlier failures are forgotten only once the login is complete (`start_session`):
+    # a right password must not reset the count of wrong second-step codes. The caller
+    # gives back this attempt's own reservation (`release_attempt`).
     return user
 
 
-async def record_failure(db: AsyncSession, username: str, ip: str) -> None:
-    db.add(LoginFailure(username=username.strip().lower()[:64], ip=ip[:64]))
+async def release_attempt(db: AsyncSession, attempt_id: int) -> None:
+    """The attempt reserved with `reserve_attempt` turned out right: it is no failure."""
+    await db.execute(sa.delete(LoginFailure).where(LoginFailure.id == attempt_id))
 
 
 async def prune_failures(db: AsyncSession, policy: SessionPolicy) -> None:
@@ -121,6 +149,7 @@ async def start_session(
     """Create a session and return its token; the session it replaces (if any) ends."""
     if old_token:
         await end_session(db, old_token)
+    await db.execute(sa.delete(LoginFailure).where(LoginFailure.username == user.username))
     token = secrets.token_urlsafe(32)
     db.add(
         StaffSession(

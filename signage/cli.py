@@ -38,16 +38,21 @@ def _migrate(settings: Settings) -> None:
         raise CommandError(f"{exc} (SIGNAGE_DATABASE_URL)") from exc
 
 
-def server_options() -> dict[str, Any]:
+def server_options(trusted_proxies: str = "") -> dict[str, Any]:
     """uvicorn's options for the player websockets and the proxy, as `signage serve` runs
-    them; bench/ uses the same, so what is measured is what runs."""
+    them; bench/ uses the same, so what is measured is what runs. Forwarded headers are
+    believed only from `trusted_proxies` (SIGNAGE_TRUSTED_PROXIES), never by default."""
+    from signage.http_protocol import TimedH11Protocol
     from signage.player_socket import PlayerWebSocketProtocol
 
     return {
+        "http": TimedH11Protocol,  # closes connections that never finish a request head
+        "timeout_keep_alive": 5,  # seconds an idle connection stays open after a response
         "ws": PlayerWebSocketProtocol,
         "ws_per_message_deflate": False,
         "ws_max_size": 64 * 1024,  # players send small JSON; larger messages are closed (1009)
-        "proxy_headers": True,
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies or "",
         "server_header": False,
     }
 
@@ -75,7 +80,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
-        **server_options(),
+        **server_options(settings.trusted_proxies),
     )
 
 
@@ -107,6 +112,27 @@ async def _create_user(settings: Settings, username: str, password: str) -> None
         await engine.dispose()
 
 
+async def _reset_two_step(settings: Settings, username: str) -> None:
+    import sqlalchemy as sa
+
+    from signage import totp
+    from signage.db import transaction
+    from signage.errors import Conflict
+    from signage.models import User
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as db:
+            user = await db.scalar(sa.select(User).where(User.username == username.lower()))
+            if user is None:
+                raise CommandError(f"there is no user {username!r}")
+            await totp.reset(db, None, "", user, actor_name="command line")
+    except Conflict as exc:
+        raise CommandError(f"{username!r} does not use two-step sign-in") from exc
+    finally:
+        await engine.dispose()
+
+
 async def _load_demo(settings: Settings) -> Demo:
     engine = create_engine(settings.database_url)
     try:
@@ -119,9 +145,9 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     print()
     print(f"  Demo city hall ready. Open {base}/ in a browser.")
-    print("  Accounts (user name / password):")
+    print("  Accounts (user name, password, what they do):")
     for username, password in demo.passwords.items():
-        print(f"    {username:<8} {password}")
+        print(f"    {username:<8} {password}  {demo.roles.get(username, '')}")
     if demo.players:
         print("  Screens (open each link in its own browser window or kiosk browser):")
         for name, token in demo.players.items():
@@ -131,7 +157,8 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
         print(f"    Ticket kiosk (a touch screen): {base}/kiosk/#token={demo.kiosk}")
         for name, counter_id in demo.counters.items():
             print(f"    Counter console {name} (log in as suzuki): {base}/counter/{counter_id}")
-    print(f"  Data folder: {settings.data_dir} (reset each time the demo starts)")
+    print(f"  Data folder: {settings.data_dir} (reset each time the demo starts;")
+    print("  ./scripts/demo --keep restarts it with its data)")
     print()
 
 
@@ -147,12 +174,22 @@ def run(argv: Sequence[str] | None = None) -> int:
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    reset = sub.add_parser(
+        "reset-two-step",
+        help="turn off a user's two-step sign-in (the last administrator lost their phone)",
+    )
+    reset.add_argument("username")
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
     demo_command = sub.add_parser(
         "demo", help="start a fresh demo city hall on SQLite and serve it"
     )
     demo_command.add_argument("--host")
     demo_command.add_argument("--port", type=int)
+    demo_command.add_argument(
+        "--keep",
+        action="store_true",
+        help="restart the demo with the data it has (accounts, content, paired screens)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -176,21 +213,31 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(f"password: {password}")
             asyncio.run(_create_user(settings, args.username, password))
             print(f"administrator {args.username!r} created")
+        elif args.command == "reset-two-step":
+            settings = _settings()
+            _migrate(settings)
+            asyncio.run(_reset_two_step(settings, args.username))
+            print(f"two-step sign-in of {args.username!r} is off; they log in with their password")
         elif args.command == "load-demo":
             settings = _settings()
             _migrate(settings)
             demo = asyncio.run(_load_demo(settings))
             _print_accounts(settings, settings.host, settings.port, demo)
         elif args.command == "demo":
-            shutil.rmtree(DEMO_DIR, ignore_errors=True)
+            kept = args.keep and (DEMO_DIR / "signage.db").is_file()
+            if not kept:
+                shutil.rmtree(DEMO_DIR, ignore_errors=True)
             settings = _settings(
                 data_dir=DEMO_DIR.resolve(),
                 database_url=f"sqlite:///{DEMO_DIR.resolve()}/signage.db",
             )
             _migrate(settings)
-            demo = asyncio.run(_load_demo(settings))
             host, port = args.host or settings.host, args.port or settings.port
-            _print_accounts(settings, host, port, demo)
+            if kept:
+                print(f"\n  The demo goes on with its data in {settings.data_dir}: the accounts")
+                print("  and links printed at its first start still work.\n")
+            else:
+                _print_accounts(settings, host, port, asyncio.run(_load_demo(settings)))
             _serve(settings, host, port)
     except CommandError as exc:
         print(f"signage: error: {exc}", file=sys.stderr)

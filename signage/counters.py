@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.announcements import PHRASES
 from content.languages import LANGUAGES
-from signage import audit, tickets
+from signage import audit, changes, tickets
 from signage.db import utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
@@ -130,7 +130,7 @@ async def create_service(
         db, user, "service.create", "service", service.id, service.name,
         after=service.audit_view(), ip=ip,
     )  # fmt: skip
-    tickets.changed(db, site_id)
+    changes.record(db, changes.ServiceChanged(site_id))
     return service
 
 
@@ -150,7 +150,7 @@ async def update_service(
         db, user, "service.update", "service", service.id, service.name,
         before=before, after=service.audit_view(), ip=ip,
     )  # fmt: skip
-    tickets.changed(db, service.site_id)
+    changes.record(db, changes.ServiceChanged(service.site_id))
     return service
 
 
@@ -200,7 +200,7 @@ async def create_counter(
         db, user, "counter.create", "counter", counter.id, counter.name or str(counter.number),
         after=counter.audit_view(), ip=ip,
     )  # fmt: skip
-    tickets.changed(db, site_id)
+    changes.record(db, changes.CounterChanged(counter.id, site_id))
     return counter
 
 
@@ -218,7 +218,7 @@ async def update_counter(
         db, user, "counter.update", "counter", counter.id, counter.name or str(counter.number),
         before=before, after=counter.audit_view(), ip=ip,
     )  # fmt: skip
-    tickets.changed(db, counter.site_id)
+    changes.record(db, changes.CounterChanged(counter.id, counter.site_id))
     return counter
 
 
@@ -271,7 +271,7 @@ async def update_rules(
         db, user, "queue.settings", "queue", site_id, site.name,
         before=before, after=settings.audit_view(), ip=ip,
     )  # fmt: skip
-    tickets.changed(db, site_id)
+    changes.record(db, changes.QueueRulesChanged(site_id))
     return settings
 
 

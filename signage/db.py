@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +116,33 @@ def on_commit(db: AsyncSession, action: Callable[[], None]) -> None:
     db.info.setdefault("after_commit", []).append(action)
 
 
+def before_commit(db: AsyncSession, hook: Callable[[AsyncSession], Awaitable[object]]) -> None:
+    """Run `hook` (once) just before this session commits, inside its transaction: how
+    recorded changes become rebuilt manifests (signage/changes.py)."""
+    hooks = db.info.setdefault("before_commit", [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+async def _run_before_commit(db: AsyncSession) -> None:
+    while hooks := db.info.pop("before_commit", []):
+        for hook in hooks:
+            await hook(db)
+
+
+async def commit(db: AsyncSession) -> None:
+    """Commit in the middle of a unit of work, running its before-commit hooks first."""
+    await _run_before_commit(db)
+    await db.commit()
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if session.info.get("before_commit"):
+        # A bare `session.commit()` would skip the rebuilds that the change needs.
+        raise RuntimeError("commit with db.transaction() or db.commit(): changes are pending")
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     for action in session.info.pop("after_commit", []):
@@ -124,7 +151,8 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop("after_commit", None)
+    for key in ("after_commit", "before_commit", "changes"):
+        session.info.pop(key, None)
 
 
 @asynccontextmanager
@@ -134,6 +162,7 @@ async def transaction(
     """One unit of work: commits when the block ends, rolls back on any error."""
     async with sessions() as session, session.begin():
         yield session
+        await _run_before_commit(session)
 
 
 def alembic_config(database_url: str) -> Config:

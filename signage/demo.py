@@ -21,8 +21,8 @@ from content.media import ingest_image
 from content.notices import NoticeText
 from signage import (
     auth,
+    changes,
     counters,
-    manifests,
     media,
     notices,
     pairing,
@@ -55,6 +55,12 @@ DEMO_USERS = (
     ("suzuki", "鈴木 美咲", Role.COUNTER, 0, "ja"),
 )
 WEEKDAYS = [0, 1, 2, 3, 4]
+ROLE_WORDS = {
+    Role.ADMIN: "administrator",
+    Role.PUBLISHER: "publisher (approves notices)",
+    Role.EDITOR: "editor (writes notices)",
+    Role.COUNTER: "counter staff",
+}
 
 
 def _poster(kind: str) -> bytes:
@@ -93,6 +99,7 @@ def _next_holiday_or_year_end(today: date) -> date:
 @dataclass
 class Demo:
     passwords: dict[str, str] = field(default_factory=dict)  # user name -> password
+    roles: dict[str, str] = field(default_factory=dict)  # user name -> role and site, in words
     players: dict[str, str] = field(default_factory=dict)  # screen name -> device token
     kiosk: str = ""  # the kiosk's device token
     counters: dict[str, int] = field(default_factory=dict)  # counter name -> id
@@ -124,6 +131,8 @@ async def load_demo(
                 ),
             )
             passwords[username] = password
+            where = "all sites" if site_index is None else f"{created[site_index].name}"
+            demo.roles[username] = f"{ROLE_WORDS[role]}, {where}"
         if media_dir is not None:
             demo.players = await _content(db, accounts["sato"], created[0].id, media_dir)
             await _queue(db, accounts["sato"], created[0].id, demo)
@@ -186,8 +195,8 @@ async def _queue(db: AsyncSession, publisher: User, site_id: int, demo: Demo) ->
     token = secrets.token_urlsafe(24)
     board.token_hash, board.paired_at = pairing.token_hash(token), utcnow()
     demo.players[board.name] = token
-    ids = [board.id] + ([counter_screen.id] if counter_screen else [])
-    await manifests.rebuild(db, ids)
+    for screen_id in [board.id] + ([counter_screen.id] if counter_screen else []):
+        changes.record(db, changes.ScreenChanged(screen_id))
 
 
 async def _content(
@@ -352,5 +361,6 @@ async def _content(
         token = secrets.token_urlsafe(24)
         screen.token_hash, screen.paired_at = pairing.token_hash(token), utcnow()
         players[screen.name] = token
-    await manifests.rebuild(db, [hall.id, counter.id])
+    for screen in (hall, counter):
+        changes.record(db, changes.ScreenChanged(screen.id))
     return players

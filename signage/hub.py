@@ -42,6 +42,8 @@ CLOSE_UNKNOWN_TOKEN = 4001
 CLOSE_REVOKED = 4002
 CLOSE_FOREIGN_ORIGIN = 4003
 CLOSE_TOO_SLOW = 4004
+CLOSE_REPLACED = 4005
+CLOSE_PROTOCOL = 4006
 CLOSE_NO_HELLO = 4008
 CLOSE_RESTART = 1012
 
@@ -143,8 +145,14 @@ class Hub:
     # --- subscribers ------------------------------------------------------------------
 
     def subscribe(self, screen_id: int) -> Subscriber:
+        """The one live subscriber of this screen: one it replaces is closed with 4005 (a
+        screen's token cannot hold hundreds of sockets that all receive events)."""
+        group = self._subscribers.setdefault(screen_id, set())
+        for old in list(group):
+            old.close(CLOSE_REPLACED)
+            group.discard(old)
         subscriber = Subscriber(screen_id)
-        self._subscribers.setdefault(screen_id, set()).add(subscriber)
+        group.add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:

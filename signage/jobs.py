@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, manifests, media, tickets
+from signage import auth, changes, manifests, media, submissions, tickets, totp
 from signage.db import transaction, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 
@@ -86,8 +86,9 @@ class Jobs:
         sessions: async_sessionmaker[AsyncSession],
         policy: auth.SessionPolicy,
         timezone: str,
+        *,
+        media_dir: Path,
         holder: str = HOLDER,
-        media_dir: Path | None = None,
         readonly: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
@@ -122,11 +123,12 @@ class Jobs:
         async with transaction(self.sessions) as db:
             await auth.prune_sessions(db, self.policy)
             await auth.prune_failures(db, self.policy)
-        if self.media_dir is not None:
-            async with self.readonly() as db:
-                removed = await media.prune_orphans(db, self.media_dir)
-            if removed:
-                log.info("removed %d media files nothing refers to", removed)
+            await totp.prune_pending(db)
+            await submissions.prune(db)
+        async with self.readonly() as db:
+            removed = await media.prune_orphans(db, self.media_dir)
+        if removed:
+            log.info("removed %d media files nothing refers to", removed)
 
     async def queue_day(self, now: datetime | None = None) -> dict[int, str]:
         if not await _leader(self.sessions, self.holder):
@@ -143,7 +145,8 @@ class Jobs:
             return []
         now = utcnow()
         async with transaction(self.sessions) as db:
-            changed = await manifests.rebuild_all(db, now)
+            changes.record(db, changes.WindowMoved(now))
+            changed = await changes.settle(db)
             boundary = await next_boundary(db, now)
         if changed:
             log.info("manifests changed: %s", changed)

@@ -1,7 +1,8 @@
 """Manifests: for each screen, its layout, 48-hour timeline and every file it needs.
 
 A manifest is rebuilt whenever something it depends on changes (a notice, a playlist, a
-schedule, a screen, a closure) and on the hour, as the window moves on. Its version rises
+schedule, a screen, a closure; signage/changes.py decides which) and on the hour, as the
+window moves on. Its version rises
 only when its content changes, so players download only what is new.
 """
 
@@ -11,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from content.notices import NoticeStatus, render_body
 from content.schedules import Schedule
 from content.timeline import resolve
 from signage import schedules
-from signage.db import on_commit, utcnow
+from signage.db import utcnow
 from signage.models import (
     Manifest,
     Media,
@@ -265,13 +266,20 @@ def content_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+class Rebuilt(NamedTuple):
+    screen_id: int
+    version: int
+    body: dict[str, Any]
+
+
 async def rebuild(
     db: AsyncSession, screen_ids: Iterable[int], now: datetime | None = None
-) -> list[int]:
-    """Rebuild these screens' manifests; returns the ids whose content changed."""
+) -> list[Rebuilt]:
+    """Rebuild these screens' manifests; returns those whose content changed. Called by
+    signage/changes.py, which hands them to the hub after commit."""
     now = now or utcnow()
     await db.flush()
-    changed: list[int] = []
+    changed: list[Rebuilt] = []
     screens = list(
         await db.scalars(
             sa.select(Screen).where(Screen.id.in_(set(screen_ids))).order_by(Screen.id)
@@ -292,29 +300,22 @@ async def rebuild(
         digest = content_hash(body)
         manifest = current.get(screen_id)
         if manifest is None:
-            _announce(db, screen_id, 1, body)
             db.add(
                 Manifest(
                     screen_id=screen_id, version=1, content_hash=digest, body=body, built_at=now
                 )
             )
-            changed.append(screen_id)
+            changed.append(Rebuilt(screen_id, 1, body))
         elif manifest.content_hash != digest:
-            _announce(db, screen_id, manifest.version + 1, body)
             manifest.version += 1
             manifest.content_hash, manifest.body, manifest.built_at = digest, body, now
-            changed.append(screen_id)
+            changed.append(Rebuilt(screen_id, manifest.version, body))
     return changed
 
 
-def _announce(db: AsyncSession, screen_id: int, version: int, body: dict[str, Any]) -> None:
-    """Push the new manifest to the screen once the change is committed."""
-    hub = db.info.get("hub")
-    if hub is not None:
-        on_commit(db, lambda: hub.set_manifest(screen_id, version, body))
-
-
 async def screens_for_playlists(db: AsyncSession, playlist_ids: set[int]) -> set[int]:
+    """Screens that play one of these playlists: by default, or scheduled alone or in a
+    group."""
     if not playlist_ids:
         return set()
     direct = await db.scalars(
@@ -331,23 +332,6 @@ async def screens_for_playlists(db: AsyncSession, playlist_ids: set[int]) -> set
         .where(ScheduleEntry.playlist_id.in_(playlist_ids))
     )
     return {i for i in [*direct, *by_screen, *by_group] if i is not None}
-
-
-async def rebuild_for_playlist(db: AsyncSession, playlist_id: int) -> list[int]:
-    return await rebuild(db, await screens_for_playlists(db, {playlist_id}))
-
-
-async def rebuild_for_notice(db: AsyncSession, notice_id: int) -> list[int]:
-    playlist_ids = set(
-        await db.scalars(
-            sa.select(PlaylistItem.playlist_id).where(PlaylistItem.notice_id == notice_id)
-        )
-    )
-    return await rebuild(db, await screens_for_playlists(db, playlist_ids))
-
-
-async def rebuild_all(db: AsyncSession, now: datetime | None = None) -> list[int]:
-    return await rebuild(db, list(await db.scalars(sa.select(Screen.id))), now)
 
 
 async def current(db: AsyncSession, screen_id: int) -> Manifest | None:

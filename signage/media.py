@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import tempfile
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import cast
 
 import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content.media import IngestedImage, MediaRejected, ingest_image
+from content.media import IngestedImage, MediaRejected, decode_pixels, ingest_image
 from signage import audit
-from signage.errors import BadRequest, Forbidden, NotFound
+from signage.errors import BadRequest, Forbidden, NotFound, TooManyRequests
+from signage.i18n import N_
 from signage.models import Media, Rendition, Role, User
 
 FILE_NAME = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp|gif)$")
@@ -71,14 +78,123 @@ def remove_files(paths: list[Path]) -> None:
             path.unlink()
 
 
-async def ingest_upload(
-    data: bytes, filename: str, *, max_bytes: int, max_pixels: int
-) -> IngestedImage:
-    """Decode and render in a worker thread, so pushes to screens never wait for Pillow."""
+BUSY = N_("Many pictures are being prepared right now. Try again in a minute.")
+
+
+class DecodeGate:
+    """Lets picture decodes run while their pixels fit `budget` and fewer than `parallel`
+    run, so parallel uploads cannot take the server's memory.
+
+    The others wait in line, first come first served (a large picture is never overtaken
+    for ever by small ones): at most `waiting` of them, each for at most `patience`
+    seconds; beyond that the upload is refused with 429 and `BUSY`. Each holds its file
+    in memory, so the line is short.
+    """
+
+    def __init__(
+        self, budget: int, parallel: int, *, waiting: int = 8, patience: float = 60.0
+    ) -> None:
+        self.budget = budget
+        self.parallel = parallel
+        self.waiting = waiting
+        self.patience = patience
+        self.used = 0
+        self.running = 0
+        self._line: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def full(self) -> bool:
+        """True when an upload would be refused now: checked before its file is read."""
+        return len(self._line) >= self.waiting
+
+    @contextlib.asynccontextmanager
+    async def admit(self, pixels: int) -> AsyncIterator[None]:
+        cost = min(pixels, self.budget)  # a picture larger than the budget runs alone
+        if not self._line and self._fits(cost):
+            self._take(cost)
+        else:
+            await self._wait(cost)
+        try:
+            yield
+        finally:
+            self._release(cost)
+
+    async def _wait(self, cost: int) -> None:
+        if len(self._line) >= self.waiting:
+            raise TooManyRequests(BUSY)
+        entry = (cost, asyncio.get_running_loop().create_future())
+        self._line.append(entry)
+        try:
+            done, _ = await asyncio.wait({entry[1]}, timeout=self.patience)
+        except BaseException:
+            self._leave(entry)
+            raise
+        if not done:
+            self._leave(entry)
+            raise TooManyRequests(BUSY)
+
+    def _leave(self, entry: tuple[int, asyncio.Future[None]]) -> None:
+        if entry[1].done():  # admitted meanwhile: give the place back
+            self._release(entry[0])
+        else:
+            entry[1].cancel()
+            self._line.remove(entry)
+            self._wake()
+
+    def _fits(self, cost: int) -> bool:
+        return self.running < self.parallel and self.used + cost <= self.budget
+
+    def _take(self, cost: int) -> None:
+        self.used += cost
+        self.running += 1
+
+    def _release(self, cost: int) -> None:
+        self.used -= cost
+        self.running -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._line and self._fits(self._line[0][0]):
+            cost, future = self._line.popleft()
+            self._take(cost)
+            future.set_result(None)
+
+
+def _return_memory_to_the_system() -> None:
+    """glibc keeps freed blocks of a large decode in its arenas (the RSS of the server
+    stayed at gigabytes after parallel uploads); give them back."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
     try:
-        return await anyio.to_thread.run_sync(
-            lambda: ingest_image(data, filename, max_bytes=max_bytes, max_pixels=max_pixels)
-        )
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)  # glibc only
+    return cast("Callable[[int], int] | None", trim)
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+async def ingest_upload(
+    data: bytes, filename: str, *, max_bytes: int, max_pixels: int, gate: DecodeGate
+) -> IngestedImage:
+    """Decode and render in a worker thread, so pushes to screens never wait for Pillow,
+    once the gate has room for the pixels it decodes."""
+
+    def ingest() -> IngestedImage:
+        try:
+            return ingest_image(data, filename, max_bytes=max_bytes, max_pixels=max_pixels)
+        finally:
+            _return_memory_to_the_system()
+
+    try:
+        pixels = await anyio.to_thread.run_sync(lambda: decode_pixels(data))
+        async with gate.admit(pixels):
+            # Not cancellable: the gate is released only once the thread has finished.
+            return await anyio.to_thread.run_sync(ingest)
     except MediaRejected as exc:
         raise BadRequest(exc.message, **exc.params) from exc
 
@@ -91,14 +207,20 @@ async def store(
     display_name: str,
     media_dir: Path,
 ) -> tuple[Media, list[Path]]:
-    """Record an ingested image; identical uploads are stored once.
+    """Record an ingested image; identical files are stored once.
 
+    A picture the uploader's library already has (their site's, or one for all sites) is
+    not added twice. One that only another site has gets a row of this site's own, sharing
+    the stored files, so nothing tells the uploader that another site has it.
     Returns the row and the files created, which the caller removes if its transaction
     fails, so a failed upload leaves no file behind.
     """
     if user.role not in UPLOADERS:
         raise Forbidden()
-    existing = await db.scalar(sa.select(Media).where(Media.sha256 == image.sha256))
+    query = sa.select(Media).where(Media.sha256 == image.sha256)
+    if user.site_id is not None:  # as in `list_media`
+        query = query.where(sa.or_(Media.site_id == user.site_id, Media.site_id.is_(None)))
+    existing = await db.scalar(query.order_by(Media.id).limit(1))
     if existing is not None:
         return existing, []
     created = await anyio.to_thread.run_sync(lambda: _write_files(media_dir, image))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -47,28 +48,23 @@ class SecurityHeadersMiddleware:
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 before a view reads them.
 
-    `max_bytes` applies everywhere except the paths in `upload_paths`, which get
-    `max_upload_bytes` (plus room for the other form fields).
+    `max_bytes` applies everywhere except the paths in `path_limits`, which have their
+    own (media uploads, player screenshots).
     """
 
     def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        max_upload_bytes: int = 0,
-        upload_paths: frozenset[str] = frozenset(),
+        self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.max_upload_bytes = max_upload_bytes + 64 * 1024
-        self.upload_paths = upload_paths
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        limit = self.max_upload_bytes if scope["path"] in self.upload_paths else self.max_bytes
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = request.headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
             await _reply_error(scope, receive, send, PayloadTooLarge())

@@ -72,6 +72,12 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Two-step sign-in (see `totp.py`): the authenticator's secret, encrypted with a key
+    # derived from SIGNAGE_SECRET_KEY; it is only in force once `totp_enabled_at` is set.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255), default=None)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The last 30-second step whose code was accepted, so no code works twice.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)
 
     site: Mapped[Site | None] = relationship(lazy="selectin")
 
@@ -101,6 +107,29 @@ class StaffSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
     user_agent: Mapped[str] = mapped_column(sa.String(255), default="")
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the authenticator, stored as an argon2 hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(255))
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PendingLogin(Base):
+    """A password already checked, waiting for the second step; keyed like a session."""
+
+    __tablename__ = "pending_logins"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    next_path: Mapped[str] = mapped_column(sa.String(255), default="/")
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
 
 
 class LoginFailure(Base):
@@ -141,7 +170,8 @@ class Media(Base):
     __tablename__ = "media"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Not unique: each site that uploads a picture has its own row (the files are shared).
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
     format: Mapped[str] = mapped_column(sa.String(8))
     width: Mapped[int]
@@ -469,6 +499,17 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(sa.String(100))
     expires_at: Mapped[datetime]
+
+
+class FormSubmission(Base):
+    """A create form already handled: its one-time `request_id` (per user) and where it led,
+    so a double click or a repeated POST creates nothing twice and answers the same."""
+
+    __tablename__ = "form_submissions"
+
+    key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    location: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 # --- queue-number calling -------------------------------------------------------------

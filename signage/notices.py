@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStatus, NoticeStyle, NoticeText, validate_texts
-from signage import audit
+from signage import audit, changes
 from signage.db import utcnow
 from signage.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Media, Notice, Role, User
+from signage.models import Media, Notice, PlaylistItem, Role, Screen, User
 from signage.models import NoticeText as NoticeTextRow
 
 PUBLISHERS = {Role.ADMIN, Role.PUBLISHER}
@@ -63,6 +63,25 @@ async def get_notice(db: AsyncSession, user: User, notice_id: int) -> Notice:
     if notice is None or (user.site_id is not None and notice.site_id not in (None, user.site_id)):
         raise NotFound(N_("This notice does not exist."))
     return notice
+
+
+async def screens_showing(db: AsyncSession, user: User, notice_id: int) -> list[str]:
+    """Names of the screens (of the user's sites) whose playlists hold this notice, so
+    staff know whether approving it puts it anywhere."""
+    from signage.manifests import screens_for_playlists
+
+    playlist_ids = set(
+        await db.scalars(
+            sa.select(PlaylistItem.playlist_id).where(PlaylistItem.notice_id == notice_id)
+        )
+    )
+    screen_ids = await screens_for_playlists(db, playlist_ids)
+    if not screen_ids:
+        return []
+    query = sa.select(Screen.name).where(Screen.id.in_(screen_ids)).order_by(Screen.name)
+    if user.site_id is not None:
+        query = query.where(Screen.site_id == user.site_id)
+    return list(await db.scalars(query))
 
 
 async def _validate(db: AsyncSession, user: User, data: NoticeInput) -> None:
@@ -120,6 +139,7 @@ async def create_notice(
         after=notice.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.NoticeChanged(notice.id))
     return notice
 
 
@@ -148,6 +168,7 @@ async def update_notice(
         after=after,
         ip=ip,
     )
+    changes.record(db, changes.NoticeChanged(notice.id))
     return notice
 
 
@@ -199,4 +220,5 @@ def _set_status(
     audit.record(
         db, user, action, "notice", notice.id, notice.title(), before=before, after=after, ip=ip
     )
+    changes.record(db, changes.NoticeChanged(notice.id))
     return notice

@@ -10,10 +10,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signage import audit, manifests
-from signage.db import on_commit, utcnow
+from signage import audit, changes
+from signage.db import utcnow
 from signage.errors import BadRequest, NotFound, TooManyRequests, ValidationFailed
-from signage.hub import CLOSE_REVOKED, Hub
 from signage.i18n import N_
 from signage.models import PairingRequest, Screen, User
 
@@ -79,9 +78,7 @@ async def open_request(db: AsyncSession, digest: str) -> PairingRequest | None:
     )
 
 
-async def claim(
-    db: AsyncSession, user: User, ip: str, code: str, screen: Screen, hub: Hub | None
-) -> Screen:
+async def claim(db: AsyncSession, user: User, ip: str, code: str, screen: Screen) -> Screen:
     """Give `screen` the device that shows `code`; its previous device is disconnected."""
     request = await db.scalar(
         sa.select(PairingRequest).where(
@@ -107,16 +104,11 @@ async def claim(
         after={"paired": screen.paired_at.isoformat()},
         ip=ip,
     )
-    await manifests.rebuild(db, [screen.id])
-    if hub is not None:
-        digest = request.token_hash
-        on_commit(db, lambda: hub.paired(digest))
-        if previous:
-            on_commit(db, lambda: hub.disconnect(screen.id, CLOSE_REVOKED))
+    changes.record(db, changes.ScreenPaired(screen.id, request.token_hash, bool(previous)))
     return screen
 
 
-async def revoke(db: AsyncSession, user: User, ip: str, screen: Screen, hub: Hub | None) -> None:
+async def revoke(db: AsyncSession, user: User, ip: str, screen: Screen) -> None:
     if screen.token_hash is None:
         raise NotFound(N_("This screen has no paired device."))
     screen.token_hash = None
@@ -132,6 +124,4 @@ async def revoke(db: AsyncSession, user: User, ip: str, screen: Screen, hub: Hub
         after={"paired": False},
         ip=ip,
     )
-    if hub is not None:
-        screen_id = screen.id
-        on_commit(db, lambda: hub.disconnect(screen_id, CLOSE_REVOKED))
+    changes.record(db, changes.ScreenRevoked(screen.id))

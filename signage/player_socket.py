@@ -35,6 +35,7 @@ from signage.hub import (
     CLOSE_FOREIGN_ORIGIN,
     CLOSE_MALFORMED,
     CLOSE_NO_HELLO,
+    CLOSE_PROTOCOL,
     CLOSE_UNKNOWN_TOKEN,
     Hub,
     Subscriber,
@@ -115,7 +116,7 @@ def _parse(raw: str) -> dict[str, Any]:
         raise Closed(1009)
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         raise Closed(CLOSE_MALFORMED) from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise Closed(CLOSE_MALFORMED)
@@ -222,6 +223,9 @@ class PlayerSocket:
             await socket.close(closed.code)
         except (Disconnected, OSError):
             pass  # the player went away, or the connection broke while writing
+        except Exception:
+            log.exception("player socket failed")
+            await socket.close(1011)  # a proper close, never a dropped connection
 
 
 player_socket = PlayerSocket()
@@ -241,6 +245,9 @@ async def _serve(socket: _Socket, app: Any) -> None:
     token = hello.get("token")
     if not pairing.valid_token(token):
         raise Closed(CLOSE_UNKNOWN_TOKEN)
+    protocol = hello.get("protocol")
+    if type(protocol) is not int or protocol != PROTOCOL:
+        raise Closed(CLOSE_PROTOCOL)
     digest = pairing.token_hash(str(token))
     screen = await _screen_for(app, digest)
     if screen is None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.notices import text_problem
-from signage import audit
+from signage import audit, changes
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Media, Notice, Playlist, PlaylistItem, Role, Site, User
@@ -81,19 +81,22 @@ async def create_playlist(
     return playlist
 
 
-async def _validate_item(db: AsyncSession, item: ItemInput) -> PlaylistItem:
+def _of_users_sites(user: User, row: Notice | Media | None) -> bool:
+    return row is not None and (user.site_id is None or row.site_id in (None, user.site_id))
+
+
+async def _validate_item(db: AsyncSession, user: User, item: ItemInput) -> PlaylistItem:
     errors: dict[str, str] = {}
     if item.kind not in ITEM_KINDS:
         errors["kind"] = N_("Choose one of the options.")
     if not MIN_SECONDS <= item.duration_seconds <= MAX_SECONDS:
         errors["duration_seconds"] = N_("This number is out of range.")
-    if item.kind == "notice" and (
-        item.notice_id is None or await db.get(Notice, item.notice_id) is None
-    ):
+    # The rows are kept on the item, so the page drawn right after shows them (no lazy load).
+    notice = await db.get(Notice, item.notice_id) if item.notice_id is not None else None
+    picture = await db.get(Media, item.media_id) if item.media_id is not None else None
+    if item.kind == "notice" and not _of_users_sites(user, notice):
         errors["notice_id"] = N_("Choose a notice.")
-    if item.kind == "image" and (
-        item.media_id is None or await db.get(Media, item.media_id) is None
-    ):
+    if item.kind == "image" and not _of_users_sites(user, picture):
         errors["media_id"] = N_("Choose a picture.")
     if item.kind == "ticker":
         problem = text_problem(item.text)
@@ -105,8 +108,8 @@ async def _validate_item(db: AsyncSession, item: ItemInput) -> PlaylistItem:
         raise ValidationFailed(errors)
     return PlaylistItem(
         kind=item.kind,
-        notice_id=item.notice_id if item.kind == "notice" else None,
-        media_id=item.media_id if item.kind == "image" else None,
+        notice=notice if item.kind == "notice" else None,
+        media=picture if item.kind == "image" else None,
         text=item.text.strip() if item.kind == "ticker" else "",
         duration_seconds=item.duration_seconds,
     )
@@ -118,7 +121,7 @@ async def add_item(
     playlist = await get_playlist(db, user, playlist_id)
     _check_editor(user, playlist)
     before = playlist.audit_view()
-    row = await _validate_item(db, item)
+    row = await _validate_item(db, user, item)
     row.position = max((i.position for i in playlist.items), default=-1) + 1
     playlist.items.append(row)
     return await _saved(db, user, ip, playlist, before)
@@ -166,4 +169,5 @@ async def _saved(
         after=playlist.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.PlaylistChanged(playlist.id))
     return playlist

@@ -25,6 +25,7 @@ from signage.views import (
     schedules,
     screens,
     sites,
+    two_step,
     users,
 )
 
@@ -56,7 +57,21 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/login", auth.login, methods=["GET", "POST"], name="login"),
         Route("/logout", auth.logout, methods=["POST"], name="logout"),
         Route("/language", auth.language, methods=["POST"], name="language"),
+        Route(
+            "/login/two-step", auth.login_two_step, methods=["GET", "POST"], name="login_two_step"
+        ),
         Route("/account", users.account, methods=["GET", "POST"], name="account"),
+        Route("/account/two-step", two_step.two_step, methods=["GET", "POST"], name="two_step"),
+        Route("/account/two-step/qr.svg", two_step.two_step_qr, name="two_step_qr"),
+        Route(
+            "/account/two-step/recovery",
+            two_step.two_step_recovery,
+            methods=["POST"],
+            name="two_step_recovery",
+        ),
+        Route(
+            "/account/two-step/off", two_step.two_step_off, methods=["POST"], name="two_step_off"
+        ),
         Route("/users", users.user_list, methods=["GET", "POST"], name="user_list"),
         Route("/users/{user_id:id}", users.user_edit, methods=["GET", "POST"], name="user_edit"),
         Route(
@@ -64,6 +79,12 @@ def routes(settings: Settings) -> list[BaseRoute]:
             users.user_password,
             methods=["POST"],
             name="user_password",
+        ),
+        Route(
+            "/users/{user_id:id}/two-step/reset",
+            users.user_two_step_reset,
+            methods=["POST"],
+            name="user_two_step_reset",
         ),
         Route("/sites", sites.site_list, methods=["GET", "POST"], name="site_list"),
         Route("/sites/{site_id:id}", sites.site_edit, methods=["GET", "POST"], name="site_edit"),

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
 from content.schedules import DayKind, Daypart, Schedule, validate_schedule
-from signage import audit
+from signage import audit, changes
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import (
@@ -205,6 +205,7 @@ async def create_schedule(
         after=entry.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.ScheduleChanged(entry.id))
     return entry
 
 
@@ -230,6 +231,7 @@ async def update_schedule(
             after=after,
             ip=ip,
         )
+        changes.record(db, changes.ScheduleChanged(entry.id, frozenset(previous)))
     return entry, previous
 
 
@@ -248,4 +250,5 @@ async def delete_schedule(db: AsyncSession, user: User, ip: str, schedule_id: in
         ip=ip,
     )
     await db.delete(entry)
+    changes.record(db, changes.ScheduleChanged(entry.id, frozenset(affected)))
     return affected

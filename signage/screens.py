@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
-from signage import audit
+from signage import audit, changes
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Playlist, QueueCounter, Role, Screen, ScreenGroup, Site, User
+from signage.models import (
+    Manifest,
+    Playlist,
+    QueueCounter,
+    Role,
+    Screen,
+    ScreenGroup,
+    Site,
+    User,
+)
 
 MANAGERS = {Role.ADMIN, Role.PUBLISHER}
+COMMANDS: dict[str, dict[str, Any]] = {
+    "reload": {"kind": "reload"},
+    "identify": {"kind": "identify", "seconds": 10},
+    "screenshot": {"kind": "screenshot"},
+}
 
 
 @dataclass
@@ -114,6 +129,7 @@ async def create_screen(db: AsyncSession, user: User, ip: str, data: ScreenInput
         after=screen.audit_view(),
         ip=ip,
     )
+    changes.record(db, changes.ScreenChanged(screen.id))
     return screen
 
 
@@ -141,4 +157,23 @@ async def update_screen(
             after=after,
             ip=ip,
         )
+        changes.record(db, changes.ScreenChanged(screen.id))
     return screen
+
+
+def send_command(db: AsyncSession, user: User, ip: str, screen: Screen, command: str) -> None:
+    """Reload, identify or screenshot: reaches the screen at once if it is online."""
+    _check_manager(user, screen.site_id)
+    audit.record(db, user, f"screen.{command}", "screen", screen.id, screen.name, ip=ip)
+    changes.record(db, changes.ScreenCommand(screen.id, COMMANDS[command]))
+
+
+async def manifest_of(db: AsyncSession, screen_id: int) -> Manifest:
+    """The screen's manifest, built now if it has none yet (a screen made without one)."""
+    manifest = await db.get(Manifest, screen_id)
+    if manifest is None:
+        changes.record(db, changes.ScreenChanged(screen_id))
+        await changes.settle(db)
+        manifest = await db.get(Manifest, screen_id)
+    assert manifest is not None
+    return manifest

@@ -7,6 +7,7 @@ machine.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import zoneinfo
@@ -46,6 +47,20 @@ def _parse_port(raw: str) -> int:
     return value
 
 
+def _parse_proxies(raw: str) -> str:
+    """Comma-separated addresses or networks (CIDR), normalised; empty means none."""
+    proxies = []
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                proxies.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{part.strip()!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+                ) from None
+    return ",".join(proxies)
+
+
 def _parse_optional_path(raw: str) -> Path | None:
     return Path(raw) if raw.strip() else None
 
@@ -65,9 +80,22 @@ def _parse_language(raw: str) -> str:
 
 
 def _parse_hub_url(raw: str) -> str:
-    if not raw.startswith(("memory://", "redis://", "rediss://")):
-        raise ValueError("expected memory:// or a redis:// URL")
+    if raw.startswith(("redis://", "rediss://")):
+        # Refused rather than silently served by the in-memory hub: events would never
+        # reach screens connected to another process.
+        raise ValueError(
+            "the Redis hub is not available in this version; use memory:// (one server process)"
+        )
+    if raw != "memory://":
+        raise ValueError("expected memory://")
     return raw
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"debug", "info", "warning", "error"}:
+        raise ValueError("expected debug, info, warning or error")
+    return value
 
 
 def _parse_database_url(raw: str) -> str:
@@ -109,8 +137,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_URL",
         "memory://",
-        "Where live events are fanned out: memory:// for one process, redis://host:6379/0 "
-        "for several processes or machines.",
+        "Where live events are fanned out: memory:// (the only backend so far: one server "
+        "process). A redis:// URL is refused at start until the Redis hub exists.",
         _parse_hub_url,
     ),
     Setting(
@@ -165,6 +193,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "REQUIRE_TOTP",
+        "false",
+        "Administrators and publishers must use two-step sign-in (an authenticator app): "
+        "those without it are sent to set it up right after login and can do nothing else "
+        "until they have.",
+        _parse_bool,
+    ),
+    Setting(
         "MAX_FORM_BYTES",
         "1048576",
         "Largest accepted body of a form or JSON request, in bytes (uploads have their own limit).",
@@ -183,6 +219,28 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
     ),
     Setting(
+        "TRUSTED_PROXIES",
+        "",
+        "Addresses or networks of the reverse proxies in front of the CMS (comma-separated, "
+        "e.g. 127.0.0.1), whose X-Forwarded-For and X-Forwarded-Proto headers are believed. "
+        "Empty means none: every client's own address counts, whatever headers it sends.",
+        _parse_proxies,
+    ),
+    Setting(
+        "DECODE_PIXEL_BUDGET",
+        "60000000",
+        "Pixels that picture uploads may hold decoded at once, all together (about 10 bytes "
+        "of memory each); further uploads wait in line, and are refused with 429 when the "
+        "line is long. A picture larger than the budget is decoded alone.",
+        _parse_positive_int,
+    ),
+    Setting(
+        "MAX_PARALLEL_DECODES",
+        "2",
+        "Picture uploads decoded at the same time (each takes one processor core).",
+        _parse_positive_int,
+    ),
+    Setting(
         "DEFAULT_LANGUAGE",
         "ja",
         "Language of the staff UI before a user chooses one: ja or en.",
@@ -195,7 +253,7 @@ SETTINGS: tuple[Setting, ...] = (
         "in the project folder, as `npm ci` installs it.",
         _parse_optional_path,
     ),
-    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error."),
+    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error.", _parse_log_level),
     Setting(
         "PUBLIC_URL",
         "",
@@ -241,9 +299,13 @@ class Settings:
     session_max_hours: int
     login_max_failures: int
     login_window_minutes: int
+    require_totp: bool
     max_form_bytes: int
     max_upload_bytes: int
     max_image_pixels: int
+    trusted_proxies: str
+    decode_pixel_budget: int
+    max_parallel_decodes: int
     default_language: str
     vendor_dir: Path
     log_level: str

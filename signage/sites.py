@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.languages import parse_language_list
-from signage import audit
+from signage import audit, changes
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Closure, QueueSite, Screen, Site, User
@@ -104,6 +104,7 @@ async def update_site(
         audit.record(
             db, actor, "site.update", "site", site.id, site.name, before=before, after=after, ip=ip
         )
+        changes.record(db, changes.SiteChanged(site.id))
     return site
 
 
@@ -138,6 +139,7 @@ async def add_closure(
         after={"closure": day.isoformat(), "reason": reason},
         ip=ip,
     )
+    changes.record(db, changes.ClosureChanged(site_id))
     return closure
 
 
@@ -158,6 +160,7 @@ async def remove_closure(db: AsyncSession, user: User, ip: str, closure_id: int)
     )
     await db.delete(closure)
     await db.flush()
+    changes.record(db, changes.ClosureChanged(site.id))
     return site.id
 
 

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.queue import FairRule, Waiting, next_ticket, ticket_number
-from signage import audit
-from signage.db import on_commit, utcnow
+from signage import audit, changes
+from signage.db import utcnow
 from signage.errors import Conflict, Forbidden, NotFound
 from signage.i18n import N_
 from signage.models import (
@@ -87,21 +87,13 @@ class Issued:
     waiting_before: int = 0
 
 
-def _announcer(db: AsyncSession) -> Any:
-    return db.info.get("announcer")
-
-
 def _after_commit_call(db: AsyncSession, call: Call) -> None:
-    announcer = _announcer(db)
-    if announcer is not None:
-        on_commit(db, lambda: announcer.call(call))
+    changes.record(db, changes.TicketCalled(call))
 
 
 def changed(db: AsyncSession, site_id: int) -> None:
     """Boards and phone views of this site show something new once this commits."""
-    announcer = _announcer(db)
-    if announcer is not None:
-        on_commit(db, lambda: announcer.changed(site_id))
+    changes.record(db, changes.QueueChanged(site_id))
 
 
 def local_today(site: Site, now: datetime) -> date:
@@ -285,13 +277,11 @@ async def issue(
         ip=ip,
         actor_name=actor_name,
     )
-    announcer = _announcer(db)
-    if announcer is not None:
-        # Say the number once now, so its call sounds the moment it appears.
-        languages = _voice_languages(settings)
-        prefix, number = service.prefix, ticket.number
-        on_commit(db, lambda: announcer.prepare(prefix, number, languages))
-    changed(db, site_id)
+    # Say the number once now, so its call sounds the moment it appears.
+    changes.record(
+        db,
+        changes.TicketIssued(site_id, service.prefix, ticket.number, _voice_languages(settings)),
+    )
     return Issued(ticket, True, await waiting_before(db, ticket))
 
 

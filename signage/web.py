@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,14 +16,15 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2 import nodes
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from signage import auth, csrf
+from signage import auth, csrf, totp
 from signage.audit import ACTION_LABELS, FIELD_LABELS, TARGET_LABELS
-from signage.db import on_commit, transaction
+from signage.db import transaction
 from signage.errors import (
     BadRequest,
     Forbidden,
@@ -54,6 +55,7 @@ ZONE_LABELS = {
 }
 
 View = Callable[[Request], Awaitable[Response]]
+TWO_STEP_FIRST = N_("Turn on two-step sign-in first (My account).")
 
 
 def create_templates(timezone: str) -> jinja2.Environment:
@@ -71,6 +73,8 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
     env.globals["zone_labels"] = ZONE_LABELS
+    # A create form's one-time id (see signage/submissions.py).
+    env.globals["new_request_id"] = lambda: secrets.token_urlsafe(16)
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]
     env.globals["image_options"] = lambda images: [(m.id, m.display_name) for m in images]
     return env
@@ -145,6 +149,32 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+# What a template's top level defines (imports, macros, variables) without output.
+_DEFINITIONS = (nodes.Import, nodes.FromImport, nodes.Macro, nodes.Assign, nodes.AssignBlock)
+_PRELUDES: dict[tuple[int, str], list[jinja2.Template]] = {}
+
+
+def _preludes(env: jinja2.Environment, name: str) -> list[jinja2.Template]:
+    """The top-level definitions of a template and of the ones it extends, as small
+    templates: a block rendered alone runs them first, so it sees every name the whole
+    page would (an import at the top of a page is not run by the block on its own)."""
+    key = (id(env), name)
+    if key not in _PRELUDES:
+        assert env.loader is not None
+        source, filename, _ = env.loader.get_source(env, name)
+        tree = env.parse(source, name, filename)
+        body = [node for node in tree.body if isinstance(node, _DEFINITIONS)]
+        chain = []
+        if body:
+            code = env.compile(nodes.Template(body, lineno=1), name, filename)
+            chain.append(env.template_class.from_code(env, code, env.make_globals(None)))
+        for extends in tree.find_all(nodes.Extends):
+            if isinstance(extends.template, nodes.Const):
+                chain.extend(_preludes(env, str(extends.template.value)))
+        _PRELUDES[key] = chain
+    return _PRELUDES[key]
+
+
 def render(
     request: Request,
     name: str,
@@ -180,6 +210,9 @@ def render(
     values.update(context or {})
     if block is not None and is_htmx(request) and not request.headers.get("hx-boosted"):
         ctx = template.new_context(values)
+        for prelude in _preludes(env, name):
+            for _ in prelude.root_render_func(ctx):
+                pass
         html = "".join(template.blocks[block](ctx))
     else:
         html = template.render(values)
@@ -352,17 +385,21 @@ async def current_user(request: Request, *roles: Role) -> User:
     async with transaction(request.app.state.db) as db:
         user = await auth.load_session(db, request.app.state.policy, token)
         request.state.user = _snapshot(user)
+        if totp.must_set_up(user, settings_of(request).require_totp):
+            raise Forbidden(TWO_STEP_FIRST)
         if roles and Role(user.role) not in roles:
             raise Forbidden()
         return user
 
 
 def staff_view(
-    *roles: Role,
+    *roles: Role, two_step_set_up: bool = False
 ) -> Callable[[Callable[[Request, AsyncSession], Awaitable[Response]]], View]:
     """Run a view for a logged-in user (of one of `roles`, if given) in one transaction.
 
-    The user is in `request.state.user`; the view gets the open database session.
+    The user is in `request.state.user`; the view gets the open database session. While
+    SIGNAGE_REQUIRE_TOTP holds a user back, only views marked `two_step_set_up` run; the
+    others send them to set it up.
     """
 
     def decorate(view: Callable[[Request, AsyncSession], Awaitable[Response]]) -> View:
@@ -377,6 +414,10 @@ def staff_view(
                     request.state.user = user
                     snapshot = _snapshot(user)
                     try:
+                        if not two_step_set_up and totp.must_set_up(
+                            user, settings_of(request).require_totp
+                        ):
+                            return redirect(request, request.app.url_path_for("two_step"))
                         if roles and Role(user.role) not in roles:
                             raise Forbidden()
                         response = await view(request, db)
@@ -414,21 +455,3 @@ def _snapshot(user: User) -> SimpleNamespace:
         language=user.language,
         site=site,
     )
-
-
-async def content_changed(request: Request, db: AsyncSession) -> None:
-    """Tell the scheduler, once this change is committed, that notices or schedules changed
-    (its next boundary may move). Never inside the transaction: on SQLite a second writer
-    in the same process would wait for this one."""
-    jobs = request.app.state.jobs
-    if jobs is not None:
-        on_commit(db, lambda: _background(jobs.replan()))
-
-
-_tasks: set[asyncio.Task[None]] = set()
-
-
-def _background(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _tasks.add(task)  # keep a reference until it is done
-    task.add_done_callback(_tasks.discard)

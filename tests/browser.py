@@ -68,6 +68,9 @@ class Page:
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             entry = params["entry"]
             self.errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())
+        elif method == "Network.responseReceived" and params["response"]["status"] >= 500:
+            # Seen once a test sends Network.enable: any server error, page or fetch.
+            self.errors.append(f"HTTP {params['response']['status']} {params['response']['url']}")
         elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
             self.errors.append(" ".join(str(a.get("value", "")) for a in params["args"]))
 

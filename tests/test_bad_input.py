@@ -220,3 +220,12 @@ def test_a_content_length_in_unicode_digits_is_not_a_server_error(client: TestCl
     }  # fmt: skip
     anyio.run(client.app, scope, receive, send)
     assert 400 <= int(sent[0]["status"]) < 500  # type: ignore[call-overload]
+
+
+def test_a_two_step_code_in_unicode_digits_is_refused(client: TestClient, db: sa.Engine) -> None:
+    """'²²²²²²' has six digits by str.isdigit(); compared with a real code it was a 500."""
+    _admin(client, db)
+    response = post(client, "/account/two-step", {"code": "²²²²²²"}, "/account/two-step")
+    assert response.status_code == 422, response.text[-500:]
+    with db.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM audit_log")) == 0

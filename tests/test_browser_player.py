@@ -62,11 +62,12 @@ def test_browser_player_pairs_plays_survives_an_outage_and_catches_up(
     deadline = time.monotonic() + 10
     while True:
         row = staff.http.get("/fleet").text.split('data-screen="')[1].split("</tr>")[0]
-        if "ようこそ市役所へ [ja+en]" in row or time.monotonic() > deadline:
+        if "お知らせ「ようこそ市役所へ」 (日本語、English)" in row or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert "オンライン" in row and "ようこそ市役所へ [ja+en]" in row
-    assert re.search(r"<td>\d+</td>", row), row  # the manifest version it plays
+    # In words: the notice's title and languages, and the content version it plays.
+    assert "オンライン" in row and "お知らせ「ようこそ市役所へ」 (日本語、English)" in row
+    assert re.search(r"最新\(版 \d+\)", row), row
 
     # While online, an approved edit is on the screen within a second of saving it (the
     # push, not a poll): timed from the moment the form is sent.
@@ -130,3 +131,57 @@ def test_a_demo_player_link_plays_at_once(live_server: LiveServer, browser: Page
     browser.wait_for(f"{MAIN_TITLE} && {MAIN_TITLE}.textContent.length > 0", timeout=15)
     assert browser.eval("location.hash") == ""  # the token does not stay in the address
     assert browser.eval("document.getElementById('pairing').hidden") is True
+
+
+def _picture(staff: Staff, name: str, color: str) -> None:
+    data = io.BytesIO()
+    Image.new("RGB", (640, 360), color).save(data, "PNG")
+    response = staff.http.post(
+        "/media",
+        files={"file": (name, data.getvalue(), "image/png")},
+        headers={"X-CSRF-Token": staff.token("/media")},
+    )
+    assert response.status_code == 303, response.text[-400:]
+
+
+CACHED = (
+    "caches.open('signage-media-v1').then(c => c.keys())"
+    ".then(k => k.map(r => new URL(r.url).pathname).filter(p => p.startsWith('/media/files/')))"
+)
+
+
+def test_media_a_screen_no_longer_needs_leaves_its_cache(
+    live_server: LiveServer, staff: Staff, browser: Page
+) -> None:
+    page = browser
+    _picture(staff, "red.png", "red")
+    _picture(staff, "blue.png", "blue")
+    response = staff.post("/playlists", {"name": "写真", "site_id": ""}, page="/playlists")
+    playlist_id = int(response.headers["location"].rsplit("/", 1)[1])
+    detail = f"/playlists/{playlist_id}"
+    items = f"{detail}/items"
+    options = dict(
+        (name, value)
+        for value, name in re.findall(
+            r'<option value="(\d+)"[^>]*>([^<]+)</option>', staff.http.get(detail).text
+        )
+    )
+    red, blue = options["red.png"], options["blue.png"]
+    staff.post(items, {"kind": "image", "media_id": red, "duration_seconds": "10"}, page=detail)
+    site_id = staff.site()
+    page.goto(live_server.url + "/player")
+    code = page.wait_for("document.getElementById('pairing-code').textContent", timeout=15)
+    staff.pair(code, site_id)
+    screen = re.search(r'/screens/(\d+)"', staff.http.get("/screens").text)
+    assert screen
+    staff.play_by_default(int(screen.group(1)), playlist_id)
+    first = page.wait_for(f"{CACHED}.then(k => k.length === 1 && k)", timeout=20)
+    # The playlist shows the blue picture instead: the red one leaves the player's cache.
+    item = re.search(r'name="item_id" value="(\d+)"', staff.http.get(detail).text)
+    assert item
+    staff.post(items, {"item_id": item.group(1), "move": "remove"}, page=detail)
+    staff.post(items, {"kind": "image", "media_id": blue, "duration_seconds": "10"}, page=detail)
+    second = page.wait_for(
+        f"{CACHED}.then(k => k.length === 1 && k[0] !== {first[0]!r} && k)", timeout=20
+    )
+    assert second != first

@@ -5,6 +5,7 @@ board showing it with the chime and the voice it is told to play."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import wave
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx2 as httpx
 
 from .browser import Page, chromium
 from .conftest import LiveServer
+from .queue_rush import issue, latest, load_demo, rush, wait_for_clips
 
 
 def test_kiosk_phone_console_and_board(
@@ -117,10 +119,85 @@ def test_kiosk_phone_console_and_board(
                 timeout=15,
             )
 
-        # The calls were shown one after another, each after the one before had ended.
+        # The three counters' calls were said one after another, each in its own turn.
         announced = "window.signagePlayer.state.announced"
         board.wait_for(f"{announced}.length >= 3 && {announced}[2].ended > 0", timeout=60)
-        shown = board.eval(announced)
-        assert [c["label"] for c in shown[-3:]] == labels
-        for before, after in zip(shown[-3:], shown[-2:], strict=False):
-            assert before["ended"] is not None and after["shown"] >= before["ended"]
+        said = board.eval(announced)
+        assert [c["labels"] for c in said[-3:]] == [[one] for one in labels]
+        for before, after in zip(said[-3:], said[-2:], strict=False):
+            assert before["ended"] is not None and after["started"] >= before["ended"]
+
+
+# Records, in the page, when each label first shows on a board and the most boards that
+# ever existed at once (after each change of the page, as it could be painted).
+WATCH = """(() => {
+  window.rushSeen = {}; window.rushBoards = 0;
+  const look = () => {
+    window.rushBoards = Math.max(window.rushBoards,
+                                 document.querySelectorAll('[data-board]').length);
+    document.querySelectorAll('[data-board] [data-label]').forEach((node) => {
+      const label = node.getAttribute('data-label');
+      if (!(label in window.rushSeen)) { window.rushSeen[label] = Date.now(); }
+    });
+  };
+  new MutationObserver(look).observe(document.body, {subtree: true, childList: true});
+  look();
+  return true;
+})()"""
+
+
+def test_a_rush_keeps_the_board_current_and_says_each_counter_once(
+    live_server: LiveServer, browser: Page
+) -> None:
+    demo = load_demo(live_server)
+    issue(live_server, demo, "AAAAAABBBBCC")
+    wait_for_clips(live_server, 2 * 12)  # their numbers, in Japanese and English
+    board = browser
+    board.goto(demo.players["1階 呼び出し表示"])
+    board.wait_for("!!document.querySelector('[data-board] [data-service=A]')", timeout=15)
+    board.eval(WATCH)
+
+    made = rush(live_server, demo)  # 12 calls from 3 counters at once
+    last = latest(made)
+    state = "window.signagePlayer.state"
+
+    # Each counter's latest call is on the board within a second of being made.
+    wanted = json.dumps([m.label for m in last.values()])
+    board.wait_for(f"{wanted}.every((label) => label in window.rushSeen)", timeout=10)
+    seen = board.eval("window.rushSeen")
+    for call in last.values():
+        assert seen[call.label] / 1000 - call.at < 1.0, (call, seen)
+    newest = made[-1].label
+    assert board.eval("document.querySelector('[data-board] .board-now').dataset.label") in {
+        m.label for m in last.values()
+    }
+    on_board = board.eval("[...document.querySelectorAll('[data-board] [data-label]')]"
+                          ".map((node) => node.dataset.label)")  # fmt: skip
+    assert set(json.loads(wanted)) <= set(on_board), (on_board, newest)
+
+    # The voice says each counter's latest call in one turn (one chime per counter), never
+    # a number its counter had already moved past when it began, and a ticket's clips once.
+    board.wait_for(f"Object.keys({state}.seenEvents).length >= {len(made)}", timeout=60)
+    board.wait_for(f"{state}.announced.length > 0 && !{state}.voice.speaking"
+                   f" && {state}.voice.order.length === 0", timeout=120)  # fmt: skip
+    played = board.eval(f"{state}.played")
+    received = board.eval(f"{state}.received")
+    assert len(received) == len(made)
+    chimes = [p["counter"] for p in played if p["part"] == "chime"]
+    assert sorted(chimes) == [1, 2, 3], played
+    for number, call in last.items():
+        words = [p for p in played if p["counter"] == number and p["part"] != "chime"]
+        assert words and words[-1]["label"] == call.label, (number, played)
+        for clip in words:
+            mine = [r for r in received if r["counter"] == number and r["at"] <= clip["asked"]]
+            assert mine[-1]["label"] == clip["label"], (clip, mine)  # not moved past
+        files = [p["file"] for p in words if p["label"] == call.label]
+        assert len(files) == len(set(files)), words  # recalls waiting together: said once
+    assert [a["labels"][-1] for a in board.eval(f"{state}.announced")] == [
+        last[c].label for c in chimes
+    ]
+
+    # Exactly one board existed at any moment.
+    assert board.eval("window.rushBoards") == 1
+    board.drain()
+    assert [e for e in board.errors if "favicon" not in e] == []

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from signage import auth, jobs
+from signage.app import create_app
 from signage.db import create_engine, session_factory, transaction, utcnow
 from signage.models import JobLease, Manifest, Role
+from signage.settings import Settings
 
 from .conftest import add_site, add_user
 
@@ -42,15 +47,17 @@ def test_only_one_process_holds_the_lease(database_url: str, db: sa.Engine) -> N
         assert conn.scalar(sa.select(JobLease.holder)) == "b"
 
 
-def test_two_schedulers_never_both_run_a_job(database_url: str, db: sa.Engine) -> None:
+def test_two_schedulers_never_both_run_a_job(
+    database_url: str, db: sa.Engine, tmp_path: Path
+) -> None:
     site_id = add_site(db)
     add_user(db, "admin", Role.ADMIN)
 
     async def scenario() -> tuple[list[int], list[int]]:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
-        first = jobs.Jobs(sessions, POLICY, "Asia/Tokyo", holder="one")
-        second = jobs.Jobs(sessions, POLICY, "Asia/Tokyo", holder="two")
+        first = jobs.Jobs(sessions, POLICY, "Asia/Tokyo", media_dir=tmp_path, holder="one")
+        second = jobs.Jobs(sessions, POLICY, "Asia/Tokyo", media_dir=tmp_path, holder="two")
         try:
             with db.begin() as conn:
                 conn.execute(
@@ -107,3 +114,22 @@ def test_next_boundary_is_the_nearest_start_or_end(database_url: str, db: sa.Eng
     found = asyncio.run(scenario())
     assert found is not None
     assert abs(found - (now + timedelta(hours=2))) < timedelta(seconds=1)  # type: ignore[operator]
+
+
+def test_served_app_sweeps_media_nothing_refers_to(settings: Settings, db: sa.Engine) -> None:
+    """The housekeeping job of the app `signage serve` builds knows the media folder."""
+    orphan = settings.media_dir / "ab" / ("ab" + "0" * 62 + ".jpg")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    app = create_app(settings)
+
+    async def scenario() -> None:
+        try:
+            await app.state.jobs.housekeeping()
+        finally:
+            await app.state.engine.dispose()
+
+    asyncio.run(scenario())
+    assert not orphan.exists()

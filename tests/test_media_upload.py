@@ -219,7 +219,11 @@ def test_decoding_does_not_block_the_event_loop() -> None:
         await asyncio.sleep(0.02)
         before = ticks
         image = await media.ingest_upload(
-            data, "big.jpg", max_bytes=50_000_000, max_pixels=50_000_000
+            data,
+            "big.jpg",
+            max_bytes=50_000_000,
+            max_pixels=50_000_000,
+            gate=media.DecodeGate(50_000_000, 2),
         )
         during = ticks - before
         finished.set()

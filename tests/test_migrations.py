@@ -40,6 +40,9 @@ TABLES = {
     "queue_counter_services",
     "tickets",
     "kiosks",
+    "recovery_codes",
+    "pending_logins",
+    "form_submissions",
 }
 
 

@@ -65,6 +65,8 @@ VOLATILE = {
     ("staff_sessions", "last_seen_at"),
     ("screens", "last_seen_at"),
     ("kiosks", "last_seen_at"),
+    # The two-step set-up secret is made the first time its page is shown, error pages too.
+    ("users", "totp_secret"),
 }
 # Failed password attempts are counted on purpose, also on a 4xx.
 COUNTED_ON_4XX = {"login_failures"}
@@ -115,6 +117,12 @@ ROUTES: dict[str, Spec] = {
     "login": Spec({"username": "root", "password": PASSWORD}, ("next",)),
     "logout": Spec(),
     "language": Spec({"language": "en", "next": "/notices"}),
+    "login_two_step": Spec({"code": "123456"}),
+    "two_step": Spec({"code": "123456", "current_password": PASSWORD}),
+    "two_step_qr": Spec(),
+    "two_step_recovery": Spec({"code": "123456", "current_password": PASSWORD}),
+    "two_step_off": Spec({"code": "123456", "current_password": PASSWORD}),
+    "user_two_step_reset": Spec(),
     "account": Spec(
         {
             "display_name": "Me",

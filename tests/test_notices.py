@@ -180,3 +180,33 @@ def test_editor_cannot_put_anything_on_screens_directly(client: TestClient, db: 
     assert post(client, "/screens", {"name": "x"}, "/screens").status_code == 403
     with db.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM playlists")) == 0
+
+
+def test_approval_says_which_screens_play_the_notice(client: TestClient, db: sa.Engine) -> None:
+    from .test_scheduling import _playlist
+
+    site_id = add_site(db)
+    add_user(db, "sato", Role.PUBLISHER)
+    login(client, "sato")
+    alone = _create(client, "approve")
+    page = client.get(f"/notices/{alone}?done=approve").text
+    assert "どの画面のプレイリストにも入っていません" in page
+    assert "掲載期間中、画面に表示されます" not in page
+
+    playlist_id = _playlist(client, "いつもの", [alone])
+    response = post(
+        client,
+        "/screens",
+        {
+            "name": "1F ロビー",
+            "site_id": str(site_id),
+            "layout": "hall",
+            "default_playlist_id": str(playlist_id),
+            "groups": "",
+        },
+        "/screens",
+    )
+    assert response.status_code == 303, response.text
+    page = client.get(f"/notices/{alone}?done=approve").text
+    assert "お知らせを承認しました。掲載期間中、画面に表示されます。" in page
+    assert "1F ロビー" in page.split("表示する画面")[1]

@@ -97,8 +97,8 @@ def test_pairing_starts_playback_on_the_same_socket(live_server: LiveServer, sta
         ("not json", 4000),
         (json.dumps({"type": "heartbeat"}), 4000),
         (json.dumps({"type": "hello"}), 4001),
-        (json.dumps({"type": "hello", "token": "x" * 40}), 4001),
-        (json.dumps({"type": "hello", "token": "bad token with spaces!!"}), 4001),
+        (json.dumps({"type": "hello", "token": "x" * 40, "protocol": 1}), 4001),
+        (json.dumps({"type": "hello", "token": "bad token with spaces!!", "protocol": 1}), 4001),
     ],
 )
 def test_bad_hellos_are_closed_with_their_code(
@@ -272,6 +272,7 @@ def test_pairing_requests_are_bounded_and_codes_checked(
 
 def test_fleet_shows_online_and_offline(live_server: LiveServer, staff: Staff) -> None:
     _, screen_id, ws = _paired_player(live_server, staff)
+    notice_id = staff.notice("ようこそ市役所へ")
     with ws:
         row = staff.http.get("/fleet").text.split(f'data-screen="{screen_id}"')[1]
         assert "オンライン" in row.split("</tr>")[0]
@@ -281,14 +282,23 @@ def test_fleet_shows_online_and_offline(live_server: LiveServer, staff: Staff) -
                     "type": "heartbeat",
                     "seq": 0,
                     "manifest_version": 1,
-                    "playing": {"main": "1|ようこそ"},
+                    "playing": {
+                        "main": f"notice {notice_id} ja+en: ようこそ / Welcome",
+                        "header": "clock",
+                        "ticker": "ticker: 本日は混雑しています",
+                    },
                 }
             )
         )
         time.sleep(0.3)
         row = staff.http.get("/fleet", headers={"HX-Request": "true"}).text
         assert "<html" not in row  # the table alone, for htmx to swap in
-        assert "ようこそ" in row
+        # In words: the notice's title and languages, the clock, the ticker; the content
+        # version with what it means, never internal forms.
+        assert "お知らせ「ようこそ市役所へ」 (日本語、English)" in row
+        assert "時計" in row and "テロップ「本日は混雑しています」" in row
+        assert "最新(版 1)" in row
+        assert f"notice {notice_id}" not in row and "ticker:" not in row
     time.sleep(0.3)
     row = staff.http.get("/fleet").text.split(f'data-screen="{screen_id}"')[1].split("</tr>")[0]
     assert "オフライン" in row

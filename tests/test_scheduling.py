@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from signage.models import Manifest, Role
 
-from .conftest import add_site, add_user, login, post
+from .conftest import add_site, add_user, csrf_token, login, post
 
 
 def _id(response: object, pattern: str) -> int:
@@ -304,3 +304,69 @@ def test_a_bad_edit_of_a_schedule_changes_nothing(client: TestClient, db: sa.Eng
             conn.scalar(sa.text("SELECT count(*) FROM audit_log WHERE action = 'schedule.update'"))
             == 0
         )
+
+
+def test_playlist_edits_through_htmx_answer_with_the_items_fragment(
+    client: TestClient, db: sa.Engine
+) -> None:
+    """The browser posts these forms with HX-Request and swaps #playlist-items."""
+    add_site(db)
+    add_user(db, "sato", Role.PUBLISHER)
+    login(client, "sato")
+    first, second = _notice(client, "ようこそ"), _notice(client, "開庁中")
+    playlist_id = _playlist(client, "案内", [])
+    path = f"/playlists/{playlist_id}/items"
+    htmx = {"HX-Request": "true", "HX-Target": "playlist-items"}
+
+    def send(data: dict[str, str]) -> str:
+        token = csrf_token(client, f"/playlists/{playlist_id}")
+        response = client.post(path, data={**data, "csrf_token": token}, headers=htmx)
+        assert response.status_code in (200, 422), response.text
+        fragment = response.text
+        assert fragment.lstrip().startswith('<div id="playlist-items">'), fragment[:200]
+        assert "<html" not in fragment
+        return fragment
+
+    def order(fragment: str) -> list[str]:
+        return re.findall(r'<span class="what">([^<]*)', fragment)
+
+    for notice_id in (first, second):
+        added = send({"kind": "notice", "notice_id": str(notice_id), "duration_seconds": "10"})
+    assert order(added) == ["ようこそ", "開庁中"]
+    item_ids = re.findall(r'name="item_id" value="(\d+)"', added)
+    moved = send({"item_id": item_ids[1], "move": "up"})
+    assert order(moved) == ["開庁中", "ようこそ"]
+    moved = send({"item_id": item_ids[1], "move": "down"})
+    assert order(moved) == ["ようこそ", "開庁中"]
+    removed = send({"item_id": item_ids[0], "move": "remove"})
+    assert order(removed) == ["開庁中"]
+    invalid = send({"kind": "ticker", "text": "お知らせ", "duration_seconds": "0"})
+    assert "Some fields need attention." in invalid or "確認" in invalid
+    assert 'aria-invalid="true"' in invalid and order(invalid) == ["開庁中"]
+
+
+def test_a_playlist_item_names_only_a_notice_of_the_users_sites(
+    client: TestClient, db: sa.Engine
+) -> None:
+    home, other = add_site(db), add_site(db, "kita", "北支所")
+    add_user(db, "sato", Role.PUBLISHER)
+    add_user(db, "kato", Role.PUBLISHER, site_id=home)
+    login(client, "sato")
+    elsewhere = _notice(client, "北支所だけ", site_id=str(other))
+    client.cookies.clear()
+    login(client, "kato")
+    made = post(client, "/playlists", {"name": "本庁舎の案内", "site_id": str(home)}, "/playlists")
+    assert made.status_code == 303, made.text
+    playlist_id = _id(made, r"/playlists/(\d+)")
+    response = client.post(
+        f"/playlists/{playlist_id}/items",
+        data={
+            "kind": "notice",
+            "notice_id": str(elsewhere),
+            "duration_seconds": "10",
+            "csrf_token": csrf_token(client, f"/playlists/{playlist_id}"),
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 422, response.text
+    assert 'aria-invalid="true"' in response.text and "北支所だけ" not in response.text

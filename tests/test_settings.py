@@ -59,6 +59,8 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ("SESSION_IDLE_MINUTES", "-1", "above 0"),
         ("SECURE_COOKIES", "maybe", "true or false"),
         ("HUB_URL", "kafka://x", "memory://"),
+        ("HUB_URL", "redis://127.0.0.1:6379/0", "Redis hub is not available"),
+        ("LOG_LEVEL", "verbose", "debug, info, warning or error"),
         ("DATABASE_URL", "mysql://x", "postgresql"),
     ],
 )

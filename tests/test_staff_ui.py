@@ -85,7 +85,7 @@ def test_audit_keeps_before_and_after_of_a_change(client: TestClient, db: sa.Eng
     assert row.actor == "admin" and row.action == "site.update"
     text = client.get("/audit?action=site.update").text
     assert "<del>本庁舎</del>" in text and "<ins>市役所本庁舎</ins>" in text
-    assert "<del>ja,en</del>" in text
+    assert "<del>日本語、English</del>" in text  # languages by name, not codes
 
 
 def test_invalid_site_changes_nothing(client: TestClient, db: sa.Engine) -> None:

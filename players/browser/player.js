@@ -27,10 +27,12 @@
     heartbeat: 30,
     board: readJSON(KEYS.board), // the site's queue board (latest wins)
     boardVersion: 0,
-    calls: [], // queue calls waiting to be shown and announced, in order
-    current: null, // the call on screen now
-    lastAudio: [], // the files the last call played (tests read it)
-    announced: [] // the last calls shown: {label, shown, ended} (ms), newest last
+    newest: null, // the newest queue call received (shown at once)
+    voice: { order: [], waiting: {}, speaking: null, awaiting: null }, // counters to be said, in turn
+    lastAudio: [], // the files of the last announcement
+    announced: [], // the last announcements: {counter, labels said, started, ended} (ms)
+    received: [], // the last calls received: {counter, ticket, label, at} (ms; tests read it)
+    played: [] // each clip that played: {counter, label, part, file, asked, at} (ms; tests read it)
   };
 
   function readJSON(key) {
@@ -180,6 +182,27 @@
     });
   }
 
+  var VOICE_KEPT = 100; // the newest spoken clips kept for a replay while offline
+
+  function pruneMedia(manifest) {
+    // Once a manifest plays, files it no longer lists leave the cache (they are named by
+    // their SHA-256: one that comes back is fetched again); voice clips keep the newest.
+    if (!window.caches) { return Promise.resolve(); }
+    var wanted = {};
+    manifest.media.forEach(function (file) { wanted[mediaUrl(file.file)] = true; });
+    return caches.open(MEDIA_CACHE).then(function (cache) {
+      return cache.keys().then(function (requests) {
+        var voices = [];
+        var gone = requests.filter(function (request) {
+          var path = new URL(request.url).pathname;
+          if (path.indexOf("/voice/") === 0) { voices.push(request); return false; }
+          return path.indexOf("/media/files/") === 0 && !wanted[path];
+        }).concat(voices.slice(0, Math.max(0, voices.length - VOICE_KEPT)));
+        return Promise.all(gone.map(function (request) { return cache.delete(request); }));
+      });
+    });
+  }
+
   function receiveManifest(data) {
     var manifest = data.manifest;
     manifest.version = data.version;
@@ -190,6 +213,7 @@
         send({ type: "ack", manifest_version: manifest.version });
         show();
         beat(); // the fleet view shows the new version and what plays at once
+        pruneMedia(manifest).catch(function () { /* the cache may be busy; next time */ });
       });
   }
 
@@ -213,13 +237,15 @@
 
 
   // --- queue calls and the board ---------------------------------------------------
-  // A call is shown and announced together: its sound is loaded first, then the picture
-  // appears as the chime starts. Calls that arrive together wait their turn, so none cuts
-  // another off. A call older than a minute (caught up after an outage) only updates the
-  // board: it is never announced late.
+  // What is on screen never waits for sound: a call shows the moment it arrives (a board
+  // highlights the newest call and lists the recent ones; other screens show it over what
+  // they play), and the voice takes the counters in turn. A counter's turn says its latest
+  // call: one its counter has moved past is not spoken (when the counter moves on while
+  // its call is being said, the rest is said for the new number), and recalls of a ticket
+  // that wait together are said once. A call older than a minute (caught up after an
+  // outage) is never announced late: the board shows it in the recent calls.
 
   var STALE_CALL_MS = 60000;
-  var MIN_CALL_MS = 5000;
   var CLIP_LIMIT_MS = 20000;
 
   function receiveBoard(board) {
@@ -233,17 +259,38 @@
     return (state.manifest && state.manifest.queue) || { silent: false, counter: null };
   }
 
+  function stale(call) { return now() - new Date(call.at) > STALE_CALL_MS; }
+
   function receiveCall(call) {
     var counter = queueSettings().counter;
     if (counter && call.counter_id !== counter.id) { return; } // a counter screen: its own calls
-    if (now() - new Date(call.at) > STALE_CALL_MS) { return; }
-    state.calls.push(call);
-    var current = state.current;
-    if (current && current.soundDone) {
-      // Others wait now: the call on screen keeps only what is left of its minimum.
-      endCallIn(current, MIN_CALL_MS - (Date.now() - current.shownAt));
+    if (stale(call)) { return; }
+    state.received.push({ counter: call.counter, ticket: call.ticket, label: call.label, at: Date.now() });
+    if (state.received.length > 200) { state.received.shift(); }
+    if (!state.newest || new Date(call.at) >= new Date(state.newest.at)) {
+      state.newest = call;
+      state.boardVersion += 1;
+      show();
     }
-    announceNext();
+    queueVoice(call);
+  }
+
+  function highlightMs(call) {
+    return (call.highlight_seconds || (state.board && state.board.highlight_seconds) || 10) * 1000;
+  }
+
+  function head(counterId) {
+    // The newest call (of one counter, on a screen above it) and whether it is highlighted:
+    // the newest call event, or the board's newest call when the board knows a newer one.
+    var calls = ((state.board || {}).calls || []).filter(function (c) { return !counterId || c.counter_id === counterId; });
+    var latest = calls[0] || null;
+    var event = state.newest;
+    if (event && (!latest || new Date(event.at) >= new Date(latest.at))) { latest = event; }
+    if (!latest) { return { call: null, calling: false, calls: calls }; }
+    var speaking = state.voice.speaking;
+    var calling = now() - new Date(latest.at) < highlightMs(latest) ||
+      !!(speaking && speaking.ticket === latest.ticket && speaking.counter_id === latest.counter_id);
+    return { call: latest, calling: calling, calls: calls };
   }
 
   function boardText(key, n, language) {
@@ -261,21 +308,156 @@
     return boardLanguages().map(function (code) { return boardText("counter", number, code); }).join(" / ");
   }
 
-  function loadAudio(files) {
-    // Resolves with ready Audio objects (or [] when sound cannot be had in time).
+  // --- the voice: one counter at a time ----------------------------------------------
+
+  function sayable(call) {
+    return (call.audio && call.audio.length) || Object.keys(call.texts || {}).length;
+  }
+
+  function queueVoice(call) {
+    var voice = state.voice;
+    if (queueSettings().silent) { return; }
+    var speaking = voice.speaking;
+    if (speaking && speaking.counter_id === call.counter_id && speaking.ticket === call.ticket) {
+      return; // being said right now: a recall is not said twice
+    }
+    // The counter's newest call takes the place of the one it had waiting.
+    voice.waiting[call.counter_id] = call;
+    if (voice.order.indexOf(call.counter_id) < 0) { voice.order.push(call.counter_id); }
+    if (voice.awaiting && voice.awaiting.counter === call.counter_id) {
+      voice.awaiting.resolve(true);
+      return;
+    }
+    speakNext();
+  }
+
+  function takeNewer(call) {
+    // A newer call of the same counter, waiting while `call` is being said (taken out of
+    // the queue: it is said now instead); a recall of the same ticket is simply dropped.
+    var voice = state.voice;
+    var newer = voice.waiting[call.counter_id];
+    if (!newer) { return null; }
+    delete voice.waiting[call.counter_id];
+    voice.order = voice.order.filter(function (id) { return id !== call.counter_id; });
+    return newer.ticket === call.ticket ? null : newer;
+  }
+
+  function nextCallOf(counterId) {
+    // Resolves true when the counter's next call arrives, false if none does in time.
     return new Promise(function (resolve) {
-      if (!files.length || queueSettings().silent) { resolve([]); return; }
+      var voice = state.voice;
+      var timer = setTimeout(function () { voice.awaiting = null; resolve(false); }, CLIP_LIMIT_MS);
+      voice.awaiting = {
+        counter: counterId,
+        resolve: function (ok) { clearTimeout(timer); voice.awaiting = null; resolve(ok); }
+      };
+    });
+  }
+
+  function loadAudio(files) {
+    // Resolves with Audio objects, once the first can play (at most 1.5 s), or [] when
+    // sound cannot be had.
+    return new Promise(function (resolve) {
+      if (!files.length) { resolve([]); return; }
       var clips = files.map(function (file) {
         var audio = new Audio("/voice/" + file.file);
         audio.preload = "auto";
+        audio.signageFile = file;
         return audio;
       });
       var done = false;
       var finish = function (ready) { if (!done) { done = true; resolve(ready ? clips : []); } };
       clips[0].oncanplaythrough = function () { finish(true); };
       clips[0].onerror = function () { finish(false); };
-      setTimeout(function () { finish(true); }, 1500); // never hold a call back for long
+      setTimeout(function () { finish(true); }, 1500); // never hold the voice back for long
       clips.forEach(function (clip) { clip.load(); });
+    });
+  }
+
+  function playClip(clip, call, record) {
+    // Resolves true when the clip has played (or stalled: skipped), false if refused.
+    return new Promise(function (resolve) {
+      var moved = false;
+      var watchdog = null;
+      var advance = function () {
+        if (moved) { return; }
+        moved = true;
+        clearTimeout(watchdog);
+        resolve(true);
+      };
+      // A clip that stalls (a half-loaded file) must not hold up every later call.
+      watchdog = setTimeout(advance, CLIP_LIMIT_MS);
+      clip.onended = advance;
+      clip.onerror = advance;
+      var asked = Date.now();
+      clip.onplaying = function () {
+        var file = clip.signageFile;
+        if (file.part !== "chime" && record.labels.indexOf(call.label) < 0) { record.labels.push(call.label); }
+        state.played.push({ counter: call.counter, label: call.label, part: file.part || file.language, file: file.file, asked: asked, at: Date.now() });
+        if (state.played.length > 200) { state.played.shift(); }
+      };
+      var playing = clip.play();
+      if (playing && playing.catch) {
+        playing.catch(function () { if (!moved) { moved = true; clearTimeout(watchdog); resolve(false); } }); // autoplay refused
+      }
+    });
+  }
+
+  function sayCall(call, record, withChime) {
+    // Plays the call's clips in order; between two clips, a newer call of the same counter
+    // takes over (its number and counter, no second chime). Resolves with the call said
+    // last and whether sound played.
+    var files = (call.audio || []).filter(function (f) { return withChime || f.part !== "chime"; });
+    return loadAudio(files).then(function (clips) {
+      var index = 0;
+      var step = function (ok) {
+        if (!ok) { return { call: call, ok: false }; }
+        if (index > 0 || !withChime) {
+          var newer = takeNewer(call);
+          if (newer && sayable(newer) && !stale(newer)) {
+            state.voice.speaking = newer;
+            return sayCall(newer, record, false);
+          }
+          if (newer) {
+            // The counter moved on again (the server sent this one without sound): the
+            // rest of `call` is not said; its next call, on its way, is said instead.
+            return nextCallOf(call.counter_id).then(function (arrived) {
+              return arrived ? step(true) : { call: call, ok: true };
+            });
+          }
+        }
+        if (index >= clips.length) { return { call: call, ok: clips.length > 0 }; }
+        var clip = clips[index];
+        index += 1;
+        return playClip(clip, call, record).then(step);
+      };
+      return step(true);
+    });
+  }
+
+  function speakNext() {
+    var voice = state.voice;
+    if (voice.speaking || !voice.order.length) { return; }
+    var id = voice.order.shift();
+    var call = voice.waiting[id];
+    delete voice.waiting[id];
+    if (!call || !sayable(call) || stale(call)) { speakNext(); return; }
+    voice.speaking = call;
+    var record = { counter: call.counter, labels: [], started: Date.now(), ended: null };
+    state.announced.push(record);
+    if (state.announced.length > 20) { state.announced.shift(); }
+    state.lastAudio = (call.audio || []).map(function (f) { return f.file; });
+    var box = $("call");
+    box.setAttribute("data-audio", state.lastAudio.join(" "));
+    box.removeAttribute("data-played");
+    sayCall(call, record, true).then(function (said) {
+      speakWithBrowser(said.call); // languages the server had no voice for, if any
+      box.setAttribute("data-played", said.ok ? "yes" : "no");
+      record.ended = Date.now();
+      voice.speaking = null;
+      state.boardVersion += 1;
+      show();
+      speakNext();
     });
   }
 
@@ -297,84 +479,26 @@
     });
   }
 
-  function playInOrder(clips) {
-    return new Promise(function (resolve) {
-      var index = 0;
-      var next = function () {
-        if (index >= clips.length) { resolve(true); return; }
-        var clip = clips[index];
-        index += 1;
-        var moved = false;
-        var watchdog = null;
-        var advance = function () {
-          if (moved) { return; }
-          moved = true;
-          clearTimeout(watchdog);
-          next();
-        };
-        // A clip that stalls (a half-loaded file) must not hold up every later call.
-        watchdog = setTimeout(advance, CLIP_LIMIT_MS);
-        clip.onended = advance;
-        clip.onerror = advance;
-        var playing = clip.play();
-        if (playing && playing.catch) {
-          playing.catch(function () { clearTimeout(watchdog); resolve(false); }); // autoplay refused
-        }
-      };
-      next();
-    });
-  }
-
-  function endCallIn(call, ms) {
-    clearTimeout(state.callTimer);
-    state.callTimer = setTimeout(function () {
-      call.record.ended = Date.now();
-      state.current = null;
-      showCall(null);
-      announceNext();
-    }, Math.max(0, ms));
-  }
-
-  function announceNext() {
-    if (state.current || !state.calls.length) { return; }
-    var call = state.calls.shift();
-    state.current = call;
-    loadAudio(call.audio || []).then(function (clips) {
-      call.shownAt = Date.now();
-      state.lastAudio = clips.map(function (clip) { return clip.src.replace(/^.*\/voice\//, ""); });
-      var record = { label: call.label, shown: call.shownAt, ended: null };
-      call.record = record;
-      state.announced.push(record);
-      if (state.announced.length > 20) { state.announced.shift(); }
-      showCall(call);
-      var played = clips.length ? playInOrder(clips) : Promise.resolve(false);
-      played.then(function (ok) {
-        speakWithBrowser(call); // languages the server had no voice for, if any
-        var box = $("call");
-        if (box) { box.setAttribute("data-played", ok ? "yes" : "no"); }
-        call.soundDone = true;
-        var wanted = state.calls.length ? MIN_CALL_MS : (call.highlight_seconds || 10) * 1000;
-        endCallIn(call, wanted - (Date.now() - call.shownAt));
-      });
-    });
-  }
+  // --- showing calls -------------------------------------------------------------------
 
   function boardVisible() {
-    var zones = document.querySelectorAll("[data-board]");
-    return zones.length > 0;
+    return document.querySelectorAll("[data-board]").length > 0;
   }
 
-  function showCall(call) {
-    // The overlay, for screens without a board in view; boards highlight the call themselves.
+  function showCall() {
+    // The overlay, for screens without a board in view (boards highlight the call
+    // themselves): the newest call while it is highlighted or said.
     var box = $("call");
-    state.boardVersion += 1;
-    show();
+    var counter = queueSettings().counter;
+    var top = head(counter ? counter.id : null);
+    var call = top.calling && !boardVisible() ? top.call : null;
+    var shown = call ? call.label + " " + call.counter : "";
+    if (box.getAttribute("data-shown") === shown) { return; }
+    box.setAttribute("data-shown", shown);
     if (!call) { box.hidden = true; box.removeAttribute("data-label"); return; }
     box.innerHTML = "";
     box.setAttribute("data-label", call.label);
     box.setAttribute("data-counter", call.counter);
-    box.setAttribute("data-audio", state.lastAudio.join(" "));
-    box.removeAttribute("data-played");
     var caption = boardLanguages().map(function (code) { return boardText("now_calling", "", code); }).join(" / ");
     box.appendChild(element("p", "call-caption", caption));
     var line = element("p", "call-line");
@@ -383,8 +507,8 @@
     line.appendChild(element("span", "call-counter", String(call.counter)));
     box.appendChild(line);
     box.appendChild(element("p", "call-words", counterWords(call.counter)));
-    box.className = "call" + (boardVisible() ? " over-board" : "");
-    box.hidden = boardVisible();
+    box.className = "call";
+    box.hidden = false;
   }
 
   function servingHere() {
@@ -398,8 +522,10 @@
   function renderServing(view, serving) {
     var holder = element("div", "board counter-board");
     holder.setAttribute("data-board", "1");
-    var now_ = element("div", "board-now" + (state.current ? " calling" : ""));
-    var label = state.current ? state.current.label : serving.current;
+    var top = head(serving.id);
+    var calling = top.calling && top.call;
+    var now_ = element("div", "board-now" + (calling ? " calling" : ""));
+    var label = calling ? top.call.label : serving.current;
     now_.setAttribute("data-label", label);
     var line = element("span", "board-line");
     line.appendChild(element("span", "board-number", label));
@@ -417,9 +543,9 @@
     view.appendChild(holder);
     if (!board) { holder.appendChild(element("p", "board-empty", "")); return; }
     var counter = queueSettings().counter;
-    var calls = (board.calls || []).filter(function (c) { return !counter || c.counter_id === counter.id; });
-    var latest = state.current || calls[0];
-    var now_ = element("div", "board-now" + (state.current ? " calling" : ""));
+    var top = head(counter ? counter.id : null);
+    var latest = top.call;
+    var now_ = element("div", "board-now" + (top.calling ? " calling" : ""));
     if (latest) {
       now_.setAttribute("data-label", latest.label);
       now_.appendChild(element("span", "board-caption", boardLanguages().map(function (code) { return boardText("now_calling", "", code); }).join(" / ")));
@@ -434,8 +560,10 @@
     var recent = element("div", "board-recent");
     recent.appendChild(element("h3", null, boardLanguages().map(function (code) { return boardText("recent_calls", "", code); }).join(" / ")));
     var list = element("ol");
-    calls.filter(function (c) { return !latest || c.ticket !== latest.ticket; }).slice(0, 6).forEach(function (c) {
-      list.appendChild(element("li", null, c.label + "  →  " + c.counter));
+    top.calls.filter(function (c) { return !latest || c.ticket !== latest.ticket; }).slice(0, 6).forEach(function (c) {
+      var item = element("li", null, c.label + "  →  " + c.counter);
+      item.setAttribute("data-label", c.label);
+      list.appendChild(item);
     });
     recent.appendChild(list);
     lists.appendChild(recent);
@@ -612,11 +740,13 @@
   }
 
   function key(zone, showing, at, manifest) {
+    var counter = queueSettings().counter;
+    var calling = state.board && head(counter ? counter.id : null).calling ? " calling" : "";
     if (zone.kind === "main" && servingHere()) {
-      return "serving " + manifest.version + " " + state.boardVersion;
+      return "serving " + manifest.version + " " + state.boardVersion + calling;
     }
     if (state.board && (zone.kind === "queue" || (showing && showing.item.type === "queue_board"))) {
-      return "board " + manifest.version + " " + state.boardVersion;
+      return "board " + manifest.version + " " + state.boardVersion + calling;
     }
     if (zone.kind === "queue" || (showing && showing.item.type === "queue_board")) { showing = null; }
     if (zone.kind === "header") { return "header " + clockText(at, manifest); }
@@ -654,13 +784,30 @@
       state.shown[zone.name] = next;
       state.labels[zone.name] = label(zone, showing, manifest);
       var view = render(zone, showing, manifest, at);
+      var board = !!view.querySelector("[data-board]");
+      var before = Array.prototype.slice.call(box.children);
+      var fading = null;
+      before.forEach(function (old, index) {
+        // A board replaces a board at once, so there is exactly one at any moment; other
+        // views crossfade over the last one shown, never over a pile of earlier ones.
+        if (index === before.length - 1 && !(board && old.querySelector("[data-board]"))) {
+          fading = old;
+        } else {
+          box.removeChild(old);
+        }
+      });
       box.appendChild(view);
+      if (!fading) {
+        view.className += " shown";
+        return;
+      }
       // Crossfade: the new view fades in over the old, which is then removed.
       setTimeout(function () { view.className += " shown"; }, 20);
       setTimeout(function () {
-        while (box.firstChild && box.firstChild !== view) { box.removeChild(box.firstChild); }
+        if (fading.parentNode === box) { box.removeChild(fading); }
       }, 800);
     });
+    showCall();
   }
 
   function beat() {
@@ -668,20 +815,23 @@
   }
 
   function label(zone, showing, manifest) {
-    // What staff see in the fleet view for this zone.
-    if (zone.kind === "header") { return manifest.site.name; }
+    // What a zone shows, in the heartbeat's `playing` form (docs/protocol.md), which the
+    // fleet view puts into words; the headless player reports the same form.
+    if (zone.kind === "header") { return "clock"; }
     if (zone.kind === "queue") { return "queue board"; }
     var serving = zone.kind === "main" ? servingHere() : null;
     if (serving) { return "serving " + serving.current; }
-    if (!showing) { return "-"; }
+    if (!showing) { return "idle"; }
     var item = showing.item;
     if (item.type === "notice") {
       var notice = manifest.notices[String(item.notice)];
-      var first = notice && notice.texts.length ? notice.texts[0].title : "";
-      return first + (showing.languages.length ? " [" + showing.languages.join("+") + "]" : "");
+      var titles = (notice ? notice.texts : []).filter(function (text) {
+        return showing.languages.indexOf(text.language) >= 0;
+      }).map(function (text) { return text.title; });
+      return "notice " + item.notice + " " + showing.languages.join("+") + ": " + titles.join(" / ");
     }
-    if (item.type === "image") { return "image " + item.file.slice(0, 12); }
-    if (item.type === "ticker") { return item.text; }
+    if (item.type === "image") { return "image " + item.file; }
+    if (item.type === "ticker") { return "ticker: " + item.text; }
     if (item.type === "queue_board") { return "queue board"; }
     return item.type;
   }

@@ -44,12 +44,17 @@ class Board:
     now: str | None = None  # "A-023 → 3": the latest call (of this screen's counter)
     recent: tuple[str, ...] = ()
     services: tuple[str, ...] = ()  # "A 住民票  3人待ち · 約10分"
+    serving: str | None = None  # above a counter: the number it calls or serves ("A-023")
 
 
 def board_view(
-    board: Mapping[str, Any], counter: Mapping[str, Any] | None, calling: str | None
+    board: Mapping[str, Any],
+    counter: Mapping[str, Any] | None,
+    calling: tuple[str, str] | None = None,
 ) -> Board:
-    """What a board shows: for a screen above a counter, only that counter's calls."""
+    """What a board shows: the newest call (`calling`, the newest call event as its text
+    and time, when it is newer than the board) and the recent ones; for a screen above a
+    counter, only that counter's calls, and `now` only while the counter has a ticket."""
     calls = [
         c
         for c in board.get("calls", [])
@@ -67,8 +72,30 @@ def board_view(
             services.append(
                 f"{s.get('prefix')} {name}  {waiting}" + (f" · {wait}" if s.get("waiting") else "")
             )
-    now = calling or (lines[0] if lines else None)
+    if counter is not None:
+        # Above a counter: the number it serves (docs/protocol.md), else nothing.
+        mine = [
+            c
+            for c in board.get("counters", [])
+            if isinstance(c, Mapping) and c.get("id") == counter.get("id")
+        ]
+        current = mine[0].get("current") if mine else None
+        served = f"{current} → {mine[0].get('number')}" if current else None
+        now = calling[0] if calling else served
+        label = calling[0].split(" → ", 1)[0] if calling else current
+        recent = tuple(line for line in lines if line != now)[:4]
+        return Board(now, recent, (), str(label) if now and label else None)
+    newest_at = str(calls[0].get("at") or "") if calls else ""
+    newer = calling is not None and (not calls or _later_or_same(calling[1], newest_at))
+    now = calling[0] if calling and newer else (lines[0] if lines else None)
     return Board(now, tuple(line for line in lines if line != now)[:4], tuple(services))
+
+
+def _later_or_same(first: str, second: str) -> bool:
+    try:
+        return datetime.fromisoformat(first) >= datetime.fromisoformat(second)
+    except ValueError:
+        return True
 
 
 @dataclass(frozen=True)
@@ -86,12 +113,14 @@ class Scene:
     manifest: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
-def describe(view: ZoneView, manifest: Mapping[str, Any]) -> str:
+def describe(view: ZoneView, manifest: Mapping[str, Any], board: Board | None = None) -> str:
     """A short text for what a zone shows (heartbeats, logs, tests)."""
     if view.zone.get("kind") == "header":
         return "clock"
     if _shows_board(view):
         return "queue board"
+    if _shows_serving(view, manifest, board):
+        return f"serving {board.serving if board else ''}"[:120]
     showing = view.showing
     if showing is None:
         return "idle"
@@ -117,6 +146,21 @@ def describe(view: ZoneView, manifest: Mapping[str, Any]) -> str:
 def _shows_board(view: ZoneView) -> bool:
     return view.zone.get("kind") == "queue" or (
         view.showing is not None and view.showing.item.get("type") == "queue_board"
+    )
+
+
+def shows_board(views: Sequence[ZoneView]) -> bool:
+    """Whether a queue board is in view (it highlights calls itself)."""
+    return any(_shows_board(view) for view in views)
+
+
+def _shows_serving(view: ZoneView, manifest: Mapping[str, Any], board: Board | None) -> bool:
+    """The main area above a counter while the counter has a ticket: its number."""
+    return (
+        view.zone.get("kind") == "main"
+        and _counter_of(manifest) is not None
+        and board is not None
+        and board.now is not None
     )
 
 
@@ -200,7 +244,7 @@ class Painter:
     ) -> None:
         manifest = scene.manifest
         kind, showing = view.zone.get("kind"), view.showing
-        if _shows_board(view) or (kind == "main" and scene.board and _counter_of(manifest)):
+        if _shows_board(view) or _shows_serving(view, manifest, scene.board):
             # A board, or the main area of a screen above a counter: the number it serves.
             draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=SIDE_BG)
             self._board(draw, box, scene.board or Board())
@@ -304,8 +348,8 @@ class Painter:
                 ("この画面を登録してください / Pair this screen", 4, False, WHITE),
                 (code, 18, True, IMPORTANT),
                 (
-                    "管理画面の「画面 → 画面を登録」でこのコードを入力してください。"
-                    "\nEnter this code in the CMS under Screens → Pair a screen.",
+                    "管理画面の「稼働状況 → 画面を登録」でこのコードを入力してください。"
+                    "\nEnter this code in the CMS under Fleet → Pair a screen.",
                     2.6,
                     False,
                     MUTED,

@@ -25,7 +25,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from players.headless.cache import Cache, MediaError, fetch_media
-from players.headless.frames import Painter, Scene, board_view, describe, zone_views
+from players.headless.frames import (
+    Painter,
+    Scene,
+    board_view,
+    describe,
+    shows_board,
+    zone_views,
+)
 from players.headless.outputs import FramebufferOutput, Output, PngOutput
 from players.headless.text import banner
 
@@ -37,7 +44,6 @@ VERSION = "1"
 MAX_INBOUND = 32 * 1024 * 1024
 SEEN_EVENTS = 1000
 STALE_CALL = timedelta(minutes=1)  # a call caught up later than this is not shown
-MIN_CALL_SECONDS = 5.0  # while more calls wait, each is still shown this long
 
 
 def request_code(server: str, token: str, timeout: float = 15.0) -> str:
@@ -120,8 +126,8 @@ class Player:
         self._pending: tuple[int, dict[str, Any]] | None = None
         self._identify_until = 0.0
         self.board: dict[str, Any] = {}
-        self._calls: list[tuple[str, float]] = []  # (text, seconds) waiting to be shown
-        self._call: tuple[str, float, float] | None = None  # (text, until, shown), monotonic
+        # The newest call: (text "A-023 → 3", its time, shown until (monotonic)).
+        self._call: tuple[str, str, float] | None = None
         self._generation = 0
         self._scene: Scene | None = None
         self._offset = timedelta(0)
@@ -192,35 +198,31 @@ class Player:
 
     @property
     def calling(self) -> str | None:
-        """The queue call on screen now ("A-023 → 3"), taking the next one in turn."""
-        clock = time.monotonic()
-        if self._call is not None and self._call[1] <= clock:
+        """The newest queue call while it is highlighted ("A-023 → 3"), else None."""
+        if self._call is not None and self._call[2] <= time.monotonic():
             self._call = None
-        if self._call is None and self._calls:
-            text, seconds = self._calls.pop(0)
-            if self._calls:
-                seconds = min(seconds, MIN_CALL_SECONDS)
-            self._call = (text, clock + seconds, clock)
-            if self._loop is not None:
-                self._loop.call_later(seconds + 0.05, self.changed)
         return self._call[0] if self._call else None
 
     def scene(self, at: datetime) -> Scene:
         identify = self.identifying
         if self.manifest:
             counter = self.manifest.get("queue", {}).get("counter")
+            views = zone_views(self.manifest, at)
             calling = self.calling
+            newest = (calling, self._call[1]) if calling and self._call else None
+            board = (
+                board_view(self.board, counter if isinstance(counter, dict) else None, newest)
+                if self.board
+                else None
+            )
             return Scene(
                 self.manifest_version,
-                zone_views(self.manifest, at),
+                views,
                 identify=identify,
                 generation=self._generation,
-                call=calling,
-                board=board_view(
-                    self.board, counter if isinstance(counter, dict) else None, calling
-                )
-                if self.board
-                else None,
+                # A board in view highlights the call itself; other screens show it over all.
+                call=None if board is not None and shows_board(views) else calling,
+                board=board,
                 manifest=self.manifest,
             )
         status = "接続しています… / Connecting…" if not self.screen_name else self.screen_name
@@ -230,7 +232,8 @@ class Player:
         """Draw and write the frame for `at` (now) if it differs from the last; True if so."""
         scene = self.scene(at or self.now())
         playing = {
-            str(view.zone.get("name")): describe(view, scene.manifest) for view in scene.zones
+            str(view.zone.get("name")): describe(view, scene.manifest, scene.board)
+            for view in scene.zones
         }
         if scene == self._scene:
             self.playing = playing
@@ -353,7 +356,7 @@ class Player:
         if code != self.pairing_code:
             self.pairing_code = code
             print(f"Pairing code: {code}\n\n{banner(code, self.painter.fonts)}\n", flush=True)
-            print("Enter it in the CMS: Screens → Pair a screen.", flush=True)
+            print("Enter it in the CMS: Fleet → Pair a screen.", flush=True)
             self.changed()
 
     def _forget(self) -> None:
@@ -509,28 +512,27 @@ class Player:
             self._queue_call(event)
 
     def _queue_call(self, event: Mapping[str, Any]) -> None:
-        """Show a call over everything for its highlight time (one at a time, in turn);
-        a screen above a counter shows only that counter's calls."""
+        """Show the newest call at once, for its highlight time; a newer call replaces it
+        (the board lists the others). A screen above a counter shows only its calls."""
         counter = self.manifest.get("queue", {}).get("counter")
         if isinstance(counter, dict) and event.get("counter_id") != counter.get("id"):
             return
-        with contextlib.suppress(TypeError, ValueError):
-            if self.now() - datetime.fromisoformat(str(event.get("at"))) > STALE_CALL:
+        at = str(event.get("at"))
+        try:
+            when = datetime.fromisoformat(at)
+            if self.now() - when > STALE_CALL:
                 return
+            if self._call is not None and when < datetime.fromisoformat(self._call[1]):
+                return  # an older call arriving late: the newest stays
+        except (TypeError, ValueError):
+            pass
         seconds = event.get("highlight_seconds")
         if not isinstance(seconds, int | float) or not 1 <= seconds <= 120:
             seconds = 10
-        self._calls.append(
-            (f"{event.get('label', '')} → {event.get('counter', '')}", float(seconds))
-        )
-        if self._call is not None:
-            # Another call waits now: the one on screen keeps only what is left of its minimum.
-            text, until, shown = self._call
-            cut = max(shown + MIN_CALL_SECONDS, time.monotonic())
-            if cut < until:
-                self._call = (text, cut, shown)
-                if self._loop is not None:
-                    self._loop.call_later(cut - time.monotonic() + 0.05, self.changed)
+        text = f"{event.get('label', '')} → {event.get('counter', '')}"
+        self._call = (text, at, time.monotonic() + float(seconds))
+        if self._loop is not None:
+            self._loop.call_later(float(seconds) + 0.05, self.changed)
         self.changed()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:

@@ -2,12 +2,17 @@
 // It keeps its device token (from the set-up link's #token=...) in localStorage, shows the
 // site's services in the resident's language, and issues one ticket per tap: each tap
 // carries its own request id, so a double tap or a retried request gives one ticket.
+// Each resident starts afresh: back on the start page (or when a resident walks away from
+// it), the language and the priority choice return to the site's first language and "no".
 (function () {
   "use strict";
 
   var KEY = "signage.kiosk.token";
   var BACK_AFTER_MS = 30000;
-  var state = { token: null, setup: null, language: "ja", priority: false, busy: false, backTimer: null };
+  var state = {
+    token: null, setup: null, language: "ja", priority: false, busy: false, backTimer: null,
+    idleTimer: null, idleMs: 45000  // a start page left with a choice made resets after this
+  };
 
   function $(id) { return document.getElementById(id); }
 
@@ -138,10 +143,30 @@
     state.backTimer = setTimeout(back, BACK_AFTER_MS);
   }
 
+  function firstLanguage() {
+    return state.setup && state.setup.languages.length ? state.setup.languages[0].code : "ja";
+  }
+
+  function fresh() {
+    // The next resident sees the site's first language and no priority chosen.
+    state.language = firstLanguage();
+    state.priority = false;
+  }
+
   function back() {
     clearTimeout(state.backTimer);
+    fresh();
     show("kiosk-home");
+    if (state.setup) { render(); }
     load();
+  }
+
+  function touched() {
+    clearTimeout(state.idleTimer);
+    state.idleTimer = setTimeout(function () {
+      var chosen = state.priority || state.language !== firstLanguage();
+      if (chosen && !state.busy && !$("kiosk-home").hidden) { fresh(); render(); }
+    }, state.idleMs);
   }
 
   function start() {
@@ -154,6 +179,9 @@
     $("ticket-back").onclick = back;
     $("ticket-print").onclick = function () { window.print(); };
     $("kiosk-priority").onclick = function () { state.priority = !state.priority; render(); };
+    document.addEventListener("pointerdown", touched, true);
+    document.addEventListener("click", touched, true);
+    document.addEventListener("keydown", touched, true);
     if (!state.token) { show("kiosk-unpaired"); return; }
     load();
     setInterval(function () { if (!state.busy && $("kiosk-ticket").hidden) { load(); } }, 20000);

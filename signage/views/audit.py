@@ -6,9 +6,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import audit
-from signage.models import Role
-from signage.web import render, row_id, staff_view
+from signage import audit, words
+from signage.models import AuditEntry, Role
+from signage.web import current_language, render, row_id, staff_view, translate, user_timezone
+
+
+async def changes_in_words(
+    request: Request, db: AsyncSession, rows: list[AuditEntry]
+) -> dict[int, list[tuple[str, str | None, str | None]]]:
+    """Each entry's changed fields with names and translated values (for `_audit_row`)."""
+    names = await words.load_names(
+        db, [v for e in rows for v in (e.before, e.after)], current_language(request)
+    )
+
+    def _(message: str, **params: object) -> str:
+        return translate(request, message, **params)
+
+    timezone = user_timezone(request)
+    return {e.id: words.diff_rows(e, audit.FIELD_LABELS, names, _, timezone) for e in rows}
 
 
 @staff_view(Role.ADMIN, Role.PUBLISHER)
@@ -33,6 +48,7 @@ async def audit_log(request: Request, db: AsyncSession) -> Response:
         "audit.html",
         {
             "entries": rows,
+            "changes": await changes_in_words(request, db, rows),
             "filters": filters,
             "actions": await audit.known_actions(db),
             "next_before": rows[-1].id if more else None,

@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import boards, counters, tickets
-from signage.db import utcnow
+from signage.db import commit, utcnow
 from signage.errors import BadRequest, NotFound
 from signage.i18n import N_
 from signage.models import QueueCounter, Role, Site, Ticket, TicketStatus, User
+from signage.submissions import REQUEST_ID
 from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, staff_view
 
 CALLERS = (Role.ADMIN, Role.PUBLISHER, Role.COUNTER)
@@ -158,6 +159,8 @@ async def counter_action(request: Request, db: AsyncSession) -> Response:
         service_id = _id(form.text("service_id", max_length=12))
         if service_id is None:
             raise BadRequest(N_("Choose a service."))
+        # The form's one-time id: pressing "Issue" twice (or re-posting) gives one ticket.
+        once_id = form.text("request_id", required=False, max_length=64)
         issued = await tickets.issue(
             db,
             site_id=counter.site_id,
@@ -166,10 +169,11 @@ async def counter_action(request: Request, db: AsyncSession) -> Response:
             source="staff",
             actor=user,
             ip=ip,
+            request_key=f"staff{user.id}:{once_id}" if REQUEST_ID.fullmatch(once_id) else None,
         )
     # Commit now: the call reaches the screens and the site's queue is free for the next
     # counter while this console is drawn (from a read-only session).
-    await db.commit()
+    await commit(db)
     if not is_htmx(request):
         return redirect(request, f"/counter/{counter.id}")
     async with request.app.state.readonly_db() as read:

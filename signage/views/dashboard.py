@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from signage import audit
 from signage.models import Role, Site, User
+from signage.views.audit import changes_in_words
 from signage.web import render, staff_view
 
 
@@ -16,12 +17,14 @@ from signage.web import render, staff_view
 async def dashboard(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     can_audit = user.role in {Role.ADMIN, Role.PUBLISHER}
+    recent = await audit.entries(db, limit=8) if can_audit else []
     context = {
         "site_count": await db.scalar(sa.select(sa.func.count()).select_from(Site)),
         "user_count": await db.scalar(
             sa.select(sa.func.count()).select_from(User).where(User.active)
         ),
-        "recent": await audit.entries(db, limit=8) if can_audit else [],
+        "recent": recent,
+        "changes": await changes_in_words(request, db, recent),
     }
     return render(request, "dashboard.html", context)
 

@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, Response
 from content.media import MediaRejected, safe_display_name
 from signage import media
 from signage.db import transaction
-from signage.errors import BadRequest, NotFound, PayloadTooLarge
+from signage.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
 from signage.i18n import N_
 from signage.models import Role, User
 from signage.web import (
@@ -65,6 +65,8 @@ async def _upload(request: Request) -> Response:
             display_name = safe_display_name(upload.filename)
         except MediaRejected as exc:
             raise BadRequest(exc.message, **exc.params) from exc
+        if request.app.state.decodes.full():
+            raise TooManyRequests(media.BUSY)  # before the file is read into memory
         data = await upload.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise PayloadTooLarge()
@@ -75,6 +77,7 @@ async def _upload(request: Request) -> Response:
         display_name,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
+        gate=request.app.state.decodes,
     )
     async with transaction(request.app.state.db) as db:
         uploader = await db.get(User, user.id)

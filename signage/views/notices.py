@@ -10,14 +10,14 @@ from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
-from signage import manifests, media, notices, sites
+from signage import media, notices, sites
 from signage.errors import NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Notice, Role, User
+from signage.submissions import once
 from signage.web import (
     Form,
     client_ip,
-    content_changed,
     read_form,
     redirect,
     render,
@@ -87,6 +87,9 @@ async def _form_page(
             "status_labels": STATUS_LABELS,
             "images": images,
             "can_publish": notices.can_publish(user),
+            "showing_on": (
+                await notices.screens_showing(db, user, notice.id) if notice is not None else []
+            ),
             "style_options": [(k, translate(request, v)) for k, v in STYLE_LABELS.items()],
         },
         status_code=status_code,
@@ -154,12 +157,11 @@ async def _save(
         }
         existing = None if notice_id is None else await notices.get_notice(db, user, notice_id)
         return None, await _form_page(request, db, existing, values, exc.errors, 422)
-    await manifests.rebuild_for_notice(db, notice.id)
-    await content_changed(request, db)
     return notice, None
 
 
 @staff_view(*AUTHORS)
+@once
 async def notice_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if request.method == "GET":
@@ -214,6 +216,4 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
                 exc.errors,
                 422,
             )
-    await manifests.rebuild_for_notice(db, notice_id)
-    await content_changed(request, db)
     return redirect(request, f"/notices/{notice_id}?done={action}")

@@ -77,11 +77,16 @@ async def player_screenshot(request: Request) -> Response:
         raise PayloadTooLarge()
 
     def check_and_store() -> None:
+        # Only what Pillow decoded and wrote again is kept: never bytes appended to the
+        # picture, nor its text chunks.
+        clean = io.BytesIO()
         try:
             with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
                 if image.width * image.height > SCREENSHOT_MAX_PIXELS:
                     raise BadRequest(N_("The picture is too large."))
                 image.load()
+                image.info = {}
+                image.save(clean, "PNG")
         # ValueError: a text or colour profile chunk that inflates past Pillow's limit;
         # the warning: a bomb below twice Pillow's pixel limit, where warnings are errors.
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
@@ -90,7 +95,7 @@ async def player_screenshot(request: Request) -> Response:
         target = screenshot_path(settings_of(request), screen.id)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(data)
+        temporary.write_bytes(clean.getvalue())
         os.replace(temporary, target)
 
     await anyio.to_thread.run_sync(check_and_store)

@@ -6,10 +6,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import manifests, media, notices, playlists, sites
+from signage import media, notices, playlists, sites
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Playlist, Role, User
+from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
@@ -23,6 +24,7 @@ KIND_LABELS = {
 
 
 @staff_view(*VIEWERS)
+@once
 async def playlist_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
@@ -89,6 +91,7 @@ async def playlist_detail(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*VIEWERS)
+@once
 async def playlist_items(request: Request, db: AsyncSession) -> Response:
     """Add an item, or move/remove one (`move` = up, down or remove)."""
     user: User = request.state.user
@@ -122,7 +125,6 @@ async def playlist_items(request: Request, db: AsyncSession) -> Response:
     except ValidationFailed as exc:
         playlist = await playlists.get_playlist(db, user, playlist_id)
         return await _detail(request, db, playlist, exc.errors, 422)
-    await manifests.rebuild_for_playlist(db, playlist_id)
     if request.headers.get("hx-request"):
         return await _detail(request, db, playlist, {})
     return redirect(request, f"/playlists/{playlist_id}")

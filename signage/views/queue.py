@@ -15,6 +15,7 @@ from signage import counters, queue_stats, sites, tickets
 from signage.db import utcnow
 from signage.errors import NotFound, ValidationFailed
 from signage.models import Kiosk, QueueCounter, QueueService, Role, User
+from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view
 
 MANAGERS = (Role.ADMIN, Role.PUBLISHER)
@@ -126,6 +127,7 @@ async def queue_rules(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*MANAGERS)
+@once
 async def service_add(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
     form = Form(await read_form(request))
@@ -161,6 +163,7 @@ async def service_edit(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*MANAGERS)
+@once
 async def counter_add(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
     await counters.site_for(db, request.state.user, site_id)
@@ -202,6 +205,7 @@ async def counter_edit(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*MANAGERS)
+@once
 async def kiosk_add(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
     form = Form(await read_form(request))

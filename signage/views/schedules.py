@@ -9,15 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import manifests, playlists, schedules, screens, sites
+from signage import playlists, schedules, screens, sites
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, ScheduleEntry, User
+from signage.submissions import once
 from signage.web import (
     ZONE_LABELS,
     Form,
     client_ip,
-    content_changed,
     read_form,
     redirect,
     render,
@@ -149,6 +149,7 @@ async def schedule_list(request: Request, db: AsyncSession) -> Response:
 
 
 @staff_view(*VIEWERS)
+@once
 async def schedule_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if request.method == "GET":
@@ -159,11 +160,9 @@ async def schedule_new(request: Request, db: AsyncSession) -> Response:
     data = _schedule_input(request, form, user)
     try:
         form.check()
-        entry = await schedules.create_schedule(db, user, client_ip(request), data)
+        await schedules.create_schedule(db, user, client_ip(request), data)
     except ValidationFailed as exc:
         return await _form_page(request, db, None, _form_values(form), exc.errors, 422)
-    await manifests.rebuild(db, await schedules.screens_of(db, entry))
-    await content_changed(request, db)
     return redirect(request, "/schedules?done=created")
 
 
@@ -178,24 +177,19 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
     form = Form(await read_form(request))
     ip = client_ip(request)
     if form.data.get("action") == "delete":
-        affected = await schedules.delete_schedule(db, user, ip, schedule_id)
-        await db.flush()
-        await manifests.rebuild(db, affected)
-        await content_changed(request, db)
+        await schedules.delete_schedule(db, user, ip, schedule_id)
         return redirect(request, "/schedules?done=deleted")
     data = _schedule_input(request, form, user)
     try:
         form.check()
-        entry, before = await schedules.update_schedule(db, user, ip, schedule_id, data)
+        entry, _ = await schedules.update_schedule(db, user, ip, schedule_id, data)
     except ValidationFailed as exc:
         return await _form_page(request, db, entry, _form_values(form), exc.errors, 422)
-    await db.flush()
-    await manifests.rebuild(db, before | await schedules.screens_of(db, entry))
-    await content_changed(request, db)
     return redirect(request, "/schedules?done=saved")
 
 
 @staff_view(Role.ADMIN, Role.PUBLISHER)
+@once
 async def closure_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
@@ -209,7 +203,7 @@ async def closure_list(request: Request, db: AsyncSession) -> Response:
                 closure_id = form.optional_id("closure_id")
                 form.check()
                 assert closure_id is not None
-                site_id = await sites.remove_closure(db, user, ip, closure_id)
+                await sites.remove_closure(db, user, ip, closure_id)
             else:
                 raw_day = form.text("day", max_length=10)
                 reason = form.text("reason", required=False, max_length=200)
@@ -225,7 +219,6 @@ async def closure_list(request: Request, db: AsyncSession) -> Response:
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
         else:
-            await manifests.rebuild(db, await sites.screen_ids(db, site_id or 0))
             return redirect(request, "/closures?done=saved")
     return render(
         request,

@@ -6,21 +6,24 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import audit, counters, manifests, pairing, playlists, screens, sites
-from signage.db import on_commit, utcnow
+from signage import counters, manifests, pairing, playlists, screens, sites, words
+from signage.db import utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Role, Screen, User
+from signage.models import Manifest, Role, Screen, User
+from signage.submissions import once
 from signage.views.player import screenshot_path
 from signage.web import (
     Form,
     client_ip,
+    current_language,
     parse_datetime,
     read_form,
     redirect,
@@ -62,6 +65,7 @@ async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]
 
 
 @staff_view(*VIEWERS)
+@once
 async def screen_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
@@ -75,7 +79,6 @@ async def screen_list(request: Request, db: AsyncSession) -> Response:
         try:
             form.check()
             screen = await screens.create_screen(db, user, client_ip(request), data)
-            await manifests.rebuild(db, [screen.id])
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
             values = {k: v for k, v in form.data.items() if k != "csrf_token"}
@@ -121,16 +124,11 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
         try:
             form.check()
             await screens.update_screen(db, user, client_ip(request), screen_id, data)
-            await manifests.rebuild(db, [screen_id])
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
         else:
             return redirect(request, f"/screens/{screen_id}?done=saved")
-    manifest = await manifests.current(db, screen_id)
-    if manifest is None:
-        await manifests.rebuild(db, [screen_id])
-        manifest = await manifests.current(db, screen_id)
-    assert manifest is not None
+    manifest = await screens.manifest_of(db, screen_id)
     tz = ZoneInfo(screen.site.timezone)
     layout = LAYOUTS[screen.layout]
     zones = [
@@ -265,6 +263,7 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
     """Every screen, online or not, and what it plays; htmx refreshes the table."""
     user: User = request.state.user
     rows = _fleet_rows(request, await screens.list_screens(db, user))
+    await _playing_in_words(request, db, rows)
     return render(
         request,
         "fleet.html",
@@ -273,7 +272,37 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
     )
 
 
+async def _playing_in_words(request: Request, db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Players report what each zone shows in a short form; staff read names and words."""
+    parts = [words.playing_parts(str(w)) for row in rows for w in row["playing"].values()]
+    names = await words.load_names(
+        db,
+        [],
+        current_language(request),
+        notices=[n for n, _ in parts if n is not None],
+        files=[f for _, f in parts if f is not None],
+    )
+
+    def _(message: str, **params: object) -> str:
+        return translate(request, message, **params)
+
+    latest: dict[int, int] = {
+        screen_id: version
+        for screen_id, version in await db.execute(
+            sa.select(Manifest.screen_id, Manifest.version).where(
+                Manifest.screen_id.in_([row["screen"].id for row in rows])
+            )
+        )
+    }
+    for row in rows:
+        row["playing"] = {
+            zone: words.playing_text(str(what), names, _) for zone, what in row["playing"].items()
+        }
+        row["latest"] = latest.get(row["screen"].id)
+
+
 @staff_view(*VIEWERS)
+@once
 async def screen_pair(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     if user.role not in screens.MANAGERS:
@@ -295,7 +324,7 @@ async def screen_pair(request: Request, db: AsyncSession) -> Response:
                 data = _screen_input(form)
                 form.check()
                 screen = await screens.create_screen(db, user, ip, data)
-            await pairing.claim(db, user, ip, code, screen, request.app.state.hub)
+            await pairing.claim(db, user, ip, code, screen)
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
         else:
@@ -317,15 +346,8 @@ async def screen_revoke(request: Request, db: AsyncSession) -> Response:
     if user.role not in screens.MANAGERS:
         raise Forbidden()
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
-    await pairing.revoke(db, user, client_ip(request), screen, request.app.state.hub)
+    await pairing.revoke(db, user, client_ip(request), screen)
     return redirect(request, f"/screens/{screen.id}?done=revoked")
-
-
-COMMANDS = {
-    "reload": {"kind": "reload"},
-    "identify": {"kind": "identify", "seconds": 10},
-    "screenshot": {"kind": "screenshot"},
-}
 
 
 @staff_view(*VIEWERS)
@@ -346,12 +368,7 @@ async def screen_command(request: Request, db: AsyncSession) -> Response:
         raise Forbidden()
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
     form = Form(await read_form(request))
-    command = form.choice("command", set(COMMANDS))
+    command = form.choice("command", set(screens.COMMANDS))
     form.check()
-    audit.record(
-        db, user, f"screen.{command}", "screen", screen.id, screen.name, ip=client_ip(request)
-    )
-    hub = request.app.state.hub
-    screen_id = screen.id
-    on_commit(db, lambda: hub.publish(COMMANDS[command], [screen_id]))
+    screens.send_command(db, user, client_ip(request), screen, command)
     return redirect(request, "/fleet?done=sent")

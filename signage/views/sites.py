@@ -10,6 +10,7 @@ from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import sites
 from signage.errors import ValidationFailed
 from signage.models import Role
+from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, settings_of, staff_view
 
 
@@ -35,6 +36,7 @@ def _context(request: Request, errors: dict[str, str]) -> dict[str, object]:
 
 
 @staff_view(Role.ADMIN)
+@once
 async def site_list(request: Request, db: AsyncSession) -> Response:
     errors: dict[str, str] = {}
     values: dict[str, object] = {

@@ -6,10 +6,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import sites, users
-from signage.errors import ValidationFailed
+from signage import auth, sites, totp, users
+from signage.db import transaction, utcnow
+from signage.errors import Unauthorized, ValidationFailed
 from signage.i18n import LANGUAGES
 from signage.models import Role, User
+from signage.submissions import once
 from signage.web import Form, client_ip, cookie_name, read_form, redirect, render, staff_view
 
 
@@ -47,6 +49,7 @@ async def _users_page(
 
 
 @staff_view(Role.ADMIN)
+@once
 async def user_list(request: Request, db: AsyncSession) -> Response:
     if request.method == "GET":
         return await _users_page(request, db)
@@ -87,7 +90,12 @@ async def user_edit(request: Request, db: AsyncSession) -> Response:
     return render(
         request,
         "user_edit.html",
-        {"target": target, "sites": await sites.list_sites(db), "errors": errors},
+        {
+            "target": target,
+            "sites": await sites.list_sites(db),
+            "errors": errors,
+            "two_step_on": totp.is_on(target),
+        },
         status_code=status_code,
     )
 
@@ -105,17 +113,49 @@ async def user_password(request: Request, db: AsyncSession) -> Response:
             request,
             "user_edit.html",
             {
-                "target": await users.get_user(db, user_id),
+                "target": (target := await users.get_user(db, user_id)),
                 "sites": await sites.list_sites(db),
                 "errors": exc.errors,
+                "two_step_on": totp.is_on(target),
             },
             status_code=422,
         )
     return redirect(request, "/users?done=password")
 
 
+@staff_view(Role.ADMIN)
+async def user_two_step_reset(request: Request, db: AsyncSession) -> Response:
+    target = await users.get_user(db, request.path_params["user_id"])
+    await totp.reset(db, request.state.user, client_ip(request), target)
+    return redirect(request, "/users?done=two_step_reset")
+
+
+async def account(request: Request) -> Response:
+    """Each try at the current password counts as a login attempt, under the same limit."""
+    attempt = await _count_password_attempt(request) if request.method == "POST" else None
+    response = await _account(request)
+    if attempt is not None and getattr(request.state, "password_right", False):
+        async with transaction(request.app.state.db) as db:
+            await auth.release_attempt(db, attempt)
+    return response
+
+
+async def _count_password_attempt(request: Request) -> int | None:
+    token = request.cookies.get(cookie_name(request, "signage_session"))
+    if not token:
+        return None  # `_account` answers as to anyone not logged in
+    async with transaction(request.app.state.db) as db:
+        try:
+            user = await auth.load_session(db, request.app.state.policy, token)
+        except Unauthorized:
+            return None
+        return await auth.reserve_attempt(
+            db, request.app.state.policy, user.username, client_ip(request), utcnow()
+        )
+
+
 @staff_view()
-async def account(request: Request, db: AsyncSession) -> Response:
+async def _account(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
     status_code = 200
@@ -136,8 +176,19 @@ async def account(request: Request, db: AsyncSession) -> Response:
             )
         except ValidationFailed as exc:
             errors, status_code = exc.errors, 422
+            # Checked and right, though the new one is refused: the attempt does not count.
+            request.state.password_right = not form.errors and "current_password" not in errors
         else:
+            request.state.password_right = True
             return redirect(request, "/account?done=password")
     return render(
-        request, "account.html", {"errors": errors, "done": done}, status_code=status_code
+        request,
+        "account.html",
+        {
+            "errors": errors,
+            "done": done,
+            "two_step_on": totp.is_on(user),
+            "two_step_offered": totp.may_use(user),
+        },
+        status_code=status_code,
     )

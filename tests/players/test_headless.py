@@ -6,6 +6,7 @@ outputs and text layout are also checked on their own."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import json
@@ -43,6 +44,7 @@ from ..conftest import LiveServer, Staff
 
 NAVY = (0, 0, 128)
 YELLOW = (0xFF, 0xD2, 0x4D)
+SIDE_BG = (0x10, 0x18, 0x20)
 CODE = re.compile(r"[A-Z2-9]{3}-[A-Z2-9]{3}")
 
 
@@ -468,6 +470,17 @@ def test_frames_for_framebuffers(tmp_path: Path) -> None:
     assert unknown.bits == 32  # bits_per_pixel unreadable: assume BGRA
 
 
+def _main_zone_colour(player: Player) -> tuple[int, int, int]:
+    """The colour at the top left of the main zone, with no call drawn over it."""
+    scene = dataclasses.replace(player.scene(player.now()), call=None)
+    frame = player.painter.paint(scene).convert("RGB")
+    zone = next(v.zone for v in scene.zones if v.zone.get("name") == "main")
+    x, y = round(zone["x"] * frame.width) + 2, round(zone["y"] * frame.height) + 2
+    pixel = frame.getpixel((x, y))
+    assert isinstance(pixel, tuple)
+    return (int(pixel[0]), int(pixel[1]), int(pixel[2]))
+
+
 def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_path: Path) -> None:
     import httpx2 as httpx
 
@@ -485,34 +498,48 @@ def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_
     clerk.post("/login", data={"username": "suzuki", "password": password.group(1),
                                "csrf_token": csrf.group(1)})  # fmt: skip
 
-    def call_next(console: str) -> None:
+    def press(console: str, action: str = "next") -> None:
         page = clerk.get(console).text
         token_match = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token_match
-        response = clerk.post(console + "/next", data={"csrf_token": token_match.group(1)})
+        response = clerk.post(f"{console}/{action}", data={"csrf_token": token_match.group(1)})
         assert response.status_code == 303, response.text[-300:]
 
+    scheduled = "the scheduled content"
     options = _options(live_server.url, tmp_path, token=token.group(1))
     with _playing(options) as player:
         _wait(lambda: player.manifest_version > 0 and player.board, what="manifest and board")
         assert player.manifest["queue"]["counter"]["number"] == 3
-        call_next(consoles["住民票 1"])  # counter 1 calls A-001: not this screen's call
-        call_next(consoles["税・保険"])  # counter 3 calls B-001
+        # Counter 3 serves no one yet: its screen plays what is scheduled, not the board.
+        assert _main_zone_colour(player) != SIDE_BG
+        press(consoles["住民票 1"])  # counter 1 calls A-001: not this screen's call
+        _wait(lambda: any(c.get("current") for c in player.board["counters"]), what="A-001")
+        assert player.calling is None
+        assert _main_zone_colour(player) != SIDE_BG
+        press(consoles["税・保険"])  # counter 3 calls B-001
         _wait(lambda: player.calling == "B-001 → 3", what="the call of counter 3")
         _wait(lambda: _has_colour(_frame(tmp_path / "frame.png"), YELLOW), what="a yellow frame")
-        assert all("A-001" not in text for text, _ in player._calls)
         scene = player.scene(player.now())
         assert scene.board is not None and scene.board.now == "B-001 → 3"
         assert scene.board.services == ()  # a counter screen shows only its own calls
+        assert _main_zone_colour(player) == SIDE_BG  # the number it serves, under the call
+        _wait(lambda: player.playing.get("main") == "serving B-001", what="serving")
+        # Served: the screen goes back to its scheduled content, as the browser player does.
+        press(consoles["税・保険"], "finish")
+        _wait(lambda: not _serving_three(player.board), what="counter 3 done")
+        # Once the call's highlight time (10 s in the demo) is over:
+        _wait(lambda: _main_zone_colour(player) != SIDE_BG, timeout=25, what=scheduled)
+        _wait(lambda: not player.playing.get("main", "").startswith("serving"), what=scheduled)
     clerk.close()
 
 
-def test_calls_take_turns_and_a_waiting_call_shortens_the_one_shown(
-    tmp_path: Path, file_server: tuple[str, type[_Files]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import players.headless.player as player_module
+def _serving_three(board: dict[str, Any]) -> bool:
+    return any(c.get("number") == 3 and c.get("current") for c in board.get("counters", []))
 
-    monkeypatch.setattr(player_module, "MIN_CALL_SECONDS", 0.3)
+
+def test_the_newest_call_shows_at_once_and_a_board_lists_the_others(
+    tmp_path: Path, file_server: tuple[str, type[_Files]]
+) -> None:
     url, _ = file_server
     player = Player(Options(server=url, cache=tmp_path / "cache", token="t" * 32, size=(320, 180)))
 
@@ -523,22 +550,28 @@ def test_calls_take_turns_and_a_waiting_call_shortens_the_one_shown(
         return {"type": "event", "id": f"c{n}", "seq": n, "event": event}
 
     async def scenario() -> list[str | None]:
-        manifest = _manifest([], [], layout="queue")
-        assert await player.offer_manifest(1, manifest)
-        seen = []
-        player.handle(call(1, "A-001", 1, 11))
+        assert await player.offer_manifest(1, _manifest([], []))  # a screen with no board
+        seen = [player.calling]
+        player.handle(call(1, "A-001", 1, 11, age=0.2))
         seen.append(player.calling)
-        await asyncio.sleep(0.35)
-        seen.append(player.calling)  # alone: still shown (its highlight is 5 s)
-        player.handle(call(2, "B-001", 2, 12))  # another waits: A-001 has had its 0.3 s
-        player.handle(call(3, "C-001", 3, 13, age=120))  # caught up late: never shown
+        player.handle(call(2, "B-001", 2, 12, age=0.1))  # newer: shown at once
         seen.append(player.calling)
-        await asyncio.sleep(0.05)
+        player.handle(call(3, "A-002", 1, 11, age=0.15))  # older than the one shown
+        player.handle(call(4, "C-001", 3, 13, age=120))  # caught up late: never shown
         seen.append(player.calling)
         return seen
 
     seen = asyncio.run(scenario())
-    assert seen == ["A-001 → 1", "A-001 → 1", "B-001 → 2", "B-001 → 2"]
-    assert player._calls == []
+    assert seen == [None, "A-001 → 1", "B-001 → 2", "B-001 → 2"]
     frame = player.painter.paint(player.scene(player.now()))
     assert _has_colour(frame, YELLOW)  # the call is drawn over everything
+
+    # On a queue board the board highlights the newest call and lists the recent ones.
+    asyncio.run(player.offer_manifest(2, _manifest([], [], layout="queue")))
+    player.handle({"type": "queue", "board": {
+        "languages": ["ja"], "texts": {}, "services": [], "counters": [],
+        "calls": [{"label": "A-001", "counter": 1, "counter_id": 11,
+                   "at": (player.now() - timedelta(seconds=1)).isoformat()}]}})  # fmt: skip
+    scene = player.scene(player.now())
+    assert scene.call is None and scene.board is not None
+    assert scene.board.now == "B-001 → 2" and scene.board.recent == ("A-001 → 1",)
