@@ -664,6 +664,7 @@ def _frames(image: Image.Image, deadline: _Deadline, mode: str = "RGBA") -> Iter
         yield converted
 
 
+_GIF_MAX_DELAY_MS = 0xFFFF * 10
 # GIF has on/off transparency only: decide each edge pixel rather than let the palette do it.
 _ALPHA_THRESHOLD = [0] * 128 + [255] * 128
 
@@ -688,6 +689,11 @@ def _encode_animation(
     frames = resized()
     first = next(frames)
     options: dict[str, object] = {"save_all": True, "append_images": frames}
+    if fmt == "GIF" and sum(durations) > _GIF_MAX_DELAY_MS:
+        # Pillow merges identical frames and adds their delays, which can pass what a GIF
+        # holds (655.35 s): shorten long frames so that even all of them merged fit.
+        longest = _GIF_MAX_DELAY_MS // len(durations)
+        durations = [min(d, longest) for d in durations]
     options["duration"] = durations
     if isinstance(loop, int):
         options["loop"] = loop

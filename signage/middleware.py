@@ -66,7 +66,7 @@ class BodyLimitMiddleware:
         request = Request(scope)
         limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             await _reply_error(scope, receive, send, PayloadTooLarge())
             return
         received = 0

@@ -75,7 +75,7 @@ def step_of(now: float) -> int:
 
 def matching_step(secret: str, code: str, now: float) -> int | None:
     """The step (now ± 1) whose code this is, or None."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):  # "²" is a digit too
         return None
     current = step_of(now)
     found = None
@@ -270,7 +270,7 @@ async def check_code(
         return False
     code = code.strip()
     digits = code.replace(" ", "")
-    if len(digits) == DIGITS and digits.isdigit():
+    if len(digits) == DIGITS and digits.isascii() and digits.isdigit():
         secret = unseal(secret_key, user.id, user.totp_secret)
         return secret is not None and await _accept_code(db, user, secret, digits, now)
     return await _use_recovery_code(db, user, code, ip)

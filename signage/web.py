@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -273,6 +274,38 @@ async def read_form(request: Request) -> FormData:
         raise BadRequest(N_("The form could not be read. Reload the page and try again.")) from exc
 
 
+_ROW_ID = re.compile(r"[0-9]{1,9}")
+
+
+def row_id(raw: str) -> int | None:
+    """A row id sent as text: ASCII digits only ("²" passes `isdigit()` but not `int()`), and
+    short enough for every database; None otherwise."""
+    return int(raw) if _ROW_ID.fullmatch(raw) else None
+
+
+def parse_datetime(raw: str, timezone: str) -> datetime:
+    """An ISO date and time, read as wall time in `timezone` unless it names its offset.
+
+    Raises ValueError outside the years 2000 to 2999 too: a moment at the ends of what
+    `datetime` holds cannot move to another time zone or get 48 hours of timeline after it.
+    """
+    value = datetime.fromisoformat(raw)
+    if not 2000 <= value.year <= 2999:
+        raise ValueError(raw)
+    return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(timezone))
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's JSON object, with a clear error if it is not one."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise BadRequest(N_("The request could not be read.")) from None
+    if not isinstance(body, dict):
+        raise BadRequest(N_("The request could not be read."))
+    return body
+
+
 class Form:
     """Reads and checks fields one by one, collecting an error message per field."""
 
@@ -306,10 +339,10 @@ class Form:
         raw = self.text(name, required=False, max_length=12)
         if not raw:
             return None
-        if not raw.isdigit():
+        value = row_id(raw)
+        if value is None:
             self.errors[name] = N_("Choose one of the options.")
-            return None
-        return int(raw)
+        return value
 
     def integer(self, name: str, *, minimum: int, maximum: int, default: int) -> int:
         raw = self.text(name, required=False, max_length=12)
@@ -330,13 +363,10 @@ class Form:
         if not raw:
             return None
         try:
-            value = datetime.fromisoformat(raw)
+            return parse_datetime(raw, timezone)
         except ValueError:
             self.errors[name] = N_("Enter a date and time, e.g. 2026-12-01 08:30.")
             return None
-        if value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=ZoneInfo(timezone))
 
     def flag(self, name: str) -> bool:
         return self.data.get(name) in {"1", "on", "true"}

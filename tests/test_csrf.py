@@ -94,3 +94,14 @@ def test_json_body_without_header_token_is_refused(client: TestClient, db: sa.En
     response = client.post("/sites", json=NEW_SITE)
     assert response.status_code == 403
     assert _site_count(db) == 0
+
+
+def test_token_with_characters_beyond_ascii_is_refused(client: TestClient, db: sa.Engine) -> None:
+    add_user(db, "admin", Role.ADMIN)
+    login(client, "admin")
+    for token in ("²", "トークン"):
+        response = client.post("/sites", data={**NEW_SITE, "csrf_token": token})
+        assert response.status_code == 403
+    header = client.post("/sites", data=NEW_SITE, headers={"X-CSRF-Token": "é".encode()})
+    assert header.status_code == 403
+    assert _site_count(db) == 0

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from signage import audit, words
 from signage.models import AuditEntry, Role
-from signage.web import current_language, render, staff_view, translate, user_timezone
+from signage.web import current_language, render, row_id, staff_view, translate, user_timezone
 
 
 async def changes_in_words(
@@ -40,7 +40,7 @@ async def audit_log(request: Request, db: AsyncSession) -> Response:
         actor=filters["actor"],
         action=filters["action"],
         target_type=filters["target_type"],
-        before_id=int(before) if before.isdigit() else None,
+        before_id=row_id(before),
     )
     more = len(rows) == audit.PAGE_SIZE
     return render(

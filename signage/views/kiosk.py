@@ -3,7 +3,6 @@ uses, authenticated by the kiosk's device token (`Authorization: Bearer ...`).""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -16,11 +15,11 @@ from content import residents
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import boards, counters, scope, tickets
 from signage.db import transaction, utcnow
-from signage.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from signage.errors import Conflict, Unauthorized, ValidationFailed
 from signage.i18n import N_
 from signage.models import Kiosk, QueueService, Site, Ticket
 from signage.views.resident import phone_url
-from signage.web import client_ip, render
+from signage.web import client_ip, read_json, render
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 KIOSK_TEXTS = (
@@ -100,20 +99,10 @@ def _ticket_json(request: Request, ticket: Ticket, ahead: int, wait_minutes: int
     }
 
 
-async def _read_json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise BadRequest(N_("The request could not be read.")) from None
-    if not isinstance(body, dict):
-        raise BadRequest(N_("The request could not be read."))
-    return body
-
-
 async def kiosk_ticket(request: Request) -> Response:
     """Issue a ticket: {"service": id, "priority": bool, "language": code, "request_id": ...}.
     The same request id twice (a double tap, a retry) returns the same ticket."""
-    body = await _read_json(request)
+    body = await read_json(request)
     errors: dict[str, str] = {}
     service_id = body.get("service")
     if (

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
 from signage import media, notices, scope, sites, textfit
-from signage.errors import ValidationFailed
+from signage.errors import NotFound, ValidationFailed
 from signage.i18n import N_
 from signage.models import Media, Notice, Role, User
 from signage.submissions import once
@@ -195,6 +195,8 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     notice_id: int = request.path_params["notice_id"]
     action: str = request.path_params["action"]
+    if action not in {"submit", "approve", "reject"}:
+        raise NotFound()  # never a rejection by a mistyped address
     form = Form(await read_form(request))
     ip = client_ip(request)
     if action == "submit":

@@ -18,7 +18,7 @@ from signage.errors import BadRequest, PayloadTooLarge, Unauthorized
 from signage.i18n import N_
 from signage.models import Screen
 from signage.settings import PROJECT_ROOT, Settings
-from signage.web import client_ip, render, settings_of
+from signage.web import client_ip, read_json, render, settings_of
 
 PLAYER_DIR = PROJECT_ROOT / "players" / "browser"
 
@@ -44,11 +44,8 @@ async def player_page(request: Request) -> Response:
 
 
 async def player_pair(request: Request) -> Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest(N_("The request could not be processed.")) from None
-    token = body.get("token") if isinstance(body, dict) else None
+    body = await read_json(request)
+    token = body.get("token")
     async with transaction(request.app.state.db) as db:
         pending = await pairing.request_pairing(db, str(token or ""), client_ip(request))
         code, expires = pending.code, pending.expires_at
@@ -90,7 +87,10 @@ async def player_screenshot(request: Request) -> Response:
                 image.load()
                 image.info = {}
                 image.save(clean, "PNG")
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # ValueError: a text or colour profile chunk that inflates past Pillow's limit;
+        # the warning: a bomb below twice Pillow's pixel limit, where warnings are errors.
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as exc:  # fmt: skip
             raise BadRequest(N_("The file is damaged or incomplete.")) from exc
         target = screenshot_path(settings_of(request), screen.id)
         target.parent.mkdir(parents=True, exist_ok=True)

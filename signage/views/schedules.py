@@ -28,6 +28,7 @@ from signage.web import (
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 DAYPART_ROWS = 3
+_WEEKDAY_NUMBERS = {str(d) for d in range(7)}
 DAY_LABELS = {
     "all": N_("Every day"),
     "open": N_("Except public holidays and closure days"),
@@ -48,7 +49,8 @@ def _schedule_input(request: Request, form: Form, user: User) -> schedules.Sched
     for i in range(DAYPART_ROWS):
         start = form.text(f"d{i}_start", required=False, max_length=5)
         end = form.text(f"d{i}_end", required=False, max_length=5)
-        weekdays = [int(str(v)) for v in form.data.getlist(f"d{i}_wd") if str(v).isdigit()]
+        days = form.data.getlist(f"d{i}_wd")
+        weekdays = [int(str(v)) for v in days if str(v) in _WEEKDAY_NUMBERS]
         if start or end:
             parts.append(schedules.DaypartInput(weekdays, start, end))
     return schedules.ScheduleInput(
@@ -205,6 +207,8 @@ async def closure_list(request: Request, db: AsyncSession) -> Response:
             else:
                 raw_day = form.text("day", max_length=10)
                 reason = form.text("reason", required=False, max_length=200)
+                if site_id is None and "site_id" not in form.errors:
+                    form.errors["site_id"] = N_("This field is required.")
                 form.check()
                 try:
                     day = date.fromisoformat(raw_day)

@@ -24,6 +24,7 @@ from signage.web import (
     Form,
     client_ip,
     current_language,
+    parse_datetime,
     read_form,
     redirect,
     render,
@@ -183,7 +184,7 @@ async def screen_preview(request: Request, db: AsyncSession) -> Response:
     now = utcnow()
     error = ""
     try:
-        at = datetime.fromisoformat(raw).replace(tzinfo=tz) if raw else now.astimezone(tz)
+        at = (parse_datetime(raw, screen.site.timezone) if raw else now).astimezone(tz)
     except ValueError:
         at, error = now.astimezone(tz), "Enter a date and time, e.g. 2026-12-01 08:30."
     # Resolved afresh from that moment, exactly as the manifest built then would be.

@@ -9,20 +9,14 @@ from starlette.responses import Response
 from signage import auth, sites, totp, users
 from signage.db import transaction, utcnow
 from signage.errors import Unauthorized, ValidationFailed
-from signage.i18n import LANGUAGES, N_
+from signage.i18n import LANGUAGES
 from signage.models import Role, User
 from signage.submissions import once
 from signage.web import Form, client_ip, cookie_name, read_form, redirect, render, staff_view
 
 
 def _user_input(form: Form) -> users.UserInput:
-    site_raw = form.text("site_id", required=False, max_length=12)
-    site_id: int | None = None
-    if site_raw:
-        if site_raw.isdigit():
-            site_id = int(site_raw)
-        else:
-            form.errors["site_id"] = N_("Choose one of the options.")
+    site_id = form.optional_id("site_id")
     return users.UserInput(
         display_name=form.text("display_name", max_length=100),
         role=form.choice("role", {r.value for r in Role}),

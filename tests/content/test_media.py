@@ -291,6 +291,26 @@ def test_animation_stays_animated(fmt: str, content_type: str) -> None:
     )
 
 
+def gif_longest_delay(frames: int = 2) -> bytes:
+    """Identical 1×1 frames, each shown for the longest delay a GIF holds (655.35 s).
+    Written by hand: Pillow itself cannot save it."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    frame = (
+        b"\x21\xf9\x04\x00" + struct.pack("<H", 0xFFFF) + b"\x00\x00"
+        + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    )  # fmt: skip
+    return screen + loop + frame * frames + b"\x3b"
+
+
+@pytest.mark.parametrize("frames", [2, 7])
+def test_identical_frames_at_the_longest_delay_are_accepted(frames: int) -> None:
+    result = ingest_image(gif_longest_delay(frames), "slow.gif")
+    assert (result.format, result.animated, result.frames) == ("GIF", True, frames)
+    image = _open(_by_name(result)["1920x1080"])
+    assert image.info["duration"] <= 655350
+
+
 def test_animated_gif_keeps_transparency() -> None:
     frames = []
     for x in (0, 100):
