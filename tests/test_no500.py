@@ -142,6 +142,7 @@ ROUTES: dict[str, Spec] = {
     "notice_new": Spec(NOTICE),
     "notice_edit": Spec(NOTICE, ("done",)),
     "notice_action": Spec({"reason": "日付が違います"}),
+    "notice_fit": Spec({"title_ja": "休館", "body_ja": "**本文**", "image_id": "{media_id}"}),
     "media_list": Spec({}, ("done",), files=("file",)),
     "media_file": Spec(),
     "playlist_list": Spec({"name": "午後", "site_id": "{site_id}"}, ("done",)),
@@ -161,6 +162,9 @@ ROUTES: dict[str, Spec] = {
     "screen_detail": Spec(SCREEN, ("done",)),
     "screen_preview": Spec({}, ("at",)),
     "layout_css": Spec(),
+    "fonts_css": Spec(),
+    "fonts_index": Spec(),
+    "font_file": Spec(),
     "player_redirect": Spec(),
     "player_page": Spec(),
     "player_pair": Spec({"token": "{token}"}),
@@ -231,6 +235,7 @@ ROUTES: dict[str, Spec] = {
 }
 # Values a path parameter takes besides junk: names of actions and files that exist.
 PATH_WORDS = {
+    "filename": ["NotoSansThai_400Regular.ttf", "fonts.css", "index.json"],
     "action": ["submit", "approve", "reject", "next", "call", "recall", "start", "finish",
                "hold", "no_show", "transfer", "return", "cancel", "open", "close", "issue"],
 }  # fmt: skip
