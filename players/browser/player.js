@@ -28,6 +28,7 @@
     board: readJSON(KEYS.board), // the site's queue board (latest wins)
     boardVersion: 0,
     newest: null, // the newest queue call received (shown at once)
+    lastCalls: {}, // each counter's newest call event, listed until a board state includes it
     voice: { order: [], waiting: {}, speaking: null, awaiting: null }, // counters to be said, in turn
     lastAudio: [], // the files of the last announcement
     announced: [], // the last announcements: {counter, labels said, started, ended} (ms)
@@ -267,6 +268,8 @@
     if (stale(call)) { return; }
     state.received.push({ counter: call.counter, ticket: call.ticket, label: call.label, at: Date.now() });
     if (state.received.length > 200) { state.received.shift(); }
+    var before = state.lastCalls[call.counter_id];
+    if (!before || new Date(call.at) >= new Date(before.at)) { state.lastCalls[call.counter_id] = call; }
     if (!state.newest || new Date(call.at) >= new Date(state.newest.at)) {
       state.newest = call;
       state.boardVersion += 1;
@@ -279,10 +282,27 @@
     return (call.highlight_seconds || (state.board && state.board.highlight_seconds) || 10) * 1000;
   }
 
+  function knownCalls() {
+    // The board's recent calls, and each counter's call events newer than the board's
+    // snapshot that it does not list yet (boards are rebuilt a moment after calls), newest
+    // first: a counter's latest call never drops off the board while a rebuild is on its way.
+    var board = state.board || {};
+    var calls = (board.calls || []).slice();
+    var taken = {};
+    calls.forEach(function (c) { taken[c.counter_id + ":" + c.ticket] = true; });
+    var since = board.at ? new Date(board.at) : null;
+    Object.keys(state.lastCalls).forEach(function (key) {
+      var call = state.lastCalls[key];
+      if (taken[call.counter_id + ":" + call.ticket] || stale(call)) { return; }
+      if (!since || new Date(call.at) > since) { calls.push(call); }
+    });
+    return calls.sort(function (a, b) { return new Date(b.at) - new Date(a.at); });
+  }
+
   function head(counterId) {
     // The newest call (of one counter, on a screen above it) and whether it is highlighted:
     // the newest call event, or the board's newest call when the board knows a newer one.
-    var calls = ((state.board || {}).calls || []).filter(function (c) { return !counterId || c.counter_id === counterId; });
+    var calls = knownCalls().filter(function (c) { return !counterId || c.counter_id === counterId; });
     var latest = calls[0] || null;
     var event = state.newest;
     if (event && (!latest || new Date(event.at) >= new Date(latest.at))) { latest = event; }
