@@ -38,3 +38,30 @@ def test_placeholders_survive_translation() -> None:
 def test_english_is_the_message_itself() -> None:
     assert gettext_for("en").gettext("Log in") == "Log in"
     assert gettext_for("ja").gettext("Log in") == "ログイン"
+
+
+def test_every_pairing_help_names_the_page_the_staff_ui_has() -> None:
+    """The screen, both players and the docs send staff to one place, in the UI's words."""
+    fleet, pair = "Fleet", "Pair a screen"
+    ja = gettext_for("ja")
+    where_en = f"{fleet} → {pair}"
+    where_ja = f"{ja.gettext(fleet)} → {ja.gettext(pair)}"
+    root = PROJECT_ROOT
+    texts = {
+        name: (root / name).read_text(encoding="utf-8")
+        for name in (
+            "README.md",
+            "docs/protocol.md",
+            "signage/templates/player.html",
+            "players/headless/frames.py",
+            "players/headless/player.py",
+        )
+    }
+    for name, text in texts.items():
+        assert where_en in text, name
+        assert "Screens → Pair" not in text and "画面 → 画面を登録" not in text, name
+    for name in ("signage/templates/player.html", "players/headless/frames.py"):
+        assert where_ja in texts[name], name
+    # And the button is where it says.
+    fleet_page = (root / "signage/templates/fleet.html").read_text(encoding="utf-8")
+    assert '_("Pair a screen")' in fleet_page
