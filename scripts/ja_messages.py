@@ -612,4 +612,6 @@ JA = {
     "Content": "表示内容",
     "Up to date (version %(version)s)": "最新(版 %(version)s)",
     "Version %(version)s; version %(latest)s is on its way": "版 %(version)s(版 %(latest)s を送信中)",
+    "Browser": "ブラウザー",
+    "Small display": "小型表示器",
 }

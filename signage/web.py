@@ -52,7 +52,9 @@ ZONE_LABELS = {
     "side": N_("Side column"),
     "ticker": N_("Ticker"),
     "header": N_("Header"),
+    "board": N_("Queue board"),
 }
+PLAYER_KINDS = {"browser": N_("Browser"), "headless": N_("Small display")}
 
 View = Callable[[Request], Awaitable[Response]]
 TWO_STEP_FIRST = N_("Turn on two-step sign-in first (My account).")
@@ -73,6 +75,7 @@ def create_templates(timezone: str) -> jinja2.Environment:
     env.globals["target_labels"] = TARGET_LABELS
     env.globals["field_labels"] = FIELD_LABELS
     env.globals["zone_labels"] = ZONE_LABELS
+    env.globals["player_kinds"] = PLAYER_KINDS
     # A create form's one-time id (see signage/submissions.py).
     env.globals["new_request_id"] = lambda: secrets.token_urlsafe(16)
     env.globals["site_options"] = lambda sites: [(s.id, s.name) for s in sites]

@@ -76,6 +76,7 @@ ZONES = {
     "side": N_("Side column"),
     "ticker": N_("Ticker"),
     "header": N_("Header"),
+    "board": N_("Queue board"),
 }
 DAYS = {
     "all": N_("Every day"),

@@ -84,3 +84,11 @@ def test_what_a_player_reports_is_put_into_words() -> None:
     assert words.playing_text("idle", names, _) == "—"
     assert words.playing_text("clock", names, _) == "Clock"
     assert words.playing_text("ticker: 本日は混雑", names, _) == "Ticker text「本日は混雑」"
+
+
+def test_every_zone_of_every_layout_has_words() -> None:
+    from content.layouts import LAYOUTS
+    from signage.web import ZONE_LABELS
+
+    zones = {zone.name for layout in LAYOUTS.values() for zone in layout.zones}
+    assert zones <= set(ZONE_LABELS) and zones <= set(words.ZONES)

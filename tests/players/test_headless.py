@@ -187,7 +187,7 @@ def test_headless_player_pairs_plays_survives_an_outage_and_catches_up(
         main = frame.crop((0, 36, 448, 324))
         assert main.convert("L").getextrema()[1] > 200
         assert _has_colour(main, YELLOW) and _has_colour(main, NAVY)
-        assert "headless" in staff.http.get("/fleet").text
+        assert "小型表示器" in staff.http.get("/fleet").text  # the player kind, in words
 
         # The server goes away: the screen keeps playing the same notice.
         live_server.kill()
