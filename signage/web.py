@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from signage import auth, csrf, totp
+from signage import auth, csrf, totp, words
 from signage.audit import ACTION_LABELS, FIELD_LABELS, TARGET_LABELS
 from signage.db import transaction
 from signage.errors import (
@@ -40,20 +40,9 @@ from signage.settings import Settings
 
 log = logging.getLogger("signage")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-ROLE_LABELS = {
-    Role.ADMIN: N_("Administrator"),
-    Role.PUBLISHER: N_("Publisher"),
-    Role.EDITOR: N_("Editor"),
-    Role.COUNTER: N_("Counter staff"),
-}
+ROLE_LABELS = words.ROLES
 
-ZONE_LABELS = {
-    "main": N_("Main area"),
-    "side": N_("Side column"),
-    "ticker": N_("Ticker"),
-    "header": N_("Header"),
-    "board": N_("Queue board"),
-}
+ZONE_LABELS = words.ZONES
 PLAYER_KINDS = {"browser": N_("Browser"), "headless": N_("Small display")}
 
 View = Callable[[Request], Awaitable[Response]]

@@ -1,4 +1,5 @@
-"""Human words for what staff read back: audit values and what screens are playing.
+"""Human words for what staff read: the labels of statuses, roles, styles, zones and the
+like (one table each, used by every page), audit values and what screens are playing.
 
 Stored audit values and player reports use ids, codes and short machine forms; staff see
 names, translated labels and local times instead (`tests/test_words.py`)."""
@@ -26,6 +27,7 @@ from signage.models import (
     QueueCounter,
     QueueService,
     Rendition,
+    Role,
     Screen,
     ScreenGroup,
     Site,
@@ -65,11 +67,11 @@ TICKET_STATUS = {
     TicketStatus.CLOSED.value: N_("Closed at the end of the day"),
 }
 STYLES = {"normal": N_("Normal"), "important": N_("Important"), "closure": N_("Closure")}
-ROLES = {
-    "admin": N_("Administrator"),
-    "publisher": N_("Publisher"),
-    "editor": N_("Editor"),
-    "counter": N_("Counter staff"),
+ROLES: dict[str, str] = {  # keyed by `Role` (a str enum)
+    Role.ADMIN: N_("Administrator"),
+    Role.PUBLISHER: N_("Publisher"),
+    Role.EDITOR: N_("Editor"),
+    Role.COUNTER: N_("Counter staff"),
 }
 ZONES = {
     "main": N_("Main area"),
@@ -198,7 +200,13 @@ def value_text(
     if key == "status":
         labels = NOTICE_STATUS if target_type == "notice" else TICKET_STATUS
         return _(labels[value]) if value in labels else str(value)
-    simple = {"style": STYLES, "role": ROLES, "zone": ZONES, "days": DAYS, "source": SOURCES}
+    simple: dict[str, Mapping[str, str]] = {
+        "style": STYLES,
+        "role": ROLES,
+        "zone": ZONES,
+        "days": DAYS,
+        "source": SOURCES,
+    }
     if key in simple and value in simple[key]:
         return _(simple[key][value])
     if key == "layout" and value in LAYOUTS:

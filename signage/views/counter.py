@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import boards, counters, scope, tickets
+from signage import boards, counters, scope, tickets, words
 from signage.db import commit, utcnow
 from signage.errors import BadRequest, NotFound
 from signage.i18n import N_
@@ -25,16 +25,7 @@ from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, s
 
 CALLERS = (Role.ADMIN, Role.PUBLISHER, Role.COUNTER)
 SHOWN = 30  # the longest waiting and held lists the console shows
-STATUS_LABELS = {
-    TicketStatus.WAITING: N_("Waiting"),
-    TicketStatus.CALLED: N_("Called"),
-    TicketStatus.SERVING: N_("Being served"),
-    TicketStatus.HELD: N_("On hold"),
-    TicketStatus.DONE: N_("Served"),
-    TicketStatus.NO_SHOW: N_("No-show"),
-    TicketStatus.CANCELLED: N_("Cancelled"),
-    TicketStatus.CLOSED: N_("Closed at the end of the day"),
-}
+STATUS_LABELS = words.TICKET_STATUS
 
 
 @staff_view(*CALLERS)

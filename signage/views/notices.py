@@ -11,9 +11,8 @@ from starlette.responses import Response
 
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
-from signage import media, notices, scope, sites, textfit
+from signage import media, notices, scope, sites, textfit, words
 from signage.errors import NotFound, ValidationFailed
-from signage.i18n import N_
 from signage.models import Media, Notice, Role, User
 from signage.submissions import once
 from signage.web import (
@@ -29,18 +28,13 @@ from signage.web import (
 )
 
 AUTHORS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
-STYLE_LABELS = {"normal": N_("Normal"), "important": N_("Important"), "closure": N_("Closure")}
-STATUS_LABELS = {
-    "draft": N_("Draft"),
-    "pending": N_("Waiting for approval"),
-    "approved": N_("Approved"),
-    "rejected": N_("Rejected"),
-}
+STYLE_LABELS = words.STYLES
+STATUS_LABELS = words.NOTICE_STATUS
 
 
-def _notice_input(request: Request, form: Form, user: User) -> notices.NoticeInput:
-    tz = user_timezone(request)
-    texts = [
+def _texts(form: Form) -> list[NoticeText]:
+    """The texts the form holds, one per language it shows."""
+    return [
         NoticeText(
             code,
             form.text(f"title_{code}", required=False, max_length=200),
@@ -49,6 +43,11 @@ def _notice_input(request: Request, form: Form, user: User) -> notices.NoticeInp
         for code in CONTENT_LANGUAGES
         if f"title_{code}" in form.data
     ]
+
+
+def _notice_input(request: Request, form: Form, user: User) -> notices.NoticeInput:
+    tz = user_timezone(request)
+    texts = _texts(form)
     return notices.NoticeInput(
         site_id=form.optional_id("site_id"),
         style=form.choice("style", {s.value for s in NoticeStyle}),
@@ -227,15 +226,7 @@ async def notice_fit(request: Request, db: AsyncSession) -> Response:
     legible type. A warning only: such a notice can still be saved."""
     user: User = request.state.user
     form = Form(await read_form(request))
-    texts = [
-        NoticeText(
-            code,
-            form.text(f"title_{code}", required=False, max_length=200),
-            form.text(f"body_{code}", required=False, max_length=4000),
-        )
-        for code in CONTENT_LANGUAGES
-        if f"title_{code}" in form.data
-    ]
+    texts = _texts(form)
     image_id = form.optional_id("image_id")
     settings = settings_of(request)
     picture = None

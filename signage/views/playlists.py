@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import media, notices, playlists, sites
+from signage import media, notices, playlists, sites, words
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Playlist, Role, User
@@ -14,13 +14,7 @@ from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
 
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
-KIND_LABELS = {
-    "notice": N_("Notice"),
-    "image": N_("Picture"),
-    "ticker": N_("Ticker text"),
-    "clock": N_("Clock"),
-    "queue_board": N_("Queue board"),
-}
+KIND_LABELS = words.ITEM_KINDS
 
 
 @staff_view(*VIEWERS)

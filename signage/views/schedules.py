@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import playlists, schedules, screens, sites
+from signage import playlists, schedules, screens, sites, words
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
 from signage.models import Role, ScheduleEntry, User
@@ -29,11 +29,7 @@ from signage.web import (
 VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 DAYPART_ROWS = 3
 _WEEKDAY_NUMBERS = {str(d) for d in range(7)}
-DAY_LABELS = {
-    "all": N_("Every day"),
-    "open": N_("Except public holidays and closure days"),
-    "closed": N_("Only public holidays and closure days"),
-}
+DAY_LABELS = words.DAYS
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
