@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 def event_text(seq: int, pad: int) -> str:
-    """The `event` message, shaped and encoded as signage.hub does."""
+    """The `event` message, shaped and encoded as signage.live.hub does."""
     message = {"type": "event", "seq": seq, "id": uuid.uuid4().hex, "event": _event(pad)}
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
@@ -87,9 +87,9 @@ def make_database(folder: Path, screens: int, manifests: bool = False) -> tuple[
     import sqlalchemy as sa
 
     from signage.db import create_sync_engine, migrate, utcnow
+    from signage.live.pairing import token_hash
     from signage.manifests import content_hash
     from signage.models import Manifest, Screen, Site
-    from signage.pairing import token_hash
 
     url = f"sqlite:///{folder / 'signage.db'}"
     migrate(url)

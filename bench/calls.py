@@ -55,7 +55,6 @@ def _prepare(url: str, counters: int) -> tuple[str, list[int]]:
     """Queue rules, two services, the counters and a kiosk; returns its token and the
     counter ids."""
     from signage.auth import hash_password
-    from signage.counters import kiosk_token_hash
     from signage.db import create_sync_engine, utcnow
     from signage.models import (
         Kiosk,
@@ -66,6 +65,7 @@ def _prepare(url: str, counters: int) -> tuple[str, list[int]]:
         User,
         queue_counter_services,
     )
+    from signage.queue.kiosks import kiosk_token_hash
 
     engine = create_sync_engine(url)
     token = secrets.token_urlsafe(32)

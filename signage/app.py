@@ -17,19 +17,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import auth, changes
-from signage.announcer import Announcer
 from signage.db import create_engine, readonly_sessions, session_factory
 from signage.errors import HTTPError, MethodNotAllowed, NotFound
-from signage.hub import CLOSE_RESTART, Hub
 from signage.i18n import N_
 from signage.jobs import Jobs
+from signage.live.hub import CLOSE_RESTART, Hub
+from signage.live.socket import SeenWriter, warm_manifests
 from signage.media import DecodeGate
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
-from signage.player_socket import SeenWriter, warm_manifests
+from signage.queue.announcer import Announcer
+from signage.queue.voice import Voice
 from signage.routes import routes
 from signage.settings import Settings
 from signage.views.player import SCREENSHOT_MAX_BYTES
-from signage.voice import Voice
 from signage.web import create_templates, render_error
 
 log = logging.getLogger("signage")

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signage import manifests, schedules
 from signage.db import before_commit, on_commit
-from signage.hub import CLOSE_REVOKED, Hub
+from signage.live.hub import CLOSE_REVOKED, Hub
 from signage.models import (
     PlaylistItem,
     QueueService,
@@ -32,9 +32,9 @@ from signage.models import (
 )
 
 if TYPE_CHECKING:
-    from signage.announcer import Announcer
     from signage.jobs import Jobs
-    from signage.tickets import Call
+    from signage.queue.announcer import Announcer
+    from signage.queue.tickets import Call
 
 PENDING = "changes"  # session.info key of the records not yet settled
 OUTLETS = "outlets"  # session.info key of the app's `Outlets`

@@ -43,7 +43,7 @@ def server_options(trusted_proxies: str = "") -> dict[str, Any]:
     them; bench/ uses the same, so what is measured is what runs. Forwarded headers are
     believed only from `trusted_proxies` (SIGNAGE_TRUSTED_PROXIES), never by default."""
     from signage.http_protocol import TimedH11Protocol
-    from signage.player_socket import PlayerWebSocketProtocol
+    from signage.live.socket import PlayerWebSocketProtocol
 
     return {
         "http": TimedH11Protocol,  # closes connections that never finish a request head

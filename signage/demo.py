@@ -19,22 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from content.media import ingest_image
 from content.notices import NoticeText
-from signage import (
-    auth,
-    changes,
-    counters,
-    media,
-    notices,
-    pairing,
-    playlists,
-    schedules,
-    screens,
-    sites,
-    tickets,
-    users,
-)
+from signage import auth, changes, media, notices, playlists, schedules, screens, sites, users
 from signage.db import transaction, utcnow
+from signage.live import pairing
 from signage.models import Playlist, Role, Screen, User
+from signage.queue import counters, kiosks, tickets
 
 DEMO_SITES = (
     sites.SiteInput(
@@ -193,7 +182,7 @@ async def _queue(db: AsyncSession, publisher: User, site_id: int, demo: Demo) ->
         db, publisher, "", site_id,
         counters.RulesInput("00:00", "23:59", 3, 2, 10, ["ja", "en"]),
     )  # fmt: skip
-    _, demo.kiosk = await counters.create_kiosk(db, publisher, "", site_id, "1階 入口")
+    _, demo.kiosk = await kiosks.create_kiosk(db, publisher, "", site_id, "1階 入口")
     for prefix, priority in (("A", False), ("A", False), ("B", False), ("A", True), ("C", False)):
         await tickets.issue(
             db, site_id=site_id, service_id=made[prefix], priority=priority, source="staff",

@@ -26,9 +26,10 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, changes, manifests, media, submissions, tickets, totp
+from signage import auth, changes, manifests, media, submissions, totp
 from signage.db import transaction, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
+from signage.queue import tickets
 
 log = logging.getLogger("signage.jobs")
 LEASE = "scheduler"

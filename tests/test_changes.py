@@ -27,7 +27,7 @@ from websockets.sync.client import ClientConnection, connect
 from content.calendar import closed_days
 from signage import changes
 from signage.db import create_engine, session_factory, transaction, utcnow
-from signage.hub import Hub
+from signage.live.hub import Hub
 from signage.models import Manifest, QueueSite, Screen
 
 from .conftest import LiveServer, Staff, add_site

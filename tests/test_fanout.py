@@ -25,10 +25,10 @@ from websockets.asyncio.client import connect
 from signage.app import create_app
 from signage.cli import server_options
 from signage.db import utcnow
-from signage.hub import CLOSE_TOO_SLOW, QUEUE_SIZE, Hub
+from signage.live.hub import CLOSE_TOO_SLOW, QUEUE_SIZE, Hub
+from signage.live.pairing import token_hash
+from signage.live.socket import SEND_NOWAIT, PlayerWebSocketProtocol
 from signage.models import Screen
-from signage.pairing import token_hash
-from signage.player_socket import SEND_NOWAIT, PlayerWebSocketProtocol
 from signage.settings import Settings
 
 from .conftest import add_site, free_port

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
-from signage import counters
 from signage.models import (
     Base,
     Closure,
@@ -50,9 +49,10 @@ from signage.models import (
     Ticket,
     User,
 )
+from signage.queue import kiosks
 from signage.routes import IdConvertor, routes
 from signage.settings import PROJECT_ROOT, Settings
-from signage.views import counter as counter_views
+from signage.views import tickets as counter_views
 from signage.views.player import screenshot_path
 
 from .conftest import csrf_token
@@ -461,7 +461,7 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         name="平日", playlist_id=playlist.id, screen_id=screen.id, dayparts=[], days="all"
     )
     closure = Closure(site_id=site.id, day=today + timedelta(days=30), reason="年末")
-    kiosk = Kiosk(site_id=site.id, name="入口", token_hash=counters.kiosk_token_hash(tag * 40))
+    kiosk = Kiosk(site_id=site.id, name="入口", token_hash=kiosks.kiosk_token_hash(tag * 40))
     user = User(
         username=f"{code}-staff",
         display_name="Staff",

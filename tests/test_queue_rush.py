@@ -1,5 +1,5 @@
 """A rush at the counters, seen by a real player socket: boards keep up and a call its
-counter has already moved past goes out without sound (signage/announcer.py)."""
+counter has already moved past goes out without sound (signage/queue/announcer.py)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import counters, tickets
 from signage.db import create_engine, session_factory, transaction
 from signage.errors import Conflict, Forbidden, HTTPError, NotFound
 from signage.models import QueueCounter, QueueService, QueueSite, Role, Ticket, User
+from signage.queue import counters, tickets
 
 from .conftest import PG_URL, add_site, add_user
 

@@ -1,4 +1,5 @@
-"""What players fetch over HTTP: the player page and the pairing request."""
+"""What players fetch over HTTP: the player page, its service worker and
+screenshots (pairing: views/pairing.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from PIL import Image
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from signage import pairing
-from signage.db import transaction
 from signage.errors import BadRequest, PayloadTooLarge, Unauthorized
 from signage.i18n import N_
+from signage.live import pairing
 from signage.models import Screen
 from signage.settings import PROJECT_ROOT, Settings
-from signage.web import client_ip, read_json, render, settings_of
+from signage.web import render, settings_of
 
 PLAYER_DIR = PROJECT_ROOT / "players" / "browser"
 
@@ -41,15 +41,6 @@ async def player_page(request: Request) -> Response:
     response = render(request, "player.html", {})
     response.headers["cache-control"] = "no-cache"
     return response
-
-
-async def player_pair(request: Request) -> Response:
-    body = await read_json(request)
-    token = body.get("token")
-    async with transaction(request.app.state.db) as db:
-        pending = await pairing.request_pairing(db, str(token or ""), client_ip(request))
-        code, expires = pending.code, pending.expires_at
-    return JSONResponse({"code": code, "expires": expires.isoformat()}, status_code=201)
 
 
 SCREENSHOT_MAX_BYTES = 5 * 1024 * 1024

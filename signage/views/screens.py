@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
-from signage import counters, manifests, pairing, playlists, screens, sites, words
+from signage import manifests, playlists, screens, sites
 from signage.db import utcnow
 from signage.errors import Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Manifest, Role, Screen, User
+from signage.models import Role, User
+from signage.queue import counters
 from signage.submissions import once
 from signage.views.player import screenshot_path
 from signage.web import (
     Form,
     client_ip,
-    current_language,
     parse_datetime,
     read_form,
     redirect,
@@ -230,126 +229,6 @@ async def layout_css(request: Request) -> Response:
     )
 
 
-OFFLINE_AFTER = timedelta(seconds=90)
-
-
-def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
-    hub = request.app.state.hub
-    online = hub.online()
-    now = utcnow()
-    result = []
-    for screen in rows:
-        status = hub.status.get(screen.id, {})
-        heard = status.get("at") or screen.last_seen_at
-        connected = screen.id in online and heard is not None and now - heard < OFFLINE_AFTER
-        result.append(
-            {
-                "screen": screen,
-                "online": connected,
-                "paired": screen.token_hash is not None,
-                "last_seen": heard,
-                "playing": status.get("playing", {}),
-                "version": status.get("manifest_version") or screen.manifest_ack,
-                # What the player said when it connected; the database catches up in batches.
-                "kind": status.get("kind") or screen.player_kind,
-                "player_version": status.get("version") or screen.player_version,
-            }
-        )
-    return result
-
-
-@staff_view(*VIEWERS)
-async def fleet(request: Request, db: AsyncSession) -> Response:
-    """Every screen, online or not, and what it plays; htmx refreshes the table."""
-    user: User = request.state.user
-    rows = _fleet_rows(request, await screens.list_screens(db, user))
-    await _playing_in_words(request, db, rows)
-    return render(
-        request,
-        "fleet.html",
-        {"rows": rows, "can_manage": user.role in screens.MANAGERS},
-        block="fleet_table",
-    )
-
-
-async def _playing_in_words(request: Request, db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Players report what each zone shows in a short form; staff read names and words."""
-    parts = [words.playing_parts(str(w)) for row in rows for w in row["playing"].values()]
-    names = await words.load_names(
-        db,
-        [],
-        current_language(request),
-        notices=[n for n, _ in parts if n is not None],
-        files=[f for _, f in parts if f is not None],
-    )
-
-    def _(message: str, **params: object) -> str:
-        return translate(request, message, **params)
-
-    latest: dict[int, int] = {
-        screen_id: version
-        for screen_id, version in await db.execute(
-            sa.select(Manifest.screen_id, Manifest.version).where(
-                Manifest.screen_id.in_([row["screen"].id for row in rows])
-            )
-        )
-    }
-    for row in rows:
-        row["playing"] = {
-            zone: words.playing_text(str(what), names, _) for zone, what in row["playing"].items()
-        }
-        row["latest"] = latest.get(row["screen"].id)
-
-
-@staff_view(*VIEWERS)
-@once
-async def screen_pair(request: Request, db: AsyncSession) -> Response:
-    user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
-    errors: dict[str, str] = {}
-    values: dict[str, object] = {"layout": "hall", "site_id": user.site_id or "", "screen_id": ""}
-    status_code = 200
-    if request.method == "POST":
-        form = Form(await read_form(request))
-        code = form.text("code", max_length=16)
-        screen_id = form.optional_id("screen_id")
-        values = {k: v for k, v in form.data.items() if k != "csrf_token"}
-        try:
-            form.check()
-            ip = client_ip(request)
-            if screen_id is not None:
-                screen = await screens.get_screen(db, user, screen_id)
-            else:
-                data = _screen_input(form)
-                form.check()
-                screen = await screens.create_screen(db, user, ip, data)
-            await pairing.claim(db, user, ip, code, screen)
-        except ValidationFailed as exc:
-            errors, status_code = exc.errors, 422
-        else:
-            return redirect(request, f"/screens/{screen.id}?done=paired")
-    context = await _form_context(request, db)
-    context.update(
-        {
-            "errors": errors,
-            "values": values,
-            "screens": await screens.list_screens(db, user),
-        }
-    )
-    return render(request, "screen_pair.html", context, status_code=status_code)
-
-
-@staff_view(*VIEWERS)
-async def screen_revoke(request: Request, db: AsyncSession) -> Response:
-    user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
-    screen = await screens.get_screen(db, user, request.path_params["screen_id"])
-    await pairing.revoke(db, user, client_ip(request), screen)
-    return redirect(request, f"/screens/{screen.id}?done=revoked")
-
-
 @staff_view(*VIEWERS)
 async def screen_screenshot(request: Request, db: AsyncSession) -> Response:
     """The last frame a headless player sent, for staff only."""
@@ -358,17 +237,3 @@ async def screen_screenshot(request: Request, db: AsyncSession) -> Response:
     if not path.is_file():
         raise NotFound(N_("This screen has not sent a screenshot yet."))
     return FileResponse(path, media_type="image/png", headers={"cache-control": "no-store"})
-
-
-@staff_view(*VIEWERS)
-async def screen_command(request: Request, db: AsyncSession) -> Response:
-    """Reload or identify a screen; the event reaches it at once if it is online."""
-    user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
-    screen = await screens.get_screen(db, user, request.path_params["screen_id"])
-    form = Form(await read_form(request))
-    command = form.choice("command", set(screens.COMMANDS))
-    form.check()
-    screens.send_command(db, user, client_ip(request), screen, command)
-    return redirect(request, "/fleet?done=sent")

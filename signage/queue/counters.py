@@ -1,29 +1,25 @@
-"""Setting up a site's queue: its services, its counters, its rules, and its kiosks."""
+"""Setting up a site's queue: its services, its counters and its rules (kiosks:
+signage/queue/kiosks.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.announcements import PHRASES
 from content.languages import LANGUAGES
-from signage import audit, changes, scope, tickets
-from signage.db import utcnow
+from signage import audit, changes, scope
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
-from signage.models import Kiosk, QueueCounter, QueueService, QueueSite, Role, Site, User
+from signage.models import QueueCounter, QueueService, QueueSite, Role, Site, User
+from signage.queue import tickets
 
 MANAGERS = {Role.ADMIN, Role.PUBLISHER}
 PREFIX = re.compile(r"^[A-Z]{1,3}$")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-KIOSK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
-SEEN_EVERY = timedelta(minutes=1)
 
 
 def check_manager(user: User) -> None:
@@ -270,55 +266,3 @@ async def update_rules(
     )  # fmt: skip
     changes.record(db, changes.QueueRulesChanged(site_id))
     return settings
-
-
-# --- kiosks ---------------------------------------------------------------------------
-
-
-def kiosk_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def create_kiosk(
-    db: AsyncSession, user: User, ip: str, site_id: int, name: str
-) -> tuple[Kiosk, str]:
-    """A new kiosk and its device token (shown once, as a link; only its hash is kept)."""
-    check_manager(user)
-    await site_for(db, user, site_id)
-    if not name:
-        raise ValidationFailed({"name": N_("This field is required.")})
-    token = secrets.token_urlsafe(32)
-    kiosk = Kiosk(site_id=site_id, name=name[:100], token_hash=kiosk_token_hash(token))
-    db.add(kiosk)
-    await db.flush()
-    audit.record(
-        db, user, "kiosk.create", "kiosk", kiosk.id, kiosk.name, after=kiosk.audit_view(), ip=ip
-    )
-    return kiosk, token
-
-
-async def revoke_kiosk(db: AsyncSession, user: User, ip: str, kiosk_id: int) -> None:
-    check_manager(user)
-    kiosk = await scope.get(db, user, Kiosk, kiosk_id)
-    audit.record(
-        db, user, "kiosk.revoke", "kiosk", kiosk.id, kiosk.name, before=kiosk.audit_view(), ip=ip
-    )
-    await db.delete(kiosk)
-
-
-async def list_kiosks(db: AsyncSession, site_id: int) -> list[Kiosk]:
-    return list(
-        await db.scalars(sa.select(Kiosk).where(Kiosk.site_id == site_id).order_by(Kiosk.id))
-    )
-
-
-async def kiosk_for(db: AsyncSession, token: str | None) -> Kiosk | None:
-    """The kiosk holding this token, or None (the token is checked by its hash)."""
-    if not token or not KIOSK_TOKEN.match(token):
-        return None
-    kiosk = await db.scalar(sa.select(Kiosk).where(Kiosk.token_hash == kiosk_token_hash(token)))
-    now = utcnow()
-    # "Last seen" to the minute: a kiosk asking every 20 s need not write each time.
-    if kiosk is not None and (kiosk.last_seen_at is None or now - kiosk.last_seen_at > SEEN_EVERY):
-        kiosk.last_seen_at = now
-    return kiosk

@@ -1,5 +1,6 @@
 """The ticket kiosk: a touch screen page (plain JavaScript) and the two JSON endpoints it
-uses, authenticated by the kiosk's device token (`Authorization: Bearer ...`)."""
+uses, authenticated by the kiosk's device token (`Authorization: Bearer ...`); and adding
+or revoking a kiosk (publishers). Drives signage/queue/kiosks.py and tickets.issue."""
 
 from __future__ import annotations
 
@@ -13,13 +14,24 @@ from starlette.responses import JSONResponse, Response
 
 from content import residents
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
-from signage import boards, counters, scope, tickets
+from signage import scope
 from signage.db import transaction, utcnow
 from signage.errors import Conflict, Unauthorized, ValidationFailed
 from signage.i18n import N_
 from signage.models import Kiosk, QueueService, Site, Ticket
-from signage.views.resident import phone_url
-from signage.web import client_ip, read_json, render
+from signage.queue import boards, kiosks, tickets
+from signage.submissions import once
+from signage.views.boards import phone_url
+from signage.views.counters import MANAGERS, _page
+from signage.web import (
+    Form,
+    client_ip,
+    read_form,
+    read_json,
+    redirect,
+    render,
+    staff_view,
+)
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 KIOSK_TEXTS = (
@@ -39,7 +51,7 @@ def _token(request: Request) -> str | None:
 
 
 async def _kiosk(db: AsyncSession, request: Request) -> Kiosk:
-    kiosk = await counters.kiosk_for(db, _token(request))
+    kiosk = await kiosks.kiosk_for(db, _token(request))
     if kiosk is None:
         raise Unauthorized(N_("The device token is missing or not valid."))
     return kiosk
@@ -151,3 +163,29 @@ async def kiosk_ticket(request: Request) -> Response:
         {"ticket": payload, "repeated": not issued.created},
         status_code=201 if issued.created else 200,
     )
+
+
+@staff_view(*MANAGERS)
+@once
+async def kiosk_add(request: Request, db: AsyncSession) -> Response:
+    site_id: int = request.path_params["site_id"]
+    form = Form(await read_form(request))
+    name = form.text("name", max_length=100)
+    try:
+        form.check()
+        made = await kiosks.create_kiosk(db, request.state.user, client_ip(request), site_id, name)
+    except ValidationFailed as exc:
+        return await _page(
+            request, db, site_id, errors=exc.errors, section="kiosk", status_code=422
+        )
+    # The link (with its token) is shown this once; only the token's hash is kept.
+    return await _page(request, db, site_id, new_kiosk=made)
+
+
+@staff_view(*MANAGERS)
+async def kiosk_revoke(request: Request, db: AsyncSession) -> Response:
+    kiosk = await scope.get(db, request.state.user, Kiosk, request.path_params["kiosk_id"])
+    site_id = kiosk.site_id
+    await read_form(request)
+    await kiosks.revoke_kiosk(db, request.state.user, client_ip(request), kiosk.id)
+    return redirect(request, f"/queue/{site_id}?done=kiosk")

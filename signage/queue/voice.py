@@ -28,7 +28,7 @@ from pathlib import Path
 
 from content.announcements import PHRASES, counter_part, number_part, sentence
 
-log = logging.getLogger("signage.voice")
+log = logging.getLogger("signage.queue.voice")
 CHIME_RATE = 24000
 SPEECH_SECONDS_LIMIT = 30.0
 
@@ -60,7 +60,7 @@ def chime_samples(rate: int = CHIME_RATE) -> bytes:
 
 
 class _JapaneseWorker:
-    """One `python -m signage.voice_worker` process, asked one sentence at a time."""
+    """One `python -m signage.queue.voice_worker` process, asked one sentence at a time."""
 
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
@@ -72,7 +72,7 @@ class _JapaneseWorker:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "signage.voice_worker",
+                "signage.queue.voice_worker",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,

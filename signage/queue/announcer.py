@@ -22,11 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import boards
-from signage.hub import Hub, encode
+from signage.live.hub import Hub, encode
 from signage.models import QueueService, Screen
-from signage.tickets import Call
-from signage.voice import Voice
+from signage.queue import boards
+from signage.queue.tickets import Call
+from signage.queue.voice import Voice
 
 log = logging.getLogger("signage.queue")
 BOARD_EVERY = 0.25  # seconds: the most often one site's board is rebuilt

@@ -1,9 +1,9 @@
-"""Setting up a site's queue (publishers): rules, services, counters and kiosks."""
+"""Setting up a site's queue (publishers): rules, services and counters
+(signage/queue/counters.py)."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from content.announcements import PHRASES
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
-from signage import counters, queue_stats, scope, sites, tickets
-from signage.db import utcnow
+from signage import scope, sites
 from signage.errors import ValidationFailed
 from signage.models import Kiosk, QueueCounter, QueueService, Role, User
+from signage.queue import counters, kiosks, tickets
 from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view
 
@@ -56,7 +56,7 @@ async def _page(
             "rules": rules,
             "services": await counters.list_services(db, site_id),
             "counters": await counters.list_counters(db, site_id),
-            "kiosks": await counters.list_kiosks(db, site_id),
+            "kiosks": await kiosks.list_kiosks(db, site_id),
             "other_languages": [(code, CONTENT_LANGUAGES[code]) for code in languages],
             "voice_choices": [(code, CONTENT_LANGUAGES[code]) for code in PHRASES],
             "errors": errors or {},
@@ -201,69 +201,3 @@ async def counter_edit(request: Request, db: AsyncSession) -> Response:
             status_code=422,
         )  # fmt: skip
     return redirect(request, f"/queue/{counter.site_id}?done=counter")
-
-
-@staff_view(*MANAGERS)
-@once
-async def kiosk_add(request: Request, db: AsyncSession) -> Response:
-    site_id: int = request.path_params["site_id"]
-    form = Form(await read_form(request))
-    name = form.text("name", max_length=100)
-    try:
-        form.check()
-        made = await counters.create_kiosk(
-            db, request.state.user, client_ip(request), site_id, name
-        )
-    except ValidationFailed as exc:
-        return await _page(
-            request, db, site_id, errors=exc.errors, section="kiosk", status_code=422
-        )
-    # The link (with its token) is shown this once; only the token's hash is kept.
-    return await _page(request, db, site_id, new_kiosk=made)
-
-
-@staff_view(*MANAGERS)
-async def kiosk_revoke(request: Request, db: AsyncSession) -> Response:
-    kiosk = await scope.get(db, request.state.user, Kiosk, request.path_params["kiosk_id"])
-    site_id = kiosk.site_id
-    await read_form(request)
-    await counters.revoke_kiosk(db, request.state.user, client_ip(request), kiosk.id)
-    return redirect(request, f"/queue/{site_id}?done=kiosk")
-
-
-def _range(request: Request, today: date) -> tuple[date, date]:
-    def parse(name: str, default: date) -> date:
-        try:
-            return date.fromisoformat(request.query_params.get(name, ""))
-        except ValueError:
-            return default
-
-    return queue_stats.clamp_range(parse("from", today), parse("to", today))
-
-
-@staff_view(*MANAGERS)
-async def queue_stats_page(request: Request, db: AsyncSession) -> Response:
-    site = await counters.site_for(db, request.state.user, request.path_params["site_id"])
-    first, last = _range(request, tickets.local_today(site, utcnow()))
-    report = await queue_stats.report(db, site, first, last)
-    peak = max((g.issued for g in report.by_hour), default=0)
-    longest = max((g.wait_avg or 0 for g in report.by_service), default=0)
-    return render(
-        request,
-        "queue_stats.html",
-        {"site": site, "report": report, "peak": peak, "longest": longest},
-    )
-
-
-@staff_view(*MANAGERS)
-async def queue_stats_csv(request: Request, db: AsyncSession) -> Response:
-    site = await counters.site_for(db, request.state.user, request.path_params["site_id"])
-    first, last = _range(request, tickets.local_today(site, utcnow()))
-    rows = await queue_stats.tickets_between(db, site.id, first, last)
-    name = f"tickets-{site.code}-{first.isoformat()}-{last.isoformat()}.csv"
-    return Response(
-        # A byte-order mark so spreadsheet programs read the Japanese correctly.
-        "\ufeff" + queue_stats.to_csv(site, rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )

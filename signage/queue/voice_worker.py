@@ -1,4 +1,4 @@
-"""A worker process that speaks Japanese with Open JTalk (see `signage.voice`).
+"""A worker process that speaks Japanese with Open JTalk (see `signage.queue.voice`).
 
 It reads one JSON request a line on stdin ({"text": ..., "out": path}) and answers one
 line on stdout ({"ok": true}). It runs apart from the server because the engine holds the

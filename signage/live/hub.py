@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-log = logging.getLogger("signage.hub")
+log = logging.getLogger("signage.live.hub")
 
 BUFFER = 1000
 QUEUE_SIZE = 256

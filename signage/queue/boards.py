@@ -22,7 +22,7 @@ from signage.models import (
     TicketStatus,
     queue_counter_services,
 )
-from signage.tickets import local_today, waiting_before
+from signage.queue.tickets import local_today, waiting_before
 
 RECENT_CALLS = 8
 BOARD_TEXTS = (

@@ -4,18 +4,16 @@ nothing here says who the resident is."""
 
 from __future__ import annotations
 
-import re
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from content import residents
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.ticket_print import TicketText, qr_svg, render_ticket
-from signage import boards
-from signage.errors import NotFound
 from signage.models import Site, TicketStatus
+from signage.queue import boards
 from signage.web import render, settings_of
 
 PHONE_REFRESH_SECONDS = 5
@@ -141,21 +139,3 @@ async def ticket_qr(request: Request) -> Response:
         return Response("not found", status_code=404, media_type="text/plain")
     svg = qr_svg(phone_url(request, view.ticket.public_id))
     return Response(svg, media_type="image/svg+xml", headers={"cache-control": "no-store"})
-
-
-VOICE_FILE = re.compile(r"^[A-Za-z-]{2,8}-[0-9a-f]{24,32}\.wav$")
-
-
-async def voice_file(request: Request) -> Response:
-    """A chime or a spoken clip, named by its content: public and immutable."""
-    filename: str = request.path_params["filename"]
-    if not VOICE_FILE.match(filename):
-        raise NotFound()
-    path = settings_of(request).media_dir / "voice" / filename
-    if not path.is_file():
-        raise NotFound()
-    return FileResponse(
-        path,
-        media_type="audio/wav",
-        headers={"cache-control": "public, max-age=31536000, immutable"},
-    )

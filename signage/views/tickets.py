@@ -1,4 +1,5 @@
-"""The counter console: call the next resident, recall, hold, transfer, finish.
+"""The counter console (signage/queue/tickets.py): call the next resident, recall, hold,
+transfer, finish.
 
 Each button posts with htmx and gets the console back; keyboard shortcuts press the
 buttons (static/app.js). The waiting lists refresh by themselves every few seconds.
@@ -15,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signage import boards, counters, scope, tickets, words
+from signage import scope, words
 from signage.db import commit, utcnow
 from signage.errors import BadRequest, NotFound
 from signage.i18n import N_
 from signage.models import QueueCounter, QueueService, Role, Site, Ticket, TicketStatus, User
+from signage.queue import boards, counters, tickets
 from signage.submissions import REQUEST_ID
 from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, staff_view
 

@@ -6,7 +6,7 @@ the server's `send` directly, keeps two tasks per player, and keeps no ORM objec
 Under `signage serve` the server is uvicorn with `PlayerWebSocketProtocol`, which also
 offers a synchronous write (`SEND_NOWAIT`): the hub uses it for players whose sender is
 idle, so one event to every screen is written in one pass without waking a task per
-screen (signage/hub.py). Without that extension (another server, the test client) every
+screen (signage/live/hub.py). Without that extension (another server, the test client) every
 message goes through the sender task.
 What players report (last seen, player kind, acknowledged manifest) is written to the
 database in batches by `SeenWriter`, never on each message.
@@ -29,9 +29,9 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-from signage import pairing
 from signage.db import transaction, utcnow
-from signage.hub import (
+from signage.live import pairing
+from signage.live.hub import (
     CLOSE_FOREIGN_ORIGIN,
     CLOSE_MALFORMED,
     CLOSE_NO_HELLO,
