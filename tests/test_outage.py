@@ -18,6 +18,7 @@ import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from starlette.routing import Route
 from starlette.testclient import TestClient
 from websockets.sync.client import connect
 
@@ -222,3 +223,19 @@ def test_database_errors_map_to_503_and_mistakes_stay_500(
         sa.exc.ProgrammingError("SELECT nonsense", {}, Exception("syntax error"))
     )
     assert unreachable(sa.exc.TimeoutError("QueuePool limit reached"))
+
+
+def test_a_wrong_statement_is_still_a_500(client: TestClient, db: sa.Engine) -> None:
+    """Only an unreachable database is a 503: a database error from a bug reaches the
+    server-error handler (500) as before."""
+
+    async def broken(request: object) -> None:
+        async with client.app.state.readonly_db() as session:  # type: ignore[attr-defined]
+            await session.execute(sa.text("SELECT * FROM no_such_table"))
+
+    client.app.router.routes.insert(0, Route("/broken", broken))  # type: ignore[attr-defined]
+    with pytest.raises(sa.exc.ProgrammingError if PG_URL else sa.exc.OperationalError):
+        client.get("/broken")
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    response = quiet.get("/broken", headers={"accept": "application/json"})
+    assert response.status_code == 500
