@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import httpx2 as httpx
@@ -181,6 +182,14 @@ def test_postgresql_cut_off_gives_503_and_the_server_recovers(
         while (seen := _last_seen(db)) is None or seen < cut_at:
             assert time.monotonic() < deadline, processes.logs()
             time.sleep(0.5)
+        # A stall rather than a cut (no answer, no refusal): the request waits it out.
+        proxy.pause()
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(staff.get, "/notices")
+            time.sleep(1.5)
+            assert not waiting.done()
+            proxy.resume()
+            assert waiting.result(timeout=15).status_code == 200
     finally:
         player.close()
         staff.close()
