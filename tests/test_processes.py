@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from signage.db import utcnow
-from signage.models import JobLease, QueueService, QueueSite, Site, Ticket
+from signage.models import JobLease, Manifest, QueueService, QueueSite, Screen, Site, Ticket
 
 from .conftest import PG_URL
 from .procs import Processes
@@ -72,6 +72,11 @@ def test_a_killed_job_holder_is_replaced_and_the_next_job_runs_once(
         service_id = conn.execute(
             sa.insert(QueueService).values(site_id=site_id, prefix="A", name="住民票")
         ).inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(
+            sa.insert(Screen).values(
+                site_id=site_id, name="lobby", layout="hall", created_at=utcnow()
+            )
+        )
     today = utcnow().astimezone(ZoneInfo(zone)).date()
     servers = [processes.serve(JOB_LEASE_SECONDS=str(LEASE_SECONDS)) for _ in range(2)]
 
@@ -146,3 +151,6 @@ def test_a_killed_job_holder_is_replaced_and_the_next_job_runs_once(
     with db.connect() as conn:
         assert conn.scalar(sa.select(Ticket.status)) == "closed"
     assert other.alive()
+    # Built at the first start, rebuilt by the process that took over: one version.
+    with db.connect() as conn:
+        assert conn.scalar(sa.select(Manifest.version)) == 1
