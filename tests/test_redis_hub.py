@@ -270,7 +270,8 @@ def test_fleet_status_and_disconnects_cross_processes(pair: Pair, db: sa.Engine)
 
         def seen_on_b() -> bool:
             found = run(pair.b, lambda: hub(pair.b).fleet([screen]))
-            return bool(found.get(screen, {}).get("playing") == {"main": "n:1"})
+            status = found.get(screen, {})
+            return bool(status.get("online") and status.get("playing") == {"main": "n:1"})
 
         wait_until(seen_on_b)
         pair.b.call(lambda: hub(pair.b).disconnect(screen, 4002))

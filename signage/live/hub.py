@@ -227,9 +227,14 @@ class Hub:
         return set(self._subscribers)
 
     async def fleet(self, screen_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """What the connected ones among these screens last said, in any process."""
+        """What these screens' players last said (`status`), with "online": whether one is
+        connected now, to any process."""
         if self.backend is None:
-            return {i: self.status.get(i, {}) for i in screen_ids if i in self._subscribers}
+            return {
+                i: {**self.status[i], "online": i in self._subscribers}
+                for i in screen_ids
+                if i in self.status
+            }
         return await self.backend.fleet(screen_ids)
 
     def disconnect(self, screen_id: int, code: int) -> None:

@@ -394,10 +394,14 @@ class RedisBackend:
             )
         except (RedisError, OSError) as exc:
             log.warning("Redis hub: fleet status unavailable (%s); showing this process", exc)
-            return {i: hub.status.get(i, {}) for i in ids if i in hub.online()}
+            return {i: {**hub.status.get(i, {}), "online": True} for i in ids if i in hub.online()}
         living = {p for p, flag in zip(processes, alive, strict=True) if flag is not None}
-        result = {i: status for i, (process, status) in records.items() if process in living}
+        result = {
+            i: {**status, "online": True}
+            for i, (process, status) in records.items()
+            if process in living
+        }
         for i in ids:  # this process's own players, even before the next write
             if i in hub.online():
-                result[i] = hub.status.get(i, {})
+                result[i] = {**hub.status.get(i, {}), "online": True}
         return result

@@ -33,13 +33,13 @@ OFFLINE_AFTER = timedelta(seconds=90)
 
 async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
     hub: Hub = request.app.state.hub
-    online = await hub.fleet(screen.id for screen in rows)  # connected to any process
+    said = await hub.fleet(screen.id for screen in rows)  # connected to any process
     now = utcnow()
     result = []
     for screen in rows:
-        status = online.get(screen.id, {})
+        status = said.get(screen.id, {})
         heard = status.get("at") or screen.last_seen_at
-        connected = screen.id in online and heard is not None and now - heard < OFFLINE_AFTER
+        connected = bool(status.get("online")) and heard is not None and now - heard < OFFLINE_AFTER
         result.append(
             {
                 "screen": screen,
