@@ -77,9 +77,9 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()  # before the caches fill: no change is missed in between
         if app.state.jobs is not None:
             app.state.jobs.start()
-        await hub.start()  # before the caches fill: no change is missed in between
         await warm_manifests(app)
         announcer.start()
         await announcer.warm()

@@ -20,10 +20,13 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
+from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from signage.app import create_app
 from signage.live.hub import CLOSE_REPLACED, CLOSE_RESTART, Hub
+from signage.live.redis_hub import HubUnavailable
 from signage.models import Role, Screen
 from signage.settings import Settings
 
@@ -340,3 +343,13 @@ def test_a_redis_restart_closes_players_who_resync_with_the_new_epoch(
         pair.a.call(lambda: hub(pair.a).publish({"kind": "after"}, [one]))
         assert next_of(again, "event")["event"] == {"kind": "after"}
     assert two
+
+
+def test_a_server_whose_redis_cannot_be_reached_refuses_to_start(settings: Settings) -> None:
+    port = free_port()  # nothing listens there
+    app = create_app(
+        dataclasses.replace(settings, hub_url=f"redis://127.0.0.1:{port}/0"), scheduler=False
+    )
+    refused = f"cannot reach the Redis hub at 127.0.0.1:{port}"
+    with pytest.raises(HubUnavailable, match=refused), TestClient(app):
+        pass

@@ -14,6 +14,7 @@ share live events, manifests, boards, pairing, commands and the fleet's status.
   order. While Redis is down the outbox keeps up to `OUTBOX` messages (the oldest are
   dropped, with a log line, beyond that) and is sent on reconnect; players keep playing.
   A message whose batch failed midway may be sent twice (event ids tell them apart).
+- A Redis that cannot be reached at start stops the start (`HubUnavailable`).
 - After a reconnect the epoch is checked: a Redis that lost the stream has a new epoch,
   so local players are closed with 1012 and resync with the new epoch.
 - Fleet: see signage/live/fleet.py.
@@ -29,6 +30,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -86,6 +88,10 @@ async def _done(result: object) -> Any:
     return await cast(Awaitable[Any], result)
 
 
+class HubUnavailable(RuntimeError):
+    """Redis cannot be reached when the server starts."""
+
+
 class RedisBackend:
     def __init__(self, url: str, prefix: str = "signage:") -> None:
         self.url = url
@@ -121,7 +127,14 @@ class RedisBackend:
         try:
             await asyncio.wait_for(self._sync(), 5)
         except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("Redis hub at %s not reachable yet (%s); retrying", self.url, exc)
+            # Refused at start, like a database that cannot be reached: a wrong address
+            # must not leave a process serving screens that no other process reaches.
+            where = urlsplit(self.url)  # named without its password, if it has one
+            await self.client.aclose()
+            raise HubUnavailable(
+                f"cannot reach the Redis hub at {where.hostname}:{where.port or 6379} "
+                f"(SIGNAGE_HUB_URL): {exc or type(exc).__name__}"
+            ) from None
         self._tasks = [
             asyncio.ensure_future(self._read()),
             asyncio.ensure_future(self._write()),
