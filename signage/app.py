@@ -65,7 +65,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     """The database is down or cut off: 503 with one log line and no traceback per
     request (the transaction was not kept); any other database error is a bug (500)."""
     if not unreachable(exc):
-        return await _server_error(request, exc)
+        raise exc  # to `_server_error`, as every other bug
     log.warning(
         "database unreachable on %s %s: %s", request.method, request.url.path, first_line(exc)
     )

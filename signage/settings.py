@@ -43,10 +43,9 @@ def _parse_positive_int(raw: str) -> int:
 
 
 def _parse_lease_seconds(raw: str) -> int:
-    value = int(raw)
-    if not 3 <= value <= 3600:
-        raise ValueError("expected a number of seconds from 3 to 3600")
-    return value
+    if not (raw.strip().isascii() and raw.strip().isdigit() and 3 <= int(raw) <= 3600):
+        raise ValueError("expected a whole number of seconds from 3 to 3600")
+    return int(raw)
 
 
 def _parse_port(raw: str) -> int:

@@ -9,7 +9,8 @@ logging in over HTTP the way a browser does.
   refuses new ones; `pause()` holds data in both directions and new connections until
   `resume()`. Put it in front of PostgreSQL to take the database away from a server
   without touching the shared PostgreSQL server.
-- `login()` signs a seeded user in with the CSRF token from the login page.
+- `login()` signs a seeded user in with the CSRF token from the login page; `post_form()`
+  posts a form with the token of a page, as the browser does.
 
 A failed start raises with the server's log, so the test failure says why.
 """
@@ -285,6 +286,13 @@ def csrf_token(http: httpx.Client, page: str) -> str:
     match = CSRF_FIELD.search(http.get(page).text)
     assert match, f"no CSRF token on {page}"
     return match.group(1)
+
+
+def post_form(
+    http: httpx.Client, path: str, data: dict[str, object], page: str = "/"
+) -> httpx.Response:
+    """Post a form as a browser does: with the CSRF token of a page of this session."""
+    return http.post(path, data={**data, "csrf_token": csrf_token(http, page)})
 
 
 def login(base_url: str, username: str, password: str) -> httpx.Client:
