@@ -23,6 +23,7 @@ from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, Not
 from signage.i18n import N_
 from signage.jobs import Jobs
 from signage.live.hub import CLOSE_RESTART, Hub
+from signage.live.redis_hub import RedisBackend
 from signage.live.socket import SeenWriter, warm_manifests
 from signage.media import DecodeGate
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()  # before the caches fill: no change is missed in between
         if app.state.jobs is not None:
             app.state.jobs.start()
         await warm_manifests(app)
@@ -93,12 +95,13 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             await asyncio.sleep(0.2)
             await app.state.seen.flush()
             await announcer.stop()
+            await hub.stop()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             await engine.dispose()
 
     engine = create_engine(settings.database_url)
-    hub = Hub()
+    hub = Hub(None if settings.hub_url == "memory://" else RedisBackend(settings.hub_url))
     app = Starlette(
         routes=routes(settings),
         middleware=[

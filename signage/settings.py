@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "SIGNAGE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,15 +88,19 @@ def _parse_language(raw: str) -> str:
 
 
 def _parse_hub_url(raw: str) -> str:
+    if raw == "memory://":
+        return raw
     if raw.startswith(("redis://", "rediss://")):
-        # Refused rather than silently served by the in-memory hub: events would never
-        # reach screens connected to another process.
-        raise ValueError(
-            "the Redis hub is not available in this version; use memory:// (one server process)"
-        )
-    if raw != "memory://":
-        raise ValueError("expected memory://")
-    return raw
+        # The form is checked here; Redis itself is reached at start (and reconnected to).
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            raise ValueError("not a Redis URL (redis://host:port/db)") from None
+        if not parts.hostname or not re.fullmatch(r"/?\d*", parts.path):
+            raise ValueError("not a Redis URL (redis://host:port/db)")
+        return raw
+    raise ValueError("expected memory:// or redis://host:port/db")
 
 
 def _parse_log_level(raw: str) -> str:
@@ -143,8 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_URL",
         "memory://",
-        "Where live events are fanned out: memory:// (the only backend so far: one server "
-        "process). A redis:// URL is refused at start until the Redis hub exists.",
+        "Where live events are fanned out: memory:// (one server process) or "
+        "redis://host:port/db (several server processes share events, manifests, queue "
+        "boards, pairing and the fleet's status through Redis).",
         _parse_hub_url,
     ),
     Setting(

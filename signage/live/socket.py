@@ -336,6 +336,9 @@ async def _manifest(app: Any, hub: Hub, screen_id: int) -> tuple[int, str] | Non
 async def _start(
     socket: _Socket, app: Any, hub: Hub, screen: _Screen, hello: dict[str, Any]
 ) -> None:
+    # Where this process's deliveries stand: events after it reach the subscriber, the ones
+    # up to it come from `missed`.
+    position = hub.seq
     await socket.send(
         encode(
             {
@@ -343,15 +346,15 @@ async def _start(
                 "protocol": PROTOCOL,
                 "screen": {"id": screen.id, "name": screen.name},
                 "epoch": hub.epoch,
-                "seq": hub.seq,
+                "seq": position,
                 "server_time": utcnow().isoformat(),
                 "heartbeat": HEARTBEAT_SECONDS,
             }
         )
     )
     epoch = hello.get("epoch")
-    missed = hub.missed(
-        screen.id, epoch if isinstance(epoch, str) else None, _number(hello.get("seq"))
+    missed = await hub.missed(
+        screen.id, epoch if isinstance(epoch, str) else None, _number(hello.get("seq")), position
     )
     for text in missed or []:
         await socket.send(text)
