@@ -168,11 +168,11 @@ def _workers(pid: int) -> list[int]:
 
 
 def _paired_screen(db: sa.Engine) -> str:
-    token = secrets.token_urlsafe(24)
+    token, site_id = secrets.token_urlsafe(24), add_site(db)
     with db.begin() as conn:
         conn.execute(
             sa.insert(Screen).values(
-                site_id=add_site(db),
+                site_id=site_id,
                 name="hall",
                 layout="full",
                 token_hash=token_hash(token),
