@@ -1,11 +1,12 @@
 """Sizing: CPU of one `signage serve` process per connected screen, for docs/deploy.md.
 
-The server is the real command (`python -m signage serve`, one process, SQLite in a
-temporary folder, voice off: speech is made per ticket, not per screen). Screens are
+The server is the real command (`python -m signage serve`: one process on SQLite in a
+temporary folder by default; or `--workers N` on an empty PostgreSQL database with a
+Redis hub; voice off: speech is made per ticket, not per screen). Screens are
 grouped in sites of 50 (a city hall building), each site with a queue service, a counter
 and a kiosk. N simulated players (real websocket clients in this process) connect, 50 at
 a time, and say hello. Then, for each N, three phases of --seconds each, measuring the
-server process's CPU (utime + stime from /proc/<pid>/stat, its children included):
+server's CPU (utime + stime from /proc/<pid>/stat, its worker processes included):
 
 - idle: players connected, nothing sent;
 - heartbeats: every player sends its heartbeat every --heartbeat seconds (compressed:
@@ -19,6 +20,8 @@ screen, and the screens one process serves at real rates (a heartbeat every 30 s
 every --site-call-every seconds at each site) within half of one core.
 
     .venv/bin/python bench/sizing.py [--n 500 2000] [--seconds 10] [--heartbeat 3] [--calls 2]
+    .venv/bin/python bench/sizing.py --workers 2 --database-url postgresql://.../empty_db \
+        --hub-url redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
@@ -57,9 +60,10 @@ class Site:
     tokens: list[str] = field(default_factory=list)
 
 
-def _prepare(folder: Path, screens: int) -> tuple[str, list[Site]]:
-    """A migrated SQLite database: sites of SITE_SCREENS paired screens, each with a queue
-    service, a counter and a kiosk; one administrator."""
+def _prepare(folder: Path, screens: int, url: str) -> tuple[str, list[Site]]:
+    """A migrated database (SQLite in `folder` unless `url` names an empty one): sites of
+    SITE_SCREENS paired screens, each with a queue service, a counter and a kiosk; one
+    administrator."""
     from signage.auth import hash_password
     from signage.db import create_sync_engine, migrate, utcnow
     from signage.live.pairing import token_hash
@@ -75,7 +79,7 @@ def _prepare(folder: Path, screens: int) -> tuple[str, list[Site]]:
     from signage.models import Site as SiteRow
     from signage.queue.kiosks import kiosk_token_hash
 
-    url = f"sqlite:///{folder / 'signage.db'}"
+    url = url or f"sqlite:///{folder / 'signage.db'}"
     migrate(url)
     engine = create_sync_engine(url)
     sites = []
@@ -153,6 +157,12 @@ def _prepare(folder: Path, screens: int) -> tuple[str, list[Site]]:
         )
     engine.dispose()
     return url, sites
+
+
+def _rss(pid: int) -> int:
+    """Resident memory (KiB) of a process and its live children."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return proc_status(pid)["VmRSS"] + sum(_rss(int(child)) for child in children)
 
 
 def _cpu(pid: int) -> float:
@@ -279,12 +289,12 @@ async def _run_size(
 ) -> Row:
     tokens = [t for site in sites for t in site.tokens]
     players = Players(f"ws://127.0.0.1:{port}/player/ws", interval)
-    rss_before = proc_status(pid)["VmRSS"]
+    rss_before = _rss(pid)
     cpu_before = _cpu(pid)
     await players.connect(tokens)
     connect_ms = (_cpu(pid) - cpu_before) / len(tokens) * 1000
     await asyncio.sleep(2)  # boards and manifests sent after welcome have gone out
-    rss = (proc_status(pid)["VmRSS"] - rss_before) / len(tokens)
+    rss = (_rss(pid) - rss_before) / len(tokens)
     idle = await _measure(pid, seconds)
     players.beating = True
     await asyncio.sleep(interval)  # every player is beating
@@ -336,13 +346,20 @@ async def _run_size(
 
 
 async def main(
-    sizes: list[int], seconds: float, interval: float, rate: float, site_call_every: float
+    sizes: list[int],
+    seconds: float,
+    interval: float,
+    rate: float,
+    site_call_every: float,
+    workers: int,
+    database_url: str,
+    hub_url: str,
 ) -> None:
     raise_nofile()
     sizes = sorted(sizes)
     with tempfile.TemporaryDirectory(prefix="bench-sizing-") as tmp:
         folder = Path(tmp)
-        url, sites = _prepare(folder, sizes[-1])
+        url, sites = _prepare(folder, sizes[-1], database_url)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")} | {
             "SIGNAGE_DATA_DIR": str(folder),
@@ -350,11 +367,19 @@ async def main(
             "SIGNAGE_PORT": str(port),
             "SIGNAGE_LOG_LEVEL": "warning",
             "SIGNAGE_VOICE": "false",
+            "SIGNAGE_HUB_URL": hub_url,
         }
         log = folder / "server.log"
         with log.open("wb") as out:
             server = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "signage", "serve", env=env, stdout=out, stderr=out
+                sys.executable,
+                "-m",
+                "signage",
+                "serve",
+                f"--workers={workers}",
+                env=env,
+                stdout=out,
+                stderr=out,
             )
         rows = []
         try:
@@ -384,6 +409,9 @@ async def main(
         finally:
             server.terminate()
             await asyncio.wait_for(server.wait(), 30)
+        where = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+        print(f"`signage serve --workers {workers}` ({where}, {hub_url}), voice off; "
+              f"{os.cpu_count()} cores here; CPU of all its processes.")  # fmt: skip
         _print(rows, base, interval, rate, seconds, site_call_every)
         lines = [x for x in log_problems(log) if not x.startswith("INFO")]
         print(f"server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
@@ -392,7 +420,6 @@ async def main(
 def _print(
     rows: list[Row], base: float, interval: float, rate: float, seconds: float, every: float
 ) -> None:
-    print(f"One `signage serve` process, SQLite, voice off; {os.cpu_count()} cores here.")
     print(
         f"Heartbeats every {interval:g} s ({REAL_HEARTBEAT / interval:g}x the real 30 s), "
         f"calls {rate:g}/s over sites of {SITE_SCREENS} screens; {seconds:g} s per phase."
@@ -422,7 +449,7 @@ def _print(
         f"screen per second"
     )
     print(
-        f"  screens per process within {HEADROOM:.0%} of a core: "
+        f"  screens per core (one process each) within {HEADROOM:.0%} of it: "
         f"{(HEADROOM - base) / per_screen:.0f}; at 100 %: {(1 - base) / per_screen:.0f}"
     )
     reconnect = big.connect_ms * big.screens / 1000
@@ -439,7 +466,23 @@ if __name__ == "__main__":
     parser.add_argument("--heartbeat", type=float, default=3)
     parser.add_argument("--calls", type=float, default=2)
     parser.add_argument("--site-call-every", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--database-url", default="", help="an empty PostgreSQL database (default: SQLite)"
+    )
+    parser.add_argument("--hub-url", default="memory://", help="redis://... for --workers > 1")
     args = parser.parse_args()
     began = time.perf_counter()
-    asyncio.run(main(args.n, args.seconds, args.heartbeat, args.calls, args.site_call_every))
+    asyncio.run(
+        main(
+            args.n,
+            args.seconds,
+            args.heartbeat,
+            args.calls,
+            args.site_call_every,
+            args.workers,
+            args.database_url,
+            args.hub_url,
+        )
+    )
     print(f"took {time.perf_counter() - began:.0f} s")
