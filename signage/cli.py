@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 DEMO_DIR = Path(".demo-data")
-LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging() -> None:
+    """The command's logging; each worker process of `serve --workers N` sets up the same."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 class CommandError(Exception):
@@ -100,7 +104,7 @@ def worker_app() -> Starlette:
     settings from the same environment as the parent, which checked them and migrated."""
     from signage.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    _configure_logging()
     return _long_running(create_app(Settings.load()))
 
 
@@ -210,9 +214,12 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
 
 
 def _positive(raw: str) -> int:
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError("expected a whole number above 0")
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, not {raw!r}")
     return value
 
 
@@ -251,7 +258,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         help="restart the demo with the data it has (accounts, content, paired screens)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    _configure_logging()
     try:
         if args.command == "serve":
             _serve(_settings(), args.host, args.port, args.workers)
