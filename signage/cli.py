@@ -26,6 +26,8 @@ DEMO_DIR = Path(".demo-data")
 def _configure_logging() -> None:
     """The command's logging; each worker process of `serve --workers N` sets up the same."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Not two lines per job run; failed and missed runs are still logged.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class CommandError(Exception):
