@@ -4,6 +4,7 @@ unless the database and the hub are shared (PostgreSQL, Redis); the custom proto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import secrets
@@ -249,6 +250,18 @@ def test_two_workers_serve_pages_and_players_with_our_protocols(
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
         assert "Traceback" not in log.read_text()
     finally:
+        # On a failure, stop the parent the way systemd does (it stops its workers), and
+        # make sure no worker outlives the test.
+        started_workers = []
+        with contextlib.suppress(OSError):
+            started_workers = _workers(server.pid)
         if server.poll() is None:
-            server.kill()
-            server.wait(timeout=10)
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+        for pid in started_workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
