@@ -83,6 +83,24 @@ def _check_workers(settings: Settings, workers: int) -> None:
         )
 
 
+def _check_hub(settings: Settings) -> None:
+    """A Redis hub that does not answer stops the start here, in one line, before any worker
+    is spawned (each worker would otherwise fail on its own, over and over)."""
+    if not settings.hub_url.startswith(("redis://", "rediss://")):
+        return
+    import redis
+
+    from signage.live.redis_hub import unreachable_message
+
+    client = redis.Redis.from_url(settings.hub_url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise CommandError(unreachable_message(settings.hub_url, exc)) from None
+    finally:
+        client.close()
+
+
 def _prepare_serving(settings: Settings) -> None:
     htmx = settings.vendor_dir / "htmx.org" / "dist" / "htmx.min.js"
     if not htmx.is_file():
@@ -116,6 +134,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
     from signage.app import create_app
 
     _check_workers(settings, workers)
+    _check_hub(settings)
     _prepare_serving(settings)
     _migrate(settings)  # once, here, before any worker starts
     options = server_options(settings.trusted_proxies)
