@@ -26,21 +26,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from content.queue import FairRule, Waiting, next_ticket, ticket_number
 from signage import audit, changes, scope
 from signage.db import utcnow
-from signage.errors import Conflict, Forbidden, NotFound
+from signage.errors import Conflict, NotFound
 from signage.i18n import N_
 from signage.models import (
     OPEN_STATUSES,
     QueueCounter,
     QueueService,
     QueueSite,
-    Role,
     Site,
     Ticket,
     TicketStatus,
     User,
 )
+from signage.permissions import Permission, require
 
-CALLERS = {Role.ADMIN, Role.PUBLISHER, Role.COUNTER}
 ANY = None  # `expected`: do not check what the counter has now
 LABEL = re.compile(r"^\s*([A-Za-z]{1,3})\s*-?\s*0*(\d{1,4})\s*$")
 
@@ -184,11 +183,11 @@ async def day_boundaries(db: AsyncSession, now: datetime) -> dict[int, str]:
     return done
 
 
-def _check_site(user: User, site_id: int) -> None:
+def _check_caller(user: User) -> None:
     """Only callers act on tickets; the site was checked when the counter was looked up."""
-    del site_id
-    if user.role not in CALLERS:
-        raise Forbidden(N_("Only counter staff and publishers can call tickets."))
+    require(
+        user, Permission.WORK_COUNTER, N_("Only counter staff and publishers can call tickets.")
+    )
 
 
 async def get_counter(db: AsyncSession, user: User, counter_id: int) -> QueueCounter:
@@ -400,7 +399,7 @@ async def call_next(
     """Call the next ticket for this counter by the fair rule."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     current = await current_ticket(db, counter.id)
     _check_expected(current, expected)
@@ -480,7 +479,7 @@ async def call_ticket(
     """Call a given number out of order (a waiting or held ticket)."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     site, settings = await begin(db, counter.site_id, now)
     ticket = await find_ticket(db, site, label, now)
     status = TicketStatus(ticket.status)
@@ -537,7 +536,7 @@ async def recall(
     """Call the counter's current ticket again (screens and voice)."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     ticket = await _current_or_error(db, counter, expected)
     if ticket.status != TicketStatus.CALLED:
@@ -555,7 +554,7 @@ async def _counter_action(
     db: AsyncSession, user: User, counter_id: int, now: datetime, expected: str | None
 ) -> tuple[QueueCounter, QueueSite, Ticket]:
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     return counter, settings, await _current_or_error(db, counter, expected)
 
@@ -693,7 +692,7 @@ async def return_held(
     """Call a held ticket back, to this counter."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     ticket = await scope.get(db, user, Ticket, ticket_id, site=counter.site_id)
     if ticket.status != TicketStatus.HELD:
@@ -722,7 +721,7 @@ async def cancel(
     resident has left)."""
     now = now or utcnow()
     ticket = await scope.get(db, user, Ticket, ticket_id, site=site)
-    _check_site(user, ticket.site_id)
+    _check_caller(user)
     await begin(db, ticket.site_id, now)
     await db.refresh(ticket)
     if ticket.status not in (TicketStatus.WAITING, TicketStatus.HELD):
@@ -738,7 +737,7 @@ async def set_counter_open(
     db: AsyncSession, user: User, ip: str, counter_id: int, open_: bool
 ) -> QueueCounter:
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     await queue_site(db, counter.site_id)
     if counter.open != open_:
         before = counter.audit_view()
