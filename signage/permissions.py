@@ -39,34 +39,34 @@ class Permission(enum.StrEnum):
     WORK_COUNTER = "work_counter"  # the counter console: issue, call and serve tickets
 
 
-P = Permission
-_EVERY_STAFF = frozenset({P.SEE_DASHBOARD, P.USE_ACCOUNT})
+_P = Permission
+_EVERY_STAFF = frozenset({_P.SEE_DASHBOARD, _P.USE_ACCOUNT})
 _EDITOR = _EVERY_STAFF | {
-    P.EDIT_NOTICES,
-    P.UPLOAD_MEDIA,
-    P.SEE_PLAYLISTS,
-    P.SEE_SCHEDULES,
-    P.SEE_SCREENS,
+    _P.EDIT_NOTICES,
+    _P.UPLOAD_MEDIA,
+    _P.SEE_PLAYLISTS,
+    _P.SEE_SCHEDULES,
+    _P.SEE_SCREENS,
 }
 _PUBLISHER = _EDITOR | {
-    P.USE_TWO_STEP,
-    P.SEE_AUDIT,
-    P.APPROVE_NOTICES,
-    P.EDIT_PLAYLISTS,
-    P.PLAN_SCHEDULES,
-    P.MANAGE_CLOSURES,
-    P.MANAGE_SCREENS,
-    P.PAIR_SCREENS,
-    P.SET_UP_QUEUE,
-    P.SEE_QUEUE_STATS,
-    P.WORK_COUNTER,
+    _P.USE_TWO_STEP,
+    _P.SEE_AUDIT,
+    _P.APPROVE_NOTICES,
+    _P.EDIT_PLAYLISTS,
+    _P.PLAN_SCHEDULES,
+    _P.MANAGE_CLOSURES,
+    _P.MANAGE_SCREENS,
+    _P.PAIR_SCREENS,
+    _P.SET_UP_QUEUE,
+    _P.SEE_QUEUE_STATS,
+    _P.WORK_COUNTER,
 }
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(_PUBLISHER | {P.MANAGE_SITES, P.MANAGE_USERS}),
+    Role.ADMIN: frozenset(_PUBLISHER | {_P.MANAGE_SITES, _P.MANAGE_USERS}),
     Role.PUBLISHER: frozenset(_PUBLISHER),
     Role.EDITOR: frozenset(_EDITOR),
-    Role.COUNTER: frozenset(_EVERY_STAFF | {P.WORK_COUNTER}),
+    Role.COUNTER: frozenset(_EVERY_STAFF | {_P.WORK_COUNTER}),
 }
 
 
