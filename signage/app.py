@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import auth, changes
-from signage.db import create_engine, readonly_sessions, session_factory
-from signage.errors import HTTPError, MethodNotAllowed, NotFound
+from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
+from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, NotFound
 from signage.i18n import N_
 from signage.jobs import Jobs
 from signage.live.hub import CLOSE_RESTART, Hub
@@ -57,6 +58,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     error = HTTPError(N_("Something went wrong on the server. Try again in a moment."))
     error.status_code = 500
     return await render_error(request, error)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database is down or cut off: 503 with one log line and no traceback per
+    request (the transaction was not kept); any other database error is a bug (500)."""
+    if not unreachable(exc):
+        raise exc  # to `_server_error`, as every other bug
+    log.warning(
+        "database unreachable on %s %s: %s", request.method, request.url.path, first_line(exc)
+    )
+    return await render_error(request, DatabaseUnavailable())
 
 
 def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
@@ -108,6 +120,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         exception_handlers={
             HTTPError: _http_error,
             HTTPException: _starlette_error,
+            sa.exc.SQLAlchemyError: _database_error,
             Exception: _server_error,
         },
         lifespan=lifespan,
@@ -139,6 +152,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             settings.timezone,
             media_dir=settings.media_dir,
             readonly=app.state.readonly_db,
+            lease_seconds=settings.job_lease_seconds,
         )
         if scheduler
         else None

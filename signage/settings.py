@@ -40,6 +40,12 @@ def _parse_positive_int(raw: str) -> int:
     return value
 
 
+def _parse_lease_seconds(raw: str) -> int:
+    if not (raw.strip().isascii() and raw.strip().isdigit() and 3 <= int(raw) <= 3600):
+        raise ValueError("expected a whole number of seconds from 3 to 3600")
+    return int(raw)
+
+
 def _parse_port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
@@ -262,6 +268,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_public_url,
     ),
     Setting(
+        "JOB_LEASE_SECONDS",
+        "90",
+        "Background jobs run in one server process at a time, the holder of a lease that it "
+        "renews every third of this many seconds. When that process dies, another takes "
+        "the jobs over within this time plus a third.",
+        _parse_lease_seconds,
+    ),
+    Setting(
         "VOICE",
         "true",
         "Speak queue calls with the offline voices installed here (Open JTalk for Japanese, "
@@ -310,6 +324,7 @@ class Settings:
     vendor_dir: Path
     log_level: str
     public_url: str
+    job_lease_seconds: int
     voice: bool
 
     @classmethod

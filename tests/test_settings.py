@@ -30,6 +30,7 @@ def test_defaults_run_a_demo_on_sqlite(tmp_path: Path) -> None:
     assert settings.timezone == "Asia/Tokyo"
     assert settings.media_dir == tmp_path / "media"
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.job_lease_seconds == 90
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
@@ -62,6 +63,8 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ("HUB_URL", "redis://127.0.0.1:6379/0", "Redis hub is not available"),
         ("LOG_LEVEL", "verbose", "debug, info, warning or error"),
         ("DATABASE_URL", "mysql://x", "postgresql"),
+        ("JOB_LEASE_SECONDS", "2", "from 3 to 3600"),
+        ("JOB_LEASE_SECONDS", "a minute", "from 3 to 3600"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, name: str, value: str, expected: str) -> None:

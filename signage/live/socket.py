@@ -29,7 +29,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-from signage.db import transaction, utcnow
+from signage.db import first_line, transaction, unreachable, utcnow
 from signage.live import pairing
 from signage.live.hub import (
     CLOSE_FOREIGN_ORIGIN,
@@ -134,6 +134,7 @@ class SeenWriter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.pending: dict[int, dict[str, Any]] = {}
+        self.failing = False  # the last write failed; logged once until one succeeds
 
     def note(self, screen_id: int, **fields: Any) -> None:
         self.pending.setdefault(screen_id, {}).update(fields, last_seen_at=utcnow())
@@ -148,10 +149,19 @@ class SeenWriter:
                     await db.execute(
                         sa.update(Screen).where(Screen.id == screen_id).values(**fields)
                     )
-        except sa.exc.SQLAlchemyError:
-            log.exception("could not record player status; will retry")
+        except sa.exc.SQLAlchemyError as exc:
+            # Kept and written with the next batch: players play on meanwhile.
             for screen_id, fields in batch.items():
-                self.pending.setdefault(screen_id, fields)
+                self.pending[screen_id] = fields | self.pending.get(screen_id, {})
+            if not unreachable(exc):
+                log.exception("could not record player status; will retry")
+            elif not self.failing:
+                log.warning("cannot record player status, will retry: %s", first_line(exc))
+            self.failing = True
+            return
+        if self.failing:
+            log.info("player status recorded again")
+        self.failing = False
 
     async def run(self) -> None:
         while True:
@@ -223,8 +233,12 @@ class PlayerSocket:
             await socket.close(closed.code)
         except (Disconnected, OSError):
             pass  # the player went away, or the connection broke while writing
-        except Exception:
-            log.exception("player socket failed")
+        except Exception as exc:
+            if isinstance(exc, sa.exc.SQLAlchemyError) and unreachable(exc):
+                # The player retries later; one line, not a traceback per reconnect.
+                log.warning("player socket: the database is unreachable: %s", first_line(exc))
+            else:
+                log.exception("player socket failed")
             await socket.close(1011)  # a proper close, never a dropped connection
 
 
