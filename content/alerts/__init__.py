@@ -1,0 +1,1 @@
+"""Emergency alerts: the pure part (model, templates, feed parsing), no storage."""
