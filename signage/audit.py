@@ -64,6 +64,18 @@ ACTION_LABELS = {
     "ticket.transfer": N_("Ticket transferred"),
     "ticket.no_show": N_("Ticket marked as no-show"),
     "ticket.cancel": N_("Ticket cancelled"),
+    "alert.raise": N_("Alert raised"),
+    "alert.confirm": N_("Alert confirmed by a second publisher"),
+    "alert.clear": N_("Alert cleared"),
+    "alert.cancel": N_("Alert cancelled"),
+    "alert.expire": N_("Alert expired"),
+    "alert.replace": N_("Alert replaced by an update"),
+    "drill.raise": N_("Drill alert raised"),
+    "drill.confirm": N_("Drill alert confirmed"),
+    "drill.clear": N_("Drill alert cleared"),
+    "drill.cancel": N_("Drill alert cancelled"),
+    "drill.expire": N_("Drill alert expired"),
+    "drill.replace": N_("Drill alert replaced by an update"),
 }
 TARGET_LABELS = {
     "user": N_("User"),
@@ -78,6 +90,7 @@ TARGET_LABELS = {
     "counter": N_("Counter"),
     "kiosk": N_("Kiosk"),
     "queue": N_("Queue"),
+    "alert": N_("Alert"),
 }
 FIELD_LABELS = {
     "username": N_("User name"),
@@ -137,6 +150,16 @@ FIELD_LABELS = {
     "day": N_("Day"),
     "closure": N_("Closure day"),
     "kind": N_("Kind"),
+    "identifier": N_("Identifier"),
+    "level": N_("Level"),
+    "mode": N_("Shown as"),
+    "drill": N_("Drill"),
+    "template": N_("Template"),
+    "targets": N_("Targets"),
+    "screens": N_("Screens"),
+    "state": N_("State"),
+    "expires_at": N_("Expires"),
+    "headline": N_("Headline"),
 }
 
 

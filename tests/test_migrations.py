@@ -43,6 +43,7 @@ TABLES = {
     "recovery_codes",
     "pending_logins",
     "form_submissions",
+    "alerts",
 }
 
 
