@@ -44,6 +44,7 @@ TABLES = {
     "pending_logins",
     "form_submissions",
     "alerts",
+    "alert_phrases",
 }
 
 
