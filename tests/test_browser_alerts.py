@@ -10,132 +10,40 @@ counter's latest call is said."""
 from __future__ import annotations
 
 import io
-import json
-import os
 import struct
-import subprocess
-import sys
 import time
 import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from signage.live.pairing import token_hash
-from signage.models import Screen
 from signage.settings import Settings
 
+from .alert_push import (
+    BOARD,
+    HALL,
+    RED,
+    alert,
+    call,
+    load_demo,
+    open_board,
+    push,
+    screen_id_of,
+    serving,
+    shown,
+)
 from .browser import Page
 from .test_fanout import ThreadServer
-
-BOARD = "1階 呼び出し表示"
-HALL = "1階 待合ホール"
-RED = (0xA3, 0x00, 0x00)
 
 
 @pytest.fixture
 def demo_server(settings: Settings, db: sa.Engine) -> Iterator[ThreadServer]:
-    server = ThreadServer(settings)
-    server.thread.start()
-    deadline = time.monotonic() + 30
-    while not server.server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with serving(settings) as server:
         yield server
-    finally:
-        server.server.should_exit = True
-        server.thread.join(timeout=30)
-
-
-def _demo(settings: Settings) -> dict[str, str]:
-    """Load the demo city hall into the server's database: screen name -> its token."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")} | {
-        "SIGNAGE_DATABASE_URL": settings.database_url,
-        "SIGNAGE_DATA_DIR": str(settings.data_dir),
-    }
-    loaded = subprocess.run(
-        [sys.executable, "-m", "signage", "load-demo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    tokens = {}
-    for line in loaded.stdout.splitlines():
-        if "/player/#token=" in line:
-            name, link = line.strip().rsplit(": ", 1)
-            tokens[name] = link.rsplit("#token=", 1)[1]
-    assert BOARD in tokens and HALL in tokens, loaded.stdout
-    return tokens
-
-
-def _screen_id(db: sa.Engine, token: str) -> int:
-    with db.connect() as conn:
-        return int(
-            conn.execute(sa.select(Screen.id).where(Screen.token_hash == token_hash(token))).one()[
-                0
-            ]
-        )
-
-
-def _alert(
-    alert_id: str,
-    *,
-    mode: str = "takeover",
-    level: str = "severe",
-    drill: bool = False,
-    expires_in: float = 3600,
-    issued: datetime | None = None,
-    voice: list[dict[str, str]] | None = None,
-    alarm: str | None = None,
-    now: datetime | None = None,  # the server's time
-) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    return {
-        "id": alert_id,
-        "level": level,
-        "mode": mode,
-        "drill": drill,
-        "issued_at": (issued or now).isoformat(),
-        "expires_at": (now + timedelta(seconds=expires_in)).isoformat(),
-        "texts": [
-            {
-                "language": "ja",
-                "headline": "地震が発生しました",
-                "body": "落ち着いて頭を守ってください。",
-            },
-            {
-                "language": "en",
-                "headline": "An earthquake occurred",
-                "body": "Stay calm and protect your head.",
-            },
-        ],
-        "voice": voice or [],
-        "alarm": alarm,
-    }
-
-
-def _push(server: ThreadServer, screen_id: int, alerts: list[dict[str, Any]]) -> None:
-    text = json.dumps({"type": "alerts", "alerts": alerts}, ensure_ascii=False)
-    server.call(server.app.state.hub.push_state, "alerts", text, [screen_id])
-
-
-def _open(page: Page, server: ThreadServer, token: str) -> None:
-    page.goto(f"http://127.0.0.1:{server.port}/player/#token={token}")
-    page.wait_for("!!document.querySelector('[data-board] .board-now')", timeout=15)
-
-
-def _shown(server: ThreadServer, screen_id: int) -> dict[str, str]:
-    status = server.call(lambda: dict(server.app.state.hub.status.get(screen_id, {})))
-    return dict(status.get("alerts_shown") or {})
 
 
 CURRENT = "document.querySelector('#alert .alert-page.current')"
@@ -144,14 +52,14 @@ CURRENT = "document.querySelector('#alert .alert-page.current')"
 def test_a_takeover_covers_the_board_within_a_second_in_each_language_and_clears(
     demo_server: ThreadServer, settings: Settings, db: sa.Engine, browser: Page, tmp_path: Path
 ) -> None:
-    tokens = _demo(settings)
-    screen_id = _screen_id(db, tokens[BOARD])
+    tokens = load_demo(settings)
+    screen_id = screen_id_of(db, tokens[BOARD])
     page = browser
-    _open(page, demo_server, tokens[BOARD])
+    open_board(page, demo_server, tokens[BOARD])
     page.wait_for("window.signagePlayer.state.socket.readyState === 1")
 
     pushed = time.monotonic()
-    _push(demo_server, screen_id, [_alert("a17", issued=datetime(2026, 12, 2, 5, 1, tzinfo=UTC))])
+    push(demo_server, screen_id, [alert("a17", issued=datetime(2026, 12, 2, 5, 1, tzinfo=UTC))])
     page.wait_for(f"{CURRENT} && {CURRENT}.dataset.language === 'ja'", timeout=3)
     seconds = time.monotonic() - pushed
     assert seconds < 1.0, f"the alert took {seconds:.2f} s to reach the screen"
@@ -184,7 +92,7 @@ def test_a_takeover_covers_the_board_within_a_second_in_each_language_and_clears
 
     # The player said it shows the alert.
     deadline = time.monotonic() + 5
-    while "a17" not in _shown(demo_server, screen_id):
+    while "a17" not in shown(demo_server, screen_id):
         assert time.monotonic() < deadline, "no alert_ack"
         time.sleep(0.1)
 
@@ -195,7 +103,7 @@ def test_a_takeover_covers_the_board_within_a_second_in_each_language_and_clears
 
     # An empty list clears it: the board is in view again.
     cleared = time.monotonic()
-    _push(demo_server, screen_id, [])
+    push(demo_server, screen_id, [])
     page.wait_for("document.getElementById('alert').hidden", timeout=3)
     assert time.monotonic() - cleared < 1.0
     hit = page.eval(
@@ -209,33 +117,15 @@ def test_a_takeover_covers_the_board_within_a_second_in_each_language_and_clears
     assert [e for e in page.errors if "favicon" not in e] == []
 
 
-def _call(label: str, counter: int, audio: list[dict[str, str]]) -> dict[str, Any]:
-    return {
-        "kind": "queue.call",
-        "ticket": sum(map(ord, label)),
-        "label": label,
-        "service": label[0],
-        "service_names": {"ja": "住民票"},
-        "counter": counter,
-        "counter_id": counter,
-        "counter_name": f"{counter}番",
-        "recall": False,
-        "at": datetime.now(UTC).isoformat(),
-        "highlight_seconds": 10,
-        "audio": audio,
-        "texts": {"ja": f"{label}番の方"},
-    }
-
-
 def test_a_banner_never_hides_a_queue_call_and_shows_the_drill_mark(
     demo_server: ThreadServer, settings: Settings, db: sa.Engine, browser: Page
 ) -> None:
-    tokens = _demo(settings)
-    screen_id = _screen_id(db, tokens[BOARD])
+    tokens = load_demo(settings)
+    screen_id = screen_id_of(db, tokens[BOARD])
     page = browser
-    _open(page, demo_server, tokens[BOARD])
+    open_board(page, demo_server, tokens[BOARD])
     page.wait_for("window.signagePlayer.state.socket.readyState === 1")
-    _push(demo_server, screen_id, [_alert("b1", mode="banner", level="moderate", drill=True)])
+    push(demo_server, screen_id, [alert("b1", mode="banner", level="moderate", drill=True)])
     page.wait_for("!document.getElementById('alert-banner').hidden", timeout=3)
     assert page.eval("document.getElementById('alert').hidden") is True  # no takeover
     assert page.text("#alert-banner .alert-drill") == "訓練 / DRILL"
@@ -243,7 +133,7 @@ def test_a_banner_never_hides_a_queue_call_and_shows_the_drill_mark(
 
     # A call is made while the banner shows: the board highlights it, and neither it nor
     # any call listed is under the banner.
-    demo_server.call(demo_server.app.state.hub.publish, _call("A-101", 1, []), [screen_id])
+    demo_server.call(demo_server.app.state.hub.publish, call("A-101", 1, []), [screen_id])
     page.wait_for("!!document.querySelector('.board-now.calling[data-label=\"A-101\"]')")
     overlaps = page.eval(
         "(() => { const band = document.getElementById('alert-banner').getBoundingClientRect();"
@@ -259,12 +149,12 @@ def test_a_banner_never_hides_a_queue_call_and_shows_the_drill_mark(
     assert overlaps == {"stage": True, "count": overlaps["count"], "hidden": 0, "band": True}
     assert overlaps["count"] >= 1
     deadline = time.monotonic() + 5
-    while "b1" not in _shown(demo_server, screen_id):
+    while "b1" not in shown(demo_server, screen_id):
         assert time.monotonic() < deadline, "no alert_ack for the banner"
         time.sleep(0.1)
 
     # Cleared: the band goes and the stage has the whole window again.
-    _push(demo_server, screen_id, [])
+    push(demo_server, screen_id, [])
     page.wait_for("document.getElementById('alert-banner').hidden", timeout=3)
     assert page.eval(
         "document.getElementById('stage').getBoundingClientRect().bottom === innerHeight"
@@ -278,8 +168,8 @@ def test_an_alert_ends_at_its_expiry_by_the_servers_clock_and_an_expired_one_nev
     browser: Page,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tokens = _demo(settings)
-    screen_id = _screen_id(db, tokens[HALL])
+    tokens = load_demo(settings)
+    screen_id = screen_id_of(db, tokens[HALL])
     # The server's clock is a minute ahead of this machine's (where the browser runs): the
     # player goes by the server's, which the welcome tells it.
     ahead = timedelta(seconds=60)
@@ -298,27 +188,27 @@ def test_an_alert_ends_at_its_expiry_by_the_servers_clock_and_an_expired_one_nev
 
     # Expired by the server's clock (though not by the browser's): never shown, never
     # acknowledged.
-    _push(demo_server, screen_id, [_alert("old", expires_in=-20, now=server_now())])
+    push(demo_server, screen_id, [alert("old", expires_in=-20, now=server_now())])
     page.wait_for("window.signagePlayer.state.alerts.length === 1")
     time.sleep(0.3)
     assert page.eval("document.getElementById('alert').hidden") is True
-    assert "old" not in _shown(demo_server, screen_id)
+    assert "old" not in shown(demo_server, screen_id)
 
     # Three seconds left by the server's clock: shown, then gone at its expiry (by the
     # browser's own clock it would have a minute more).
-    _push(demo_server, screen_id, [_alert("short", expires_in=3, now=server_now())])
+    push(demo_server, screen_id, [alert("short", expires_in=3, now=server_now())])
     page.wait_for("!document.getElementById('alert').hidden", timeout=3)
     # It is gone at its expiry (by the timer, not a later tick), and stays gone after a
     # reload although the stored list still has it.
     page.wait_for("document.getElementById('alert').hidden", timeout=5)
-    assert "short" in _shown(demo_server, screen_id)
+    assert "short" in shown(demo_server, screen_id)
     page.goto(f"http://127.0.0.1:{demo_server.port}/player/")
     time.sleep(0.5)
     assert page.eval("JSON.parse(localStorage.getItem('signage.alerts'))[0].id") == "short"
     assert page.eval("document.getElementById('alert').hidden") is True
 
     # A live alert is kept: after a reload it is on screen before the server says anything.
-    _push(demo_server, screen_id, [_alert("kept", expires_in=600, now=server_now())])
+    push(demo_server, screen_id, [alert("kept", expires_in=600, now=server_now())])
     page.wait_for("!document.getElementById('alert').hidden", timeout=3)
     demo_server.server.should_exit = True  # the server goes away
     demo_server.thread.join(timeout=30)
@@ -339,8 +229,8 @@ def _wav(path: Path, seconds: float) -> None:
 def test_queue_calls_wait_for_a_takeover_and_then_each_counters_latest_is_said(
     demo_server: ThreadServer, settings: Settings, db: sa.Engine, browser: Page
 ) -> None:
-    tokens = _demo(settings)
-    screen_id = _screen_id(db, tokens[BOARD])
+    tokens = load_demo(settings)
+    screen_id = screen_id_of(db, tokens[BOARD])
     folder = settings.media_dir / "voice"
     folder.mkdir(parents=True, exist_ok=True)
     names = {
@@ -354,15 +244,15 @@ def test_queue_calls_wait_for_a_takeover_and_then_each_counters_latest_is_said(
     for name in names.values():
         _wav(folder / name, 0.3)
     page = browser
-    _open(page, demo_server, tokens[BOARD])
+    open_board(page, demo_server, tokens[BOARD])
     page.wait_for("window.signagePlayer.state.socket.readyState === 1")
     state = "window.signagePlayer.state"
 
-    _push(
+    push(
         demo_server,
         screen_id,
         [
-            _alert(
+            alert(
                 "a9",
                 alarm=f"/voice/{names['alarm']}",
                 voice=[{"language": "ja", "url": f"/voice/{names['speech']}"}],
@@ -378,7 +268,7 @@ def test_queue_calls_wait_for_a_takeover_and_then_each_counters_latest_is_said(
     for label, counter, part in (("A-001", 1, "a1"), ("A-002", 1, "a2"), ("B-001", 2, "b1")):
         demo_server.call(
             demo_server.app.state.hub.publish,
-            _call(label, counter, [chime, clip(part, language="ja")]),
+            call(label, counter, [chime, clip(part, language="ja")]),
             [screen_id],
         )
     page.wait_for(f"{state}.received.length === 3")
@@ -397,7 +287,7 @@ def test_queue_calls_wait_for_a_takeover_and_then_each_counters_latest_is_said(
         "B-001",
     }
 
-    _push(demo_server, screen_id, [])
+    push(demo_server, screen_id, [])
     page.wait_for(f"{state}.announced.length === 2 && {state}.announced[1].ended > 0", timeout=15)
     said = [a["labels"] for a in page.eval(f"{state}.announced")]
     assert sorted(said) == [["A-002"], ["B-001"]]  # A-001 was passed by its counter
