@@ -101,6 +101,19 @@ def test_a_takeover_covers_the_board_within_a_second_in_each_language_and_clears
     assert page.text("#alert .alert-page.current .alert-headline") == "An earthquake occurred"
     assert "Issued" in page.text("#alert .alert-page.current .alert-issued")
 
+    # A long text gets smaller type until all of it is in view.
+    long = alert("a18")
+    long["texts"][0]["body"] = "落ち着いて頭を守り、係員の指示に従って避難してください。" * 12
+    push(demo_server, screen_id, [long])
+    page.wait_for(f"{CURRENT} && {CURRENT}.dataset.alert === 'a18'", timeout=3)
+    fitted = page.eval(
+        f"(() => {{ const p = {CURRENT};"
+        " return [Number(p.style.getPropertyValue('--fit')),"
+        " p.getBoundingClientRect().top >= 0 && p.getBoundingClientRect().bottom <= innerHeight];"
+        " })()"
+    )
+    assert 0.3 < fitted[0] < 1 and fitted[1] is True, fitted
+
     # An empty list clears it: the board is in view again.
     cleared = time.monotonic()
     push(demo_server, screen_id, [])

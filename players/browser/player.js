@@ -715,6 +715,7 @@
   function fillAlertBox(box, pages, key, banner) {
     if (box.getAttribute("data-key") === key) { return; }
     box.setAttribute("data-key", key);
+    box.removeAttribute("data-page");
     box.innerHTML = "";
     pages.forEach(function (page) { box.appendChild(renderAlertPage(page, banner)); });
     box.hidden = pages.length === 0;
@@ -724,9 +725,27 @@
     var pages = box.children;
     if (!pages.length) { return; }
     var index = Math.floor((Date.now() - state.alert.since) / ALERT_PAGE_MS) % pages.length;
+    if (box.getAttribute("data-page") === String(index)) { return; }
+    box.setAttribute("data-page", String(index));
     for (var i = 0; i < pages.length; i++) {
       pages[i].className = pages[i].className.replace(/ current/g, "") + (i === index ? " current" : "");
     }
+    if (box.id === "alert") { fitAlert(box, pages[index]); }
+  }
+
+  function fitAlert(box, page) {
+    // A long text gets smaller type (down to a third) until the whole of it is in view.
+    var room = box.clientHeight * 0.92;
+    var fits = function () { return page.scrollHeight <= room && page.scrollWidth <= box.clientWidth; };
+    page.style.setProperty("--fit", "1");
+    if (fits()) { return; }
+    var low = 0.33, high = 1;
+    for (var round = 0; round < 7; round++) {
+      var middle = (low + high) / 2;
+      page.style.setProperty("--fit", middle.toFixed(3));
+      if (fits()) { low = middle; } else { high = middle; }
+    }
+    page.style.setProperty("--fit", low.toFixed(3));
   }
 
   function showAlerts() {
