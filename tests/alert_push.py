@@ -124,9 +124,9 @@ def open_board(page: Page, server: ThreadServer, token: str) -> None:
     page.wait_for("!!document.querySelector('[data-board] .board-now')", timeout=15)
 
 
-def shown(server: ThreadServer, screen_id: int) -> dict[str, str]:
+def shown(server: ThreadServer, screen_id: int) -> list[str]:
     status = server.call(lambda: dict(server.app.state.hub.status.get(screen_id, {})))
-    return dict(status.get("alerts_shown") or {})
+    return list(status.get("alerts") or [])
 
 
 def call(label: str, counter: int, audio: list[dict[str, str]]) -> dict[str, Any]:

@@ -119,6 +119,10 @@ def test_a_takeover_covers_the_board_within_a_second_in_each_language_and_clears
     push(demo_server, screen_id, [])
     page.wait_for("document.getElementById('alert').hidden", timeout=3)
     assert time.monotonic() - cleared < 1.0
+    deadline = time.monotonic() + 5
+    while shown(demo_server, screen_id) != []:  # and says it shows none
+        assert time.monotonic() < deadline, shown(demo_server, screen_id)
+        time.sleep(0.1)
     hit = page.eval(
         "(() => { const b = document.querySelector('[data-board] .board-now')"
         ".getBoundingClientRect();"
@@ -211,10 +215,11 @@ def test_an_alert_ends_at_its_expiry_by_the_servers_clock_and_an_expired_one_nev
     # browser's own clock it would have a minute more).
     push(demo_server, screen_id, [alert("short", expires_in=3, now=server_now())])
     page.wait_for("!document.getElementById('alert').hidden", timeout=3)
+    time.sleep(0.3)
+    assert shown(demo_server, screen_id) == ["short"]
     # It is gone at its expiry (by the timer, not a later tick), and stays gone after a
     # reload although the stored list still has it.
     page.wait_for("document.getElementById('alert').hidden", timeout=5)
-    assert "short" in shown(demo_server, screen_id)
     page.goto(f"http://127.0.0.1:{demo_server.port}/player/")
     time.sleep(0.5)
     assert page.eval("JSON.parse(localStorage.getItem('signage.alerts'))[0].id") == "short"

@@ -40,7 +40,7 @@
   // Emergency alerts (the `alerts` state message): the whole list, kept like the manifest
   // so a player whose server is down shows them until they expire.
   state.alerts = readJSON(KEYS.alerts) || [];
-  state.alert = { key: "", since: 0, takeover: false, acked: {}, sounded: {}, expiry: null, sounds: [] };
+  state.alert = { key: "", since: 0, takeover: false, acked: null, sounded: {}, expiry: null, sounds: [] };
 
   function readJSON(key) {
     try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
@@ -147,7 +147,7 @@
         state.offset = serverTime - Date.now();
         localStorage.setItem(KEYS.offset, String(Math.round(state.offset)));
       }
-      state.alert.acked = {}; // this connection has not been told what shows yet
+      state.alert.acked = null; // this connection has not been told what shows yet
       if (data.epoch !== state.epoch) {
         // The server restarted: its event numbers start again.
         state.seenEvents = {};
@@ -780,9 +780,11 @@
 
   function ackAlerts(shown) {
     if (!state.socket || state.socket.readyState !== WebSocket.OPEN) { return; }
-    var ids = shown.map(function (a) { return a.id; }).filter(function (id) { return !state.alert.acked[id]; });
-    if (!ids.length) { return; }
-    ids.forEach(function (id) { state.alert.acked[id] = true; });
+    // Every alert on screen, whenever that changes (an empty list once they are gone).
+    var ids = shown.map(function (a) { return a.id; }).sort();
+    var said = ids.join("\n");
+    if (said === state.alert.acked || (state.alert.acked === null && !ids.length)) { return; }
+    state.alert.acked = said;
     send({ type: "alert_ack", ids: ids });
   }
 

@@ -143,7 +143,7 @@ class Player:
         self.alerts: list[alerts.Alert] = alerts.parse(self.cache.alerts())
         self._alerts_key: tuple[Any, ...] = ()
         self._alerts_since = time.monotonic()
-        self._acked: set[str] = set()  # alerts this connection was told are shown
+        self._acked: tuple[str, ...] | None = None  # what this connection was told shows
         self._heartbeat = 30.0
         self._attempt = 0
         self._socket: ClientConnection | None = None
@@ -279,14 +279,16 @@ class Player:
         return True
 
     def _ack_alerts(self, scene: Scene) -> None:
-        """Tell the server which alerts this screen shows, once per connection each."""
+        """Tell the server every alert this screen shows whenever that changes (an empty
+        list once they are gone)."""
         shown = scene.alert or scene.banner
-        if shown is None or self._socket is None or self._loop is None:
+        ids = tuple(sorted(shown.ids)) if shown else ()
+        if self._socket is None or self._loop is None:
             return
-        ids = [alert_id for alert_id in shown.ids if alert_id not in self._acked]
-        if ids:
-            self._acked.update(ids)
-            self._background(self._send({"type": "alert_ack", "ids": ids}))
+        if ids == self._acked or (self._acked is None and not ids):
+            return
+        self._acked = ids
+        self._background(self._send({"type": "alert_ack", "ids": list(ids)}))
 
     def changed(self) -> None:
         self._render_now.set()
@@ -532,7 +534,7 @@ class Player:
         with contextlib.suppress(TypeError, ValueError):
             self._offset = datetime.fromisoformat(str(message["server_time"])) - datetime.now(UTC)
             self.cache.keep_offset(self._offset.total_seconds())
-        self._acked = set()  # this connection has not been told what shows yet
+        self._acked = None  # this connection has not been told what shows yet
         if isinstance(message.get("heartbeat"), int | float) and message["heartbeat"] > 0:
             self._heartbeat = float(message["heartbeat"])
         self.screen_name = str(message.get("screen", {}).get("name", self.screen_name))

@@ -49,7 +49,6 @@ HELLO_SECONDS = 10.0
 HEARTBEAT_SECONDS = 30
 MAX_MESSAGE = 64 * 1024
 SEEN_FLUSH_SECONDS = 5.0
-MAX_ALERT_ACKS = 50  # alert ids remembered per screen as shown
 
 
 # ASGI extension (scope["extensions"]) offered by PlayerWebSocketProtocol: {"send": f},
@@ -444,15 +443,15 @@ async def _receive_loop(socket: _Socket, app: Any, subscriber: Subscriber) -> No
             hub.status.setdefault(subscriber.screen_id, {})["manifest_version"] = version
             app.state.seen.note(subscriber.screen_id, manifest_ack=version)
         elif kind == "alert_ack":
-            # The alerts this screen shows (the fleet view: who shows an alert, who not).
-            ids = message.get("ids")
-            if not isinstance(ids, list):
-                raise Closed(CLOSE_MALFORMED)
-            status = hub.status.setdefault(subscriber.screen_id, {})
-            shown: dict[str, str] = dict(status.get("alerts_shown") or {})
-            for alert_id in ids[:MAX_ALERT_ACKS]:
-                if isinstance(alert_id, str) and 0 < len(alert_id) <= 64:
-                    shown[alert_id] = utcnow().isoformat()  # text: Redis keeps it as JSON
-            status["alerts_shown"] = dict(list(shown.items())[-MAX_ALERT_ACKS:])
+            _alert_ack(hub, subscriber.screen_id, message)
         else:
             raise Closed(CLOSE_MALFORMED)
+
+
+def _alert_ack(hub: Hub, screen_id: int, message: dict[str, Any]) -> None:
+    """The player shows these alerts now (the fleet view reads it from the status)."""
+    ids = message.get("ids")
+    if not isinstance(ids, list):
+        raise Closed(CLOSE_MALFORMED)
+    shown = [i[:16] for i in ids[:32] if isinstance(i, str)]
+    hub.status.setdefault(screen_id, {}).update(alerts=shown, alerts_at=utcnow().isoformat())

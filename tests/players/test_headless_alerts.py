@@ -193,6 +193,7 @@ def test_the_headless_player_draws_a_pushed_alert_acknowledges_it_and_keeps_it_o
 
         push(demo_server, screen_id, [])
         _wait(lambda: not _red(player), 3, "the cleared frame")
+        _wait(lambda: shown(demo_server, screen_id) == [], 5, "an empty alert_ack")
 
         # Three seconds left by the server's clock: drawn, then gone at its expiry.
         push(demo_server, screen_id, [alert("short", expires_in=3, now=server_now())])
