@@ -66,7 +66,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if app.state.jobs is not None:
             app.state.jobs.start()
-        await warm_manifests(app)
+        await warm_manifests(hub, app.state.readonly_db)
         announcer.start()
         await announcer.warm()
         seen_task = asyncio.ensure_future(app.state.seen.run())

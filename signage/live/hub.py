@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from content.protocol import Event, Manifest, ServerMessage
+
 log = logging.getLogger("signage.live.hub")
 
 BUFFER = 1000
@@ -48,7 +50,7 @@ CLOSE_NO_HELLO = 4008
 CLOSE_RESTART = 1012
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: ServerMessage) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -176,7 +178,7 @@ class Hub:
 
     # --- events -----------------------------------------------------------------------
 
-    def publish(self, event: dict[str, Any], screen_ids: Iterable[int] | None = None) -> int:
+    def publish(self, event: Event, screen_ids: Iterable[int] | None = None) -> int:
         """Send an event to these screens (None: to every screen). Returns its seq."""
         seq = next(self._seq)
         self.seq = seq
@@ -210,9 +212,7 @@ class Hub:
     def manifest(self, screen_id: int) -> tuple[int, str] | None:
         return self._manifests.get(screen_id)
 
-    def set_manifest(
-        self, screen_id: int, version: int, body: dict[str, Any], push: bool = True
-    ) -> None:
+    def set_manifest(self, screen_id: int, version: int, body: Manifest, push: bool = True) -> None:
         """Remember the screen's manifest (encoded once) and, with `push`, send it to the
         screen if it is connected."""
         current = self._manifests.get(screen_id)
