@@ -184,9 +184,10 @@ class Board(TypedDict):
 # A clip of a call's sound: the chime (`part`), or a part said in a `language`. (Types
 # with keys that may be left out are written this way, so `__required_keys__` is right at
 # run time too.)
-AudioClip = TypedDict(
-    "AudioClip", {"file": str, "part": NotRequired[str], "language": NotRequired[str]}
-)
+class AudioClip(TypedDict):
+    file: str
+    part: NotRequired[str]
+    language: NotRequired[str]
 
 
 class CallEvent(TypedDict):
@@ -297,6 +298,18 @@ class Ack(TypedDict):
 
 
 PlayerMessage = Hello | Heartbeat | Ack
+
+
+# --- pairing (`POST /player/pair`) -----------------------------------------------------
+
+
+class PairRequest(TypedDict):
+    token: str
+
+
+class PairAnswer(TypedDict):
+    code: str  # "K7M-4QX"
+    expires: str
 
 
 # --- fonts (`GET /fonts/index.json`) ----------------------------------------------------
@@ -649,15 +662,17 @@ def read_server_message(message: Json) -> ServerMessage | None:
         event = read_event(message.get("event"))
         if event is None:
             return None
-        return {
-            "type": "event",
-            "seq": _number(message, "seq"),
-            "id": _text(message, "id"),
-            "event": event,
-        }
+        seq, event_id = event_place(message)
+        return {"type": "event", "seq": seq, "id": event_id, "event": event}
     if kind == "queue":
         return {"type": "queue", "board": read_board(message.get("board"))}
     return None
+
+
+def event_place(message: Json) -> tuple[int, str]:
+    """An `event` message's `seq` and `id`, whatever its kind (players keep the highest
+    `seq` they have seen, also of events they do not act on)."""
+    return _number(message, "seq"), _text(message, "id")
 
 
 def read_hello(message: Json, token: str) -> Hello:

@@ -35,9 +35,11 @@ from content.protocol import (
     EventMessage,
     Hello,
     Manifest,
+    PairRequest,
     PlayerMessage,
     ServerMessage,
     Welcome,
+    event_place,
     read_server_message,
 )
 from players.headless.cache import (
@@ -69,9 +71,10 @@ STALE_CALL = timedelta(minutes=1)  # a call caught up later than this is not sho
 
 def request_code(server: str, token: str, timeout: float = 15.0) -> str:
     """POST /player/pair: the code staff enter to pair this token to a screen."""
+    pair: PairRequest = {"token": token}
     request = urllib.request.Request(  # noqa: S310
         f"{server}/player/pair",
-        data=json.dumps({"token": token}).encode(),
+        data=json.dumps(pair).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -471,6 +474,8 @@ class Player:
             log.warning("ignoring a malformed message: %s", error)
             return None
         if typed is None:
+            if message["type"] == "event":  # of a kind this player does not act on
+                self._place(*event_place(message))
             return None
         try:
             self.handle(typed)
@@ -519,16 +524,21 @@ class Player:
             self.cache.keep_events(self.epoch, self.seq)
         self.changed()
 
-    def _event(self, message: EventMessage) -> None:
-        event_id, seq = message["id"], message["seq"]
+    def _place(self, seq: int, event_id: str) -> bool:
+        """Keep the highest `seq` seen; False for an event applied before (by `id`)."""
         if seq > self.seq:
             self.seq = seq
             self.cache.keep_events(self.epoch, self.seq)
         if event_id in self._seen:
-            return
+            return False
         self._seen[event_id] = None
         if len(self._seen) > SEEN_EVENTS:
             del self._seen[next(iter(self._seen))]
+        return True
+
+    def _event(self, message: EventMessage) -> None:
+        if not self._place(message["seq"], message["id"]):
+            return
         event = message["event"]
         log.info("event %s", event["kind"])
         if event["kind"] == "identify":

@@ -405,6 +405,12 @@ def test_events_are_applied_once_and_a_screenshot_is_posted(
         player.receive(
             json.dumps({"type": "event", "id": "e2", "seq": 9, "event": {"kind": "screenshot"}})
         )
+        # An event of a kind this player does not know is not acted on; its seq counts.
+        player.receive(json.dumps({"type": "event", "id": "e3", "seq": 12, "event": {"kind": "x"}}))
+        assert player.seq == 12
+        # A malformed message is ignored: the playing manifest stays.
+        player.receive(json.dumps({"type": "manifest", "version": 5, "manifest": {"layout": 1}}))
+        assert player.manifest_version == 1
         for _ in range(200):
             if handler.posts:
                 break
@@ -415,7 +421,7 @@ def test_events_are_applied_once_and_a_screenshot_is_posted(
     assert path == "/player/screenshot"
     assert headers["Authorization"] == "Bearer " + "t" * 32
     assert body.startswith(b"\x89PNG")
-    assert json.loads((tmp_path / "cache" / "events.json").read_text())["seq"] == 9
+    assert json.loads((tmp_path / "cache" / "events.json").read_text())["seq"] == 12
 
 
 def test_notice_bodies_become_plain_lines() -> None:
