@@ -192,6 +192,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Not two lines per job run; failed and missed runs are still logged.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             _serve(_settings(), args.host, args.port)

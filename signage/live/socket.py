@@ -36,7 +36,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from content.protocol import Hello, Json, read_ack, read_heartbeat, read_hello
-from signage.db import transaction, utcnow
+from signage.db import first_line, transaction, unreachable, utcnow
 from signage.live import pairing
 from signage.live.hub import (
     CLOSE_FOREIGN_ORIGIN,
@@ -170,6 +170,7 @@ class SeenWriter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.pending: dict[int, Seen] = {}
+        self.failing = False  # the last write failed; logged once until one succeeds
 
     def note(self, screen_id: int, **fields: Unpack[Seen]) -> None:
         seen = self.pending.setdefault(screen_id, {})
@@ -186,10 +187,19 @@ class SeenWriter:
                     await db.execute(
                         sa.update(Screen).where(Screen.id == screen_id).values(**fields)
                     )
-        except sa.exc.SQLAlchemyError:
-            log.exception("could not record player status; will retry")
+        except sa.exc.SQLAlchemyError as exc:
+            # Kept and written with the next batch: players play on meanwhile.
             for screen_id, fields in batch.items():
-                self.pending.setdefault(screen_id, fields)
+                self.pending[screen_id] = fields | self.pending.get(screen_id, {})
+            if not unreachable(exc):
+                log.exception("could not record player status; will retry")
+            elif not self.failing:
+                log.warning("cannot record player status, will retry: %s", first_line(exc))
+            self.failing = True
+            return
+        if self.failing:
+            log.info("player status recorded again")
+        self.failing = False
 
     async def run(self) -> None:
         while True:
@@ -260,8 +270,12 @@ class PlayerSocket:
             await socket.close(closed.code)
         except (Disconnected, OSError):
             pass  # the player went away, or the connection broke while writing
-        except Exception:
-            log.exception("player socket failed")
+        except Exception as exc:
+            if isinstance(exc, sa.exc.SQLAlchemyError) and unreachable(exc):
+                # The player retries later; one line, not a traceback per reconnect.
+                log.warning("player socket: the database is unreachable: %s", first_line(exc))
+            else:
+                log.exception("player socket failed")
             await socket.close(1011)  # a proper close, never a dropped connection
 
 
@@ -362,6 +376,9 @@ async def _manifest(app: PlayerApp, hub: Hub, screen_id: int) -> tuple[int, str]
 
 
 async def _start(socket: _Socket, app: PlayerApp, hub: Hub, screen: _Screen, hello: Hello) -> None:
+    # Where this process's deliveries stand: events after it reach the subscriber, the ones
+    # up to it come from `missed`.
+    position = hub.seq
     await socket.send(
         encode(
             {
@@ -369,13 +386,13 @@ async def _start(socket: _Socket, app: PlayerApp, hub: Hub, screen: _Screen, hel
                 "protocol": PROTOCOL,
                 "screen": {"id": screen.id, "name": screen.name},
                 "epoch": hub.epoch,
-                "seq": hub.seq,
+                "seq": position,
                 "server_time": utcnow().isoformat(),
                 "heartbeat": HEARTBEAT_SECONDS,
             }
         )
     )
-    missed = hub.missed(screen.id, hello["epoch"], hello["seq"])
+    missed = await hub.missed(screen.id, hello["epoch"], hello["seq"], position)
     for text in missed or []:
         await socket.send(text)
     manifest = await _manifest(app, hub, screen.id)

@@ -8,6 +8,9 @@ on), so a rush never waits for clips nobody should hear. Another task rebuilds t
 of the sites that changed (at most one rebuild per site every `BOARD_EVERY` seconds, so a
 burst of changes costs one): what screens show never waits for a clip to be made. A third
 task speaks the numbers of newly issued tickets ahead of their calls.
+
+The latest board of each site is kept by the hub (`Hub.board`), so with the Redis hub a
+player connecting to any process gets the board another process built last.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ class Announcer:
         self._prepared = asyncio.Event()
         self._built_at: dict[int, float] = {}  # site id -> when its board was last built
         self._screen_lists: dict[int, tuple[float, list[int]]] = {}
-        self._boards: dict[int, str] = {}  # site id -> encoded `queue` message
         self._no_queue: set[int] = set()  # sites found without services
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -72,7 +74,7 @@ class Announcer:
     async def board_message(self, site_id: int) -> str | None:
         """The site's board as it is now (built once if no change has built it yet), or
         None for a site with no queue."""
-        text = self._boards.get(site_id)
+        text = self.hub.board(site_id)
         if text is None and site_id not in self._no_queue:
             async with self.sessions() as db:
                 has_queue = await db.scalar(
@@ -187,8 +189,6 @@ class Announcer:
         async with self.sessions() as db:
             body = await boards.board(db, site_id)
         text = encode({"type": "queue", "board": body})
-        self._boards[site_id] = text
         self._built_at[site_id] = time.monotonic()
-        if push:
-            self.hub.push_state("queue", text, await self._screens(site_id))
+        self.hub.set_board(site_id, text, await self._screens(site_id) if push else None)
         return text

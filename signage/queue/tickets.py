@@ -177,17 +177,28 @@ async def day_boundaries(db: AsyncSession, now: datetime) -> dict[int, str]:
             continue
         local = now.astimezone(ZoneInfo(site.timezone))
         today = local.date()
+        if not _boundary_due(settings, local):
+            continue
+        # Due at a first look: lock the site and look again, so that a run at the same
+        # moment elsewhere (a ticket issued, a second scheduler) is never repeated.
+        settings = await queue_site(db, site_id)
         if settings.day != today and local.time() >= parse_hhmm(settings.opens_at):
             await begin(db, site_id, now)
             done[site_id] = "opened"
         if settings.closed_day != today and local.time() >= parse_hhmm(settings.closes_at):
-            settings = await queue_site(db, site_id)  # lock it, then close
             closed = await close_out(db, site_id, today, now)
             settings.closed_day = today
             if closed:
                 changed(db, site_id)
             done[site_id] = "closed"
     return done
+
+
+def _boundary_due(settings: QueueSite, local: datetime) -> bool:
+    today, at = local.date(), local.time()
+    return (settings.day != today and at >= parse_hhmm(settings.opens_at)) or (
+        settings.closed_day != today and at >= parse_hhmm(settings.closes_at)
+    )
 
 
 def _check_site(user: User, site_id: int) -> None:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from signage import audit
+from signage.db import unreachable
 from signage.models import Role, Site, User
 from signage.views.audit import changes_in_words
 from signage.web import render, staff_view
@@ -30,7 +31,13 @@ async def dashboard(request: Request, db: AsyncSession) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """For load balancers and monitoring: 200 when the database answers."""
-    async with request.app.state.readonly_db() as db:
-        await db.execute(sa.text("SELECT 1"))
+    """For load balancers and monitoring: 200 when the database answers, 503 when it
+    cannot be reached."""
+    try:
+        async with request.app.state.readonly_db() as db:
+            await db.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        if not unreachable(exc):
+            raise
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
     return JSONResponse({"status": "ok"})

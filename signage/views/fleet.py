@@ -14,6 +14,7 @@ from starlette.responses import Response
 from signage import screens, words
 from signage.db import utcnow
 from signage.errors import Forbidden
+from signage.live.hub import Hub
 from signage.models import Manifest, Screen, User
 from signage.views.screens import VIEWERS
 from signage.web import (
@@ -30,15 +31,15 @@ from signage.web import (
 OFFLINE_AFTER = timedelta(seconds=90)
 
 
-def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
-    hub = request.app.state.hub
-    online = hub.online()
+async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
+    hub: Hub = request.app.state.hub
+    said = await hub.fleet(screen.id for screen in rows)  # connected to any process
     now = utcnow()
     result = []
     for screen in rows:
-        status = hub.status.get(screen.id, {})
+        status = said.get(screen.id, {})
         heard = status.get("at") or screen.last_seen_at
-        connected = screen.id in online and heard is not None and now - heard < OFFLINE_AFTER
+        connected = bool(status.get("online")) and heard is not None and now - heard < OFFLINE_AFTER
         result.append(
             {
                 "screen": screen,
@@ -59,7 +60,7 @@ def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
 async def fleet(request: Request, db: AsyncSession) -> Response:
     """Every screen, online or not, and what it plays; htmx refreshes the table."""
     user: User = request.state.user
-    rows = _fleet_rows(request, await screens.list_screens(db, user))
+    rows = await _fleet_rows(request, await screens.list_screens(db, user))
     await _playing_in_words(request, db, rows)
     return render(
         request,
