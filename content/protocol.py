@@ -181,13 +181,12 @@ class Board(TypedDict):
 # --- live events (`event.kind`) ---------------------------------------------------------
 
 
-# A clip of a call's sound: the chime (`part`), or a part said in a `language`. (Types
-# with keys that may be left out are written this way, so `__required_keys__` is right at
-# run time too.)
-class AudioClip(TypedDict):
-    file: str
-    part: NotRequired[str]
-    language: NotRequired[str]
+# A clip of a call's sound: the chime (`part`), or a part said in a `language`. Types
+# with keys that may be left out are written this way, so that `__required_keys__` is
+# right at run time too (with postponed annotations, the class form counts them required).
+AudioClip = TypedDict(  # noqa: UP013
+    "AudioClip", {"file": str, "part": NotRequired[str], "language": NotRequired[str]}
+)
 
 
 class CallEvent(TypedDict):
