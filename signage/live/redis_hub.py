@@ -89,6 +89,15 @@ async def _done(result: object) -> Any:
     return await cast(Awaitable[Any], result)
 
 
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """Says which Redis could not be reached, named without its password, if it has one."""
+    where = urlsplit(url)
+    return (
+        f"cannot reach the Redis hub at {where.hostname}:{where.port or 6379} "
+        f"(SIGNAGE_HUB_URL): {exc or type(exc).__name__}"
+    )
+
+
 class HubUnavailable(RuntimeError):
     """Redis cannot be reached when the server starts."""
 
@@ -130,12 +139,8 @@ class RedisBackend:
         except (RedisError, OSError, TimeoutError) as exc:
             # Refused at start, like a database that cannot be reached: a wrong address
             # must not leave a process serving screens that no other process reaches.
-            where = urlsplit(self.url)  # named without its password, if it has one
             await self.client.aclose()
-            raise HubUnavailable(
-                f"cannot reach the Redis hub at {where.hostname}:{where.port or 6379} "
-                f"(SIGNAGE_HUB_URL): {exc or type(exc).__name__}"
-            ) from None
+            raise HubUnavailable(unreachable_message(self.url, exc)) from None
         self._tasks = [
             asyncio.ensure_future(self._read()),
             asyncio.ensure_future(self._write()),

@@ -9,15 +9,16 @@ from starlette.responses import JSONResponse, Response
 
 from signage import audit
 from signage.db import unreachable
-from signage.models import Role, Site, User
+from signage.models import Site, User
+from signage.permissions import Permission, allowed
 from signage.views.audit import changes_in_words
 from signage.web import render, staff_view
 
 
-@staff_view()
+@staff_view(Permission.SEE_DASHBOARD)
 async def dashboard(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
-    can_audit = user.role in {Role.ADMIN, Role.PUBLISHER}
+    can_audit = allowed(user, Permission.SEE_AUDIT)
     recent = await audit.entries(db, limit=8) if can_audit else []
     context = {
         "site_count": await db.scalar(sa.select(sa.func.count()).select_from(Site)),

@@ -13,10 +13,9 @@ from starlette.responses import Response
 
 from signage import screens, words
 from signage.db import utcnow
-from signage.errors import Forbidden
 from signage.live.hub import Hub
 from signage.models import Manifest, Screen, User
-from signage.views.screens import VIEWERS
+from signage.permissions import Permission, require
 from signage.web import (
     Form,
     client_ip,
@@ -56,7 +55,7 @@ async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, An
     return result
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def fleet(request: Request, db: AsyncSession) -> Response:
     """Every screen, online or not, and what it plays; htmx refreshes the table."""
     user: User = request.state.user
@@ -65,7 +64,7 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
     return render(
         request,
         "fleet.html",
-        {"rows": rows, "can_manage": user.role in screens.MANAGERS},
+        {"rows": rows},
         block="fleet_table",
     )
 
@@ -99,12 +98,11 @@ async def _playing_in_words(request: Request, db: AsyncSession, rows: list[dict[
         row["latest"] = latest.get(row["screen"].id)
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def screen_command(request: Request, db: AsyncSession) -> Response:
     """Reload or identify a screen; the event reaches it at once if it is online."""
     user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
+    require(user, Permission.MANAGE_SCREENS)
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
     form = Form(await read_form(request))
     command = form.choice("command", set(screens.COMMANDS))
