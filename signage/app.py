@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         await hub.start()  # before the caches fill: no change is missed in between
         if app.state.jobs is not None:
             app.state.jobs.start()
-        await warm_manifests(app)
+        await warm_manifests(hub, app.state.readonly_db)
         announcer.start()
         await announcer.warm()
         seen_task = asyncio.ensure_future(app.state.seen.run())

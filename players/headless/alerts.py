@@ -7,11 +7,12 @@ alert is never shown at or past its `expires_at`, by the server's clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from content.protocol import AlertInfo
 
 PAGE_SECONDS = 5.0  # each language (and each takeover alert) in turn
 LEVELS = {"extreme": 4, "severe": 3, "moderate": 2, "minor": 1}
@@ -56,27 +57,22 @@ def _time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def parse(items: object) -> list[Alert]:
-    """The alerts of a message's `alerts` list that can be shown (others are skipped)."""
+def parse(items: Sequence[AlertInfo]) -> list[Alert]:
+    """The alerts of an `alerts` message that can be shown (without an expiry with its
+    offset, or without a text, an alert is skipped)."""
     alerts = []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
-            continue
-        expires = _time(item.get("expires_at"))
-        texts = tuple(
-            (str(t.get("language", "")), str(t.get("headline", "")), str(t.get("body", "")))
-            for t in item.get("texts") or []
-            if isinstance(t, Mapping)
-        )
+    for item in items:
+        expires = _time(item["expires_at"])
+        texts = tuple((t["language"], t["headline"], t["body"]) for t in item["texts"])
         if expires is None or not texts:
             continue
         alerts.append(
             Alert(
                 id=item["id"][:64],
-                level=str(item.get("level", "")),
-                takeover=item.get("mode") == "takeover",
-                drill=item.get("drill") is True,
-                issued_at=_time(item.get("issued_at")),
+                level=item["level"],
+                takeover=item["mode"] == "takeover",
+                drill=item["drill"],
+                issued_at=_time(item["issued_at"]),
                 expires_at=expires,
                 texts=texts,
             )
@@ -129,7 +125,10 @@ def views(
     return (view, None) if takeovers else (None, view)
 
 
-def key(alerts: Sequence[Alert], now: datetime) -> tuple[Any, ...]:
+AlertsKey = tuple[tuple[str, bool, tuple[tuple[str, str, str], ...]], ...]
+
+
+def key(alerts: Sequence[Alert], now: datetime) -> AlertsKey:
     """What tells one set of shown alerts from another (the turns start again when it
     changes)."""
     return tuple((a.id, a.drill, a.texts) for a in live(alerts, now))

@@ -34,8 +34,11 @@ import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from content.protocol import Event, Manifest, ServerMessage
+from signage.live.fleet import PlayerStatus
 
 log = logging.getLogger("signage.live.hub")
 
@@ -53,7 +56,7 @@ CLOSE_NO_HELLO = 4008
 CLOSE_RESTART = 1012
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: ServerMessage | Event) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -148,6 +151,11 @@ class Subscriber:
                 self._waiter = None
 
 
+# What a backend carries between processes besides events (a manifest, a board, a pairing,
+# a disconnect...): JSON fields.
+Control = Mapping[str, int | str | list[int]]
+
+
 class Backend(Protocol):
     """What carries messages between processes (signage/live/redis_hub.py)."""
 
@@ -161,9 +169,9 @@ class Backend(Protocol):
         self, screen_id: int, epoch: str | None, seq: int, upto: int
     ) -> list[str] | None: ...
 
-    def send(self, kind: str, fields: dict[str, Any]) -> None: ...
+    def send(self, kind: str, fields: Control) -> None: ...
 
-    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, dict[str, Any]]: ...
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]: ...
 
 
 def event_text(seq: int, event_id: str, event_json: str) -> str:
@@ -189,7 +197,7 @@ class Hub:
         self._boards: dict[int, str] = {}
         # screen id -> what its player last said here: {"at", "playing", "manifest_version",
         # "kind", "version"}; the backend shares it with the other processes.
-        self.status: dict[int, dict[str, Any]] = {}
+        self.status: dict[int, PlayerStatus] = {}
 
     async def start(self) -> None:
         if self.backend is not None:
@@ -226,7 +234,7 @@ class Hub:
         """Screens connected to this process."""
         return set(self._subscribers)
 
-    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]:
         """What these screens' players last said (`status`), with "online": whether one is
         connected now, to any process."""
         if self.backend is None:
@@ -263,7 +271,7 @@ class Hub:
 
     # --- events -----------------------------------------------------------------------
 
-    def publish(self, event: dict[str, Any], screen_ids: Iterable[int] | None = None) -> int | None:
+    def publish(self, event: Event, screen_ids: Iterable[int] | None = None) -> int | None:
         """Send an event to these screens (None: to every screen). Never waits. Returns its
         seq with the memory hub (None with a backend: the seq is given in Redis)."""
         targets = frozenset(screen_ids) if screen_ids is not None else None
@@ -313,9 +321,7 @@ class Hub:
     def manifest(self, screen_id: int) -> tuple[int, str] | None:
         return self._manifests.get(screen_id)
 
-    def set_manifest(
-        self, screen_id: int, version: int, body: dict[str, Any], push: bool = True
-    ) -> None:
+    def set_manifest(self, screen_id: int, version: int, body: Manifest, push: bool = True) -> None:
         """Remember the screen's manifest (encoded once) and, with `push`, send it to the
         screen wherever it is connected (and replace it in every process's cache). Without
         `push` (a cache fill from the database) only this process remembers it."""

@@ -20,11 +20,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from content.protocol import AudioClip
 from signage.live.hub import Hub, encode
 from signage.models import QueueService, Screen
 from signage.queue import boards
@@ -177,14 +177,13 @@ class Announcer:
         return found
 
     async def _announce(self, call: Call, *, silent: bool = False) -> None:
-        audio: list[dict[str, str]] = []
+        audio: list[AudioClip] = []
         texts: dict[str, str] = {}
         if not silent:
             audio, texts = await self.voice.call_audio(
                 call.prefix, call.number, call.counter, call.voice_languages
             )
-        event: dict[str, Any] = call.event() | {"audio": audio, "texts": texts}
-        self.hub.publish(event, await self._screens(call.site_id))
+        self.hub.publish(call.event(audio, texts), await self._screens(call.site_id))
 
     async def _refresh(self, site_id: int, push: bool = True) -> str:
         async with self.sessions() as db:
