@@ -225,6 +225,14 @@ def test_an_alert_ends_at_its_expiry_by_the_servers_clock_and_an_expired_one_nev
     assert page.eval("JSON.parse(localStorage.getItem('signage.alerts'))[0].id") == "short"
     assert page.eval("document.getElementById('alert').hidden") is True
 
+    # A kept alert the server does not send again after the welcome (it was cleared while
+    # the player was away; this server sends none on connect) is dropped within seconds.
+    push(demo_server, screen_id, [alert("gone", expires_in=600, now=server_now())])
+    page.wait_for("!document.getElementById('alert').hidden", timeout=3)
+    page.goto(f"http://127.0.0.1:{demo_server.port}/player/")
+    page.wait_for("!document.getElementById('alert').hidden", timeout=3)  # kept
+    page.wait_for("document.getElementById('alert').hidden", timeout=9)
+
     # A live alert is kept: after a reload it is on screen before the server says anything.
     push(demo_server, screen_id, [alert("kept", expires_in=600, now=server_now())])
     page.wait_for("!document.getElementById('alert').hidden", timeout=3)

@@ -148,6 +148,10 @@
         localStorage.setItem(KEYS.offset, String(Math.round(state.offset)));
       }
       state.alert.acked = null; // this connection has not been told what shows yet
+      // The server sends the alerts right after the welcome when any shows: kept ones it
+      // does not send again were cleared while this player was away.
+      clearTimeout(state.alert.confirm);
+      state.alert.confirm = setTimeout(function () { receiveAlerts([]); }, ALERT_CONFIRM_MS);
       if (data.epoch !== state.epoch) {
         // The server restarted: its event numbers start again.
         state.seenEvents = {};
@@ -647,11 +651,13 @@
   // picture never waits for sound: the alarm and the voice follow when they can.
 
   var ALERT_PAGE_MS = 5000; // each language (and each takeover alert) in turn
+  var ALERT_CONFIRM_MS = 5000; // after a welcome: kept alerts not sent again are dropped
   var ALERT_LEVELS = { extreme: 4, severe: 3, moderate: 2, minor: 1 };
   var ISSUED = { ja: "{t} 発表", en: "Issued at {t}", "ja-easy": "{t} に でました" };
 
   function receiveAlerts(list) {
     if (!Array.isArray(list)) { return; }
+    clearTimeout(state.alert.confirm);
     state.alerts = list.filter(function (alert) {
       return alert && typeof alert.id === "string" && Array.isArray(alert.texts);
     });
@@ -806,11 +812,16 @@
   function soundAlerts(shown) {
     // The alarm, then the spoken clips in order, once per alert; the picture is already up.
     if (queueSettings().silent) { return; }
+    // Each file once per alert: clips made after the alert went out (the server sends the
+    // list again when they are ready) follow the alarm, which is not sounded again.
     shown.forEach(function (alert) {
-      if (state.alert.sounded[alert.id]) { return; }
-      state.alert.sounded[alert.id] = true;
       var urls = [voiceUrl(alert.alarm)].concat((alert.voice || []).map(function (v) { return voiceUrl(v && v.url); }));
-      state.alert.sounds = state.alert.sounds.concat(urls.filter(Boolean).map(function (url) { return { alert: alert.id, url: url }; }));
+      urls.filter(Boolean).forEach(function (url) {
+        var key = alert.id + " " + url;
+        if (state.alert.sounded[key]) { return; }
+        state.alert.sounded[key] = true;
+        state.alert.sounds.push({ alert: alert.id, url: url });
+      });
     });
     playAlertSounds();
   }

@@ -69,6 +69,7 @@ VERSION = "1"
 MAX_INBOUND = 32 * 1024 * 1024
 SEEN_EVENTS = 1000
 STALE_CALL = timedelta(minutes=1)  # a call caught up later than this is not shown
+ALERT_CONFIRM = 5.0  # seconds after a welcome: kept alerts the server did not send are gone
 
 
 def request_code(server: str, token: str, timeout: float = 15.0) -> str:
@@ -166,6 +167,7 @@ class Player:
         self._alerts_key: alerts.AlertsKey = ()
         self._alerts_since = time.monotonic()
         self._acked: tuple[str, ...] | None = None  # what this connection was told shows
+        self._confirm: asyncio.TimerHandle | None = None  # drops kept alerts not sent again
         self._heartbeat = 30.0
         self._attempt = 0
         self._socket: ClientConnection | None = None
@@ -550,6 +552,9 @@ class Player:
     def _receive_alerts(self, items: list[AlertInfo]) -> None:
         """The whole list (latest wins; empty clears): kept, so it shows until each alert's
         expiry also while the server is away, and drawn at once."""
+        if self._confirm is not None:
+            self._confirm.cancel()
+            self._confirm = None
         self.alerts = alerts.parse(items)
         self.cache.keep_alerts(items)
         if self._loop is not None:
@@ -566,6 +571,12 @@ class Player:
             self._offset = datetime.fromisoformat(message["server_time"]) - datetime.now(UTC)
             self.cache.keep_offset(self._offset.total_seconds())
         self._acked = None  # this connection has not been told what shows yet
+        # The server sends the alerts right after the welcome when any shows: kept ones it
+        # does not send again were cleared while this player was away.
+        if self._confirm is not None:
+            self._confirm.cancel()
+        if self._loop is not None and self.alerts:
+            self._confirm = self._loop.call_later(ALERT_CONFIRM, self._receive_alerts, [])
         self._heartbeat = float(message["heartbeat"])
         self.screen_name = message["screen"]["name"] or self.screen_name
         epoch = message["epoch"] or None

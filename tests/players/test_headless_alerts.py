@@ -19,6 +19,7 @@ from content.layouts import LAYOUTS
 from players.headless import Options, Painter, Player, Scene, zone_views
 from players.headless.alerts import PAGE_SECONDS, parse, views
 from players.headless.frames import BANNER_SHARE, Board
+from players.headless.player import ALERT_CONFIRM
 from players.headless.text import Fonts
 from signage.settings import Settings
 
@@ -144,6 +145,12 @@ def _wait(condition: Callable[[], object], timeout: float = 10.0, what: str = ""
         time.sleep(0.05)
 
 
+def _written(options: Options) -> object:
+    """A pixel of the frame file (written atomically)."""
+    with Image.open(options.output or "") as frame:
+        return frame.convert("RGB").getpixel((5, 5))
+
+
 def _red(player: Player) -> bool:
     frame = player.frame
     return frame is not None and _share(frame.resize((64, 36)), RED, 24) > 0.6
@@ -188,7 +195,7 @@ def test_the_headless_player_draws_a_pushed_alert_acknowledges_it_and_keeps_it_o
         push(demo_server, screen_id, [alert("a17", now=server_now())])
         _wait(lambda: _red(player), 3, "the takeover frame")
         assert time.monotonic() - pushed < 1.0
-        assert Image.open(options.output or "").convert("RGB").getpixel((5, 5)) == RED
+        _wait(lambda: _written(options) == RED, 3, "the frame written")  # written after
         _wait(lambda: "a17" in shown(demo_server, screen_id), 5, "the alert_ack")
 
         push(demo_server, screen_id, [])
@@ -200,15 +207,28 @@ def test_the_headless_player_draws_a_pushed_alert_acknowledges_it_and_keeps_it_o
         _wait(lambda: _red(player), 3, "the short alert")
         _wait(lambda: not _red(player), 5, "the short alert to expire")
 
-        push(demo_server, screen_id, [alert("kept", expires_in=600, now=server_now())])
-        _wait(lambda: _red(player), 3, "the kept alert")
+        push(demo_server, screen_id, [alert("gone", expires_in=600, now=server_now())])
+        _wait(lambda: _red(player), 3, "the alert")
     finally:
         player.stop()
+    # The alert is cleared while the player is away (this server sends no alerts on
+    # connect): restarted, the player draws the alert it kept, and drops it once the server
+    # has not sent it again within a few seconds of the welcome.
+    again = Player(options)
+    again.start()
+    try:
+        _wait(lambda: again.frame is not None and _red(again), 3, "the kept alert")
+        _wait(lambda: again.online, 10, "the welcome")
+        _wait(lambda: not _red(again), ALERT_CONFIRM + 3, "the kept alert to be dropped")
+        push(demo_server, screen_id, [alert("kept", expires_in=600, now=server_now())])
+        _wait(lambda: _red(again), 3, "the kept alert")
+    finally:
+        again.stop()
     # The server goes away; the player restarts: it draws the alert it has, by the server's
     # clock as last measured.
     demo_server.server.should_exit = True
     demo_server.thread.join(timeout=30)
-    again = Player(options)
-    assert [a.id for a in again.alerts] == ["kept"]
-    again.render()
-    assert _red(again)
+    offline = Player(options)
+    assert [a.id for a in offline.alerts] == ["kept"]
+    offline.render()
+    assert _red(offline)
