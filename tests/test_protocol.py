@@ -185,3 +185,37 @@ def test_keys_that_may_be_left_out_are_known_at_run_time() -> None:
                     assert key in value.__optional_keys__, (value.__name__, key)
                     checked += 1
     assert checked >= 7  # Item's five, AudioClip's two
+
+
+def test_alerts_and_their_acknowledgement_are_read_into_the_types() -> None:
+    raw = {
+        "type": "alerts",
+        "alerts": [
+            {
+                "id": "a17",
+                "level": "severe",
+                "mode": "takeover",
+                "drill": "yes",  # only true is a drill
+                "issued_at": "2026-12-02T05:01:02+00:00",
+                "expires_at": "2026-12-02T08:01:02+00:00",
+                "texts": [{"language": "ja", "headline": "地震", "body": "頭を守って"}],
+                "voice": [{"language": "ja", "url": "/voice/ja-0.wav"}],
+                "alarm": None,
+                "extra": 1,  # a newer server's field: not read
+            }
+        ],
+    }
+    message = read_server_message(raw)
+    conforms(message, protocol.AlertsMessage)
+    assert message is not None and message["type"] == "alerts"
+    assert message["alerts"][0]["drill"] is False
+    assert message["alerts"][0]["texts"][0]["headline"] == "地震"
+    assert read_server_message({"type": "alerts", "alerts": []}) == {"type": "alerts", "alerts": []}
+    for broken in ({"alerts": {}}, {"alerts": [{"id": "a1"}]}, {"alerts": [{"expires_at": "x"}]}):
+        with pytest.raises(BadMessage):
+            read_server_message({"type": "alerts", **broken})
+    ack = protocol.read_alert_ack({"type": "alert_ack", "ids": ["a17", 5, "x" * 40] + ["b"] * 40})
+    conforms(ack, protocol.AlertAck)
+    assert ack["ids"][:2] == ["a17", "x" * 16] and len(ack["ids"]) == 31
+    with pytest.raises(BadMessage):
+        protocol.read_alert_ack({"type": "alert_ack", "ids": "a17"})
