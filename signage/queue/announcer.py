@@ -7,7 +7,8 @@ meanwhile goes out at once without sound (it would be announced after its counte
 on), so a rush never waits for clips nobody should hear. Another task rebuilds the boards
 of the sites that changed (at most one rebuild per site every `BOARD_EVERY` seconds, so a
 burst of changes costs one): what screens show never waits for a clip to be made. A third
-task speaks the numbers of newly issued tickets ahead of their calls.
+task speaks the numbers of newly issued tickets ahead of their calls (and, at start, every
+counter's part).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signage.live.hub import Hub, encode
-from signage.models import QueueService, Screen
+from signage.models import QueueCounter, QueueService, QueueSite, Screen
 from signage.queue import boards
 from signage.queue.tickets import Call
 from signage.queue.voice import Voice
@@ -40,7 +42,8 @@ class Announcer:
         self.voice = voice
         self._calls: deque[Call] = deque()
         self._dirty: set[int] = set()
-        self._prepare: deque[tuple[str, int, tuple[str, ...]]] = deque()
+        # What to speak ahead of calls: (what, how), oldest first.
+        self._prepare: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
         self._wake = asyncio.Event()
         self._called = asyncio.Event()
         self._prepared = asyncio.Event()
@@ -64,7 +67,15 @@ class Announcer:
         self._wake.set()
 
     def prepare(self, prefix: str, number: int, languages: tuple[str, ...]) -> None:
-        self._prepare.append((prefix, number, languages))
+        self._prepare.append(
+            (f"{prefix}{number}", lambda: self.voice.prepare(prefix, number, languages))
+        )
+        self._prepared.set()
+
+    def prepare_counter(self, counter: int, languages: tuple[str, ...]) -> None:
+        self._prepare.append(
+            (f"counter {counter}", lambda: self.voice.prepare_counter(counter, languages))
+        )
         self._prepared.set()
 
     # --- what the player socket reads -------------------------------------------------
@@ -103,11 +114,23 @@ class Announcer:
         await self.voice.close()
 
     async def warm(self) -> None:
-        """Build the board of every site that has services, before players connect."""
+        """Build the board of every site that has services, before players connect; draw
+        the chime and speak every counter's part in the background, so that no call waits
+        for them (a counter's first call used to make its clips while the boards waited)."""
         async with self.sessions() as db:
             site_ids = set(await db.scalars(sa.select(QueueService.site_id).distinct()))
+            counters = (
+                await db.execute(
+                    sa.select(QueueCounter.number, QueueSite.voice_languages)
+                    .join(QueueSite, QueueSite.site_id == QueueCounter.site_id)
+                    .distinct()
+                )
+            ).all()
         for site_id in site_ids:
             await self._refresh(site_id)
+        self.voice.chime()
+        for number, languages in counters:
+            self.prepare_counter(number, tuple(code for code in languages.split(",") if code))
 
     async def _run(self) -> None:
         while True:
@@ -159,11 +182,11 @@ class Announcer:
             await self._prepared.wait()
             self._prepared.clear()
             while self._prepare:
-                prefix, number, languages = self._prepare.popleft()
+                what, speak = self._prepare.popleft()
                 try:
-                    await self.voice.prepare(prefix, number, languages)
+                    await speak()
                 except Exception:
-                    log.exception("speaking %s%s failed", prefix, number)
+                    log.exception("speaking %s failed", what)
 
     async def _screens(self, site_id: int) -> list[int]:
         cached = self._screen_lists.get(site_id)
