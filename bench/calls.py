@@ -11,9 +11,10 @@ random moment), so the server records their status while counters call.
   the request to the moment the last of the players has the `queue.call` event: p50, p90,
   p99, max. Tickets are issued first and their numbers spoken (as they are at issue time
   in a city hall), so each call only fetches ready clips. Baseline, the same run and the
-  same players: the bare `websockets` library's `serve()` + `broadcast()` answering
-  `GET /bench/publish` (bench/latency.py's baseline), as many events as calls. The ratio
-  printed is of the p99s. Also shown: a bare hub event through our server (no database,
+  same players (each with a second connection): the bare `websockets` library's `serve()`
+  + `broadcast()` answering `GET /bench/publish` (bench/latency.py's baseline), one event
+  after each call, so both are measured through the same moments of a shared machine.
+  The ratio printed is of the p99s. Also shown: a bare hub event through our server (no database,
   no queue), which tells the push path apart from the rest of a call.
 - Where the tail comes from: during the calls the server's event loop is watched
   (bench/_players.py `LagProbe`): late wake-ups of a 5 ms timer, garbage collections, and
@@ -210,17 +211,29 @@ async def _events(port: int, tally: Tally, players: int, count: int) -> list[flo
     return latencies
 
 
-async def _bare(folder: Path, tokens: list[str], events: int) -> list[float]:
-    """The baseline: the same players on the bare library's broadcast()."""
-    server = ServerProcess("bare", free_port(), folder / "bare.log")
-    await server.start()
-    try:
-        tally, tasks = await _connect(server.port, tokens, Boards(len(tokens)))
-        await _events(server.port, tally, len(tokens), WARM_UP)
-        return await _events(server.port, tally, len(tokens), events)
-    finally:
-        await server.stop()
-        await finish(tasks, within=10)
+class Bare:
+    """The baseline: the same players also connected to the bare library's `broadcast()`
+    (a second connection each), measured one event at a time between the calls, so that
+    both see the same moments of a machine shared with other work."""
+
+    def __init__(self, folder: Path, tokens: list[str]) -> None:
+        self.server = ServerProcess("bare", free_port(), folder / "bare.log")
+        self.tokens = tokens
+        self.tally = Tally()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.latencies: list[float] = []
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.tally, self.tasks = await _connect(self.server.port, self.tokens, Boards(0))
+        await _events(self.server.port, self.tally, len(self.tokens), WARM_UP)
+
+    async def one(self) -> None:
+        self.latencies += await _events(self.server.port, self.tally, len(self.tokens), 1)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await finish(self.tasks, within=10)
 
 
 async def _staff(client: httpx.AsyncClient, counter: int) -> str:
@@ -285,21 +298,22 @@ async def main(players: int, counters: int, calls: int, issue: int, hub_events: 
         folder = Path(tmp)
         url, tokens = make_database(folder, players)
         kiosk, counter_ids = _prepare(url, counters)
-        bare = await _bare(folder, tokens, calls)
         port = free_port()
         server = ServerProcess("ours", port, folder / "ours.log", database_url=url,
                                data_dir=str(folder))  # fmt: skip
+        bare = Bare(folder, tokens)
         try:
             await server.start()
         except RuntimeError:
             print((folder / "ours.log").read_text()[-3000:])
             raise
         try:
-            results = await _run(server, folder, tokens, kiosk, counter_ids, calls, issue,
-                                 hub_events)  # fmt: skip
+            results = await _run(server, bare, folder, tokens, kiosk, counter_ids, calls,
+                                 issue, hub_events)  # fmt: skip
         finally:
             await server.stop()
-        results["bare"] = bare
+            await bare.stop()
+        results["bare"] = bare.latencies
         _print(results, players, counters)
         for kind in ("bare", "ours"):
             lines = log_problems(folder / f"{kind}.log")
@@ -308,6 +322,7 @@ async def main(players: int, counters: int, calls: int, issue: int, hub_events: 
 
 async def _run(
     server: ServerProcess,
+    bare: Bare,
     folder: Path,
     tokens: list[str],
     kiosk: str,
@@ -325,6 +340,7 @@ async def _run(
     started = time.perf_counter()
     results["clips"] = await _wait_for_clips(folder, 2 * issue, within=300)
     results["clip_seconds"] = time.perf_counter() - started
+    await bare.start()
     boards = Boards(len(tokens))
     tally, tasks = await _connect(port, tokens, boards)
     await _events(port, tally, len(tokens), WARM_UP)
@@ -349,6 +365,7 @@ async def _run(
             assert label
             arrived = await asyncio.wait_for(boards.future(label.group(1)), 30)
             calls_made.append((sent, arrived, label.group(1)))
+            await bare.one()
         results["seconds"] = time.perf_counter() - started
         results["lag"] = await server.call("lag", on=False)
     if PROFILE:

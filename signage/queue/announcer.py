@@ -48,7 +48,8 @@ class Announcer:
         self._called = asyncio.Event()
         self._prepared = asyncio.Event()
         self._built_at: dict[int, float] = {}  # site id -> when its board was last built
-        self._screen_lists: dict[int, tuple[float, list[int]]] = {}
+        self._screen_lists: dict[int, tuple[float, list[int]]] = {}  # site -> (until, ids)
+        self._listing: dict[int, asyncio.Future[list[int]]] = {}  # lists being read
         self._boards: dict[int, str] = {}  # site id -> encoded `queue` message
         self._no_queue: set[int] = set()  # sites found without services
         self._tasks: list[asyncio.Task[None]] = []
@@ -105,10 +106,11 @@ class Announcer:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks: list[asyncio.Future[Any]] = [*self._tasks, *self._listing.values()]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
         await self.voice.close()
@@ -189,13 +191,25 @@ class Announcer:
                     log.exception("speaking %s failed", what)
 
     async def _screens(self, site_id: int) -> list[int]:
+        """The site's screens, at most `SCREENS_FOR` s old. A list past half that age is
+        read again in the background, so calls a few seconds apart never wait for it."""
         cached = self._screen_lists.get(site_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        async with self.sessions() as db:
-            found = list(await db.scalars(sa.select(Screen.id).where(Screen.site_id == site_id)))
-        self._screen_lists[site_id] = (time.monotonic() + SCREENS_FOR, found)
-        return found
+        now = time.monotonic()
+        if cached is None or cached[0] <= now:
+            return await self._list_screens(site_id)
+        if cached[0] - SCREENS_FOR / 2 <= now and site_id not in self._listing:
+            self._listing[site_id] = asyncio.ensure_future(self._list_screens(site_id))
+        return cached[1]
+
+    async def _list_screens(self, site_id: int) -> list[int]:
+        try:
+            async with self.sessions() as db:
+                query = sa.select(Screen.id).where(Screen.site_id == site_id)
+                found = list(await db.scalars(query))
+            self._screen_lists[site_id] = (time.monotonic() + SCREENS_FOR, found)
+            return found
+        finally:
+            self._listing.pop(site_id, None)
 
     async def _announce(self, call: Call, *, silent: bool = False) -> None:
         audio: list[dict[str, str]] = []
