@@ -34,9 +34,12 @@ from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-PAD = 125  # an event message of about 200 bytes
+if TYPE_CHECKING:  # the messages, typed as the server and the players have them
+    from content.protocol import CallEvent, EventMessage, Hello, Manifest, Welcome, Zone
+
+PAD = 0  # characters added to the event's text: 0 is a call without sound, about 330 bytes
 BATCH = 50  # players connecting at once, so the accept backlog is never overrun
 
 
@@ -53,12 +56,32 @@ def free_port() -> int:
 
 def event_text(seq: int, pad: int) -> str:
     """The `event` message, shaped and encoded as signage.live.hub does."""
-    message = {"type": "event", "seq": seq, "id": uuid.uuid4().hex, "event": _event(pad)}
+    message: EventMessage = {
+        "type": "event",
+        "seq": seq,
+        "id": uuid.uuid4().hex,
+        "event": _event(pad),
+    }
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def _event(pad: int) -> dict[str, Any]:
-    return {"kind": "bench", "pad": "x" * pad}
+def _event(pad: int) -> CallEvent:
+    """A queue call without sound (what a rush sends), its text padded by `pad`."""
+    return {
+        "kind": "queue.call",
+        "ticket": 1,
+        "label": "A-001",
+        "service": "住民票",
+        "service_names": {"ja": "住民票"},
+        "counter": 1,
+        "counter_id": 1,
+        "counter_name": "1番",
+        "recall": False,
+        "at": "2026-12-02T13:00:00+09:00",
+        "highlight_seconds": 10,
+        "audio": [],
+        "texts": {"ja": "x" * pad},
+    }
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -128,29 +151,48 @@ def make_database(folder: Path, screens: int, manifests: bool = False) -> tuple[
     return url, tokens
 
 
-def _manifest_body(screen_id: int, site_id: int) -> dict[str, Any]:
-    """A small manifest of the real shape: one zone, three notices."""
+def _manifest_body(screen_id: int, site_id: int) -> Manifest:
+    """A small manifest of the real shape: one zone, one slot of three notices."""
+    zone: Zone = {"name": "main", "kind": "main", "x": 0, "y": 0, "width": 1, "height": 1}
+    start, end = "2026-01-01T00:00:00+00:00", "2026-01-03T01:00:00+00:00"
     return {
         "protocol": 1,
         "screen": {"id": screen_id, "name": f"s{screen_id}"},
-        "site": {"id": site_id, "name": "本庁舎", "timezone": "Asia/Tokyo", "languages": ["ja"]},
-        "layout": {"key": "full", "orientation": "landscape", "zones": ["main"]},
-        "zones": {
+        "queue": {"silent": False, "counter": None},
+        "site": {
+            "id": site_id,
+            "name": "本庁舎",
+            "name_en": "",
+            "timezone": "Asia/Tokyo",
+            "languages": ["ja"],
+        },
+        "layout": {"key": "full", "orientation": "landscape", "zones": [zone]},
+        "from": start,
+        "until": end,
+        "timeline": {
             "main": [
                 {
-                    "kind": "notice",
-                    "seconds": 15,
-                    "notice": {
-                        "style": "normal",
-                        "image": None,
-                        "texts": [
-                            {"language": "ja", "title": f"お知らせ {k}", "html": "<p>本文</p>"}
-                        ],
-                    },
+                    "start": start,
+                    "end": end,
+                    "schedule": None,
+                    "playlist": 1,
+                    "items": [
+                        {"type": "notice", "duration": 15, "notice": k, "from": None, "until": None}
+                        for k in range(3)
+                    ],
                 }
-                for k in range(3)
             ]
         },
+        "fallback": {},
+        "notices": {
+            str(k): {
+                "style": "normal",
+                "image": None,
+                "texts": [{"language": "ja", "title": f"お知らせ {k}", "html": "<p>本文</p>"}],
+            }
+            for k in range(3)
+        },
+        "media": [],
     }
 
 
@@ -256,17 +298,16 @@ class Tally:
 
 
 def hello(token: str, manifest_version: int = 0) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "token": token,
-            "protocol": 1,
-            "epoch": None,
-            "seq": 0,
-            "manifest_version": manifest_version,
-            "player": {"kind": "bench", "version": "1"},
-        }
-    )
+    message: Hello = {
+        "type": "hello",
+        "token": token,
+        "protocol": 1,
+        "epoch": None,
+        "seq": 0,
+        "manifest_version": manifest_version,
+        "player": {"kind": "bench", "version": "1"},
+    }
+    return json.dumps(message)
 
 
 class Player:
@@ -527,11 +568,20 @@ async def _serve_bare(port: int, lifetime: float) -> None:
     from websockets.http11 import Request, Response
 
     seq = 0
-    welcome = json.dumps({"type": "welcome", "protocol": 1}, separators=(",", ":"))
+    welcome: Welcome = {
+        "type": "welcome",
+        "protocol": 1,
+        "screen": {"id": 1, "name": "bare"},
+        "epoch": "bare",
+        "seq": 0,
+        "server_time": "2026-12-02T13:00:00+09:00",
+        "heartbeat": 30,
+    }
+    welcome_text = json.dumps(welcome, separators=(",", ":"))
 
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
-        await ws.send(welcome)
+        await ws.send(welcome_text)
         async for _ in ws:
             pass
 

@@ -84,6 +84,7 @@ JA = {
     "Site: %(site)s": "拠点: %(site)s",
     "Sites": "拠点",
     "Some fields need attention.": "入力内容を確認してください。",
+    "The database cannot be reached just now, so nothing was saved. Try again in a minute.": "データベースに接続できないため、保存されませんでした。1分ほどしてからもう一度お試しください。",
     "Something went wrong on the server. Try again in a moment.": "サーバーで問題が発生しました。しばらくしてからもう一度お試しください。",
     "Status": "状態",
     "Target": "対象",

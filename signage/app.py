@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import auth, changes
-from signage.db import create_engine, readonly_sessions, session_factory
-from signage.errors import HTTPError, MethodNotAllowed, NotFound
+from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
+from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, NotFound
 from signage.i18n import N_
 from signage.jobs import Jobs
 from signage.live.hub import CLOSE_RESTART, Hub
+from signage.live.redis_hub import RedisBackend
 from signage.live.socket import SeenWriter, warm_manifests
 from signage.media import DecodeGate
 from signage.middleware import BodyLimitMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
@@ -59,14 +61,26 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return await render_error(request, error)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database is down or cut off: 503 with one log line and no traceback per
+    request (the transaction was not kept); any other database error is a bug (500)."""
+    if not unreachable(exc):
+        raise exc  # to `_server_error`, as every other bug
+    log.warning(
+        "database unreachable on %s %s: %s", request.method, request.url.path, first_line(exc)
+    )
+    return await render_error(request, DatabaseUnavailable())
+
+
 def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     """Build the app. The database must already be migrated (`signage migrate`)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()  # before the caches fill: no change is missed in between
         if app.state.jobs is not None:
             app.state.jobs.start()
-        await warm_manifests(app)
+        await warm_manifests(hub, app.state.readonly_db)
         announcer.start()
         await announcer.warm()
         seen_task = asyncio.ensure_future(app.state.seen.run())
@@ -81,12 +95,13 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             await asyncio.sleep(0.2)
             await app.state.seen.flush()
             await announcer.stop()
+            await hub.stop()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             await engine.dispose()
 
     engine = create_engine(settings.database_url)
-    hub = Hub()
+    hub = Hub(None if settings.hub_url == "memory://" else RedisBackend(settings.hub_url))
     app = Starlette(
         routes=routes(settings),
         middleware=[
@@ -108,6 +123,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         exception_handlers={
             HTTPError: _http_error,
             HTTPException: _starlette_error,
+            sa.exc.SQLAlchemyError: _database_error,
             Exception: _server_error,
         },
         lifespan=lifespan,
@@ -139,6 +155,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             settings.timezone,
             media_dir=settings.media_dir,
             readonly=app.state.readonly_db,
+            lease_seconds=settings.job_lease_seconds,
         )
         if scheduler
         else None

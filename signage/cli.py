@@ -11,13 +11,23 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signage.db import DatabaseError, create_engine, migrate, session_factory
 from signage.demo import Demo, load_demo
 from signage.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 DEMO_DIR = Path(".demo-data")
+
+
+def _configure_logging() -> None:
+    """The command's logging; each worker process of `serve --workers N` sets up the same."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Not two lines per job run; failed and missed runs are still logged.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class CommandError(Exception):
@@ -57,6 +67,49 @@ def server_options(trusted_proxies: str = "") -> dict[str, Any]:
     }
 
 
+def _check_workers(settings: Settings, workers: int) -> None:
+    """Several processes need a database and a hub they all share: refused otherwise."""
+    if workers == 1:
+        return
+    missing = []
+    if not settings.database_url.startswith(("postgresql", "postgres://")):
+        missing.append("PostgreSQL (SIGNAGE_DATABASE_URL=postgresql://...)")
+    if not settings.hub_url.startswith(("redis://", "rediss://")):
+        missing.append("Redis (SIGNAGE_HUB_URL=redis://...)")
+    if missing:
+        raise CommandError(
+            f"--workers {workers} needs {' and '.join(missing)}: SQLite and memory:// serve "
+            "one process only; use --workers 1 or set them"
+        )
+
+
+def _check_hub(settings: Settings) -> None:
+    """A Redis hub that does not answer stops the start here, in one line, before any worker
+    is spawned (each worker would otherwise fail on its own, over and over)."""
+    if not settings.hub_url.startswith(("redis://", "rediss://")):
+        return
+    import redis
+
+    from signage.live.redis_hub import unreachable_message
+
+    client = redis.Redis.from_url(settings.hub_url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise CommandError(unreachable_message(settings.hub_url, exc)) from None
+    finally:
+        client.close()
+
+
+def _prepare_serving(settings: Settings) -> None:
+    htmx = settings.vendor_dir / "htmx.org" / "dist" / "htmx.min.js"
+    if not htmx.is_file():
+        raise CommandError(
+            f"htmx is not installed at {htmx}: run `npm ci` in the project folder "
+            "(or set SIGNAGE_VENDOR_DIR)"
+        )
+
+
 def tune_gc() -> None:
     """A long-running server: move what exists at start out of the collector's way and
     collect the young generation less often (fewer pauses in a push to every screen)."""
@@ -65,27 +118,46 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _long_running(app: Starlette) -> Starlette:
+    tune_gc()
+    return app
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process of `signage serve --workers N` (uvicorn's factory):
+    settings from the same environment as the parent, which checked them and migrated."""
+    from signage.app import create_app
+
+    _configure_logging()
+    return _long_running(create_app(Settings.load()))
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     import uvicorn
 
     from signage.app import create_app
 
-    htmx = settings.vendor_dir / "htmx.org" / "dist" / "htmx.min.js"
-    if not htmx.is_file():
-        raise CommandError(
-            f"htmx is not installed at {htmx}: run `npm ci` in the project folder "
-            "(or set SIGNAGE_VENDOR_DIR)"
+    _check_workers(settings, workers)
+    _check_hub(settings)
+    _prepare_serving(settings)
+    _migrate(settings)  # once, here, before any worker starts
+    options = server_options(settings.trusted_proxies)
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        # Each worker is a new (spawned) process that imports the app factory by name;
+        # uvicorn's supervisor restarts a worker that dies.
+        uvicorn.run(
+            "signage.cli:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            **options,
         )
-    _migrate(settings)
-    app = create_app(settings)
-    tune_gc()
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        **server_options(settings.trusted_proxies),
-    )
+        return
+    app = _long_running(create_app(settings))
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, **options)
 
 
 async def _create_user(settings: Settings, username: str, password: str) -> None:
@@ -166,12 +238,28 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
     print()
 
 
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, not {raw!r}")
+    return value
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="signage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="migrate the database, then serve the CMS")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (more than 1 needs PostgreSQL and Redis)",
+    )
     sub.add_parser("migrate", help="apply database migrations and exit")
     admin = sub.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
@@ -195,10 +283,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         help="restart the demo with the data it has (accounts, content, paired screens)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     try:
         if args.command == "serve":
-            _serve(_settings(), args.host, args.port)
+            _serve(_settings(), args.host, args.port, args.workers)
         elif args.command == "migrate":
             settings = _settings()
             _migrate(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -82,12 +83,45 @@ def _prepare_sqlite(engine: Engine, url: URL) -> None:
         connection.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
 
 
+# How long a new PostgreSQL connection may take before the request gives up (503).
+CONNECT_TIMEOUT_SECONDS = 10
+# SQLite errors that mean "not now" rather than "wrong": another writer kept the lock past
+# the busy timeout, or the file cannot be opened.
+_SQLITE_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN"}
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be used just now (stopped, restarting, the
+    network cut, the pool out of connections) rather than that a statement is wrong: the
+    first is answered with 503 and retried later, the second is a bug."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True  # SQLAlchemy saw the connection drop
+    if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return False
+    original = exc.orig
+    if isinstance(original, sqlite3.Error):
+        return getattr(original, "sqlite_errorname", "") in _SQLITE_UNAVAILABLE
+    # PostgreSQL: no SQLSTATE means the driver never got an answer (connection refused,
+    # dropped, timed out); class 08 is a connection exception, 57P a shutdown or restart.
+    sqlstate = getattr(original, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith(("08", "57P"))
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     url = _url(database_url, asynchronous=True)
-    engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
     if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url)
         _prepare_sqlite(engine.sync_engine, url)
-    return engine
+        return engine
+    # Pre-ping: a connection that died while pooled (the database restarted, the network
+    # was cut) is replaced on checkout, so the server recovers without a restart.
+    return create_async_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    )
 
 
 def create_sync_engine(database_url: str) -> Engine:
@@ -179,7 +213,7 @@ def migrate(database_url: str, revision: str = "head") -> None:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot connect to the database: {_first_line(exc)}") from exc
+        raise DatabaseError(f"cannot connect to the database: {first_line(exc)}") from exc
     finally:
         engine.dispose()
     command.upgrade(alembic_config(database_url), revision)
@@ -189,7 +223,8 @@ def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error, for a one-line message."""
     original = getattr(exc, "orig", None) or exc
     text = str(original).strip().splitlines()
     return text[0] if text else type(original).__name__

@@ -75,3 +75,12 @@ class ValidationFailed(HTTPError):
 class TooManyRequests(HTTPError):
     status_code = 429
     default_message = N_("Too many attempts. Wait a few minutes and try again.")
+
+
+class DatabaseUnavailable(HTTPError):
+    """The database cannot be reached just now; nothing of the request was kept."""
+
+    status_code = 503
+    default_message = N_(
+        "The database cannot be reached just now, so nothing was saved. Try again in a minute."
+    )

@@ -1,8 +1,14 @@
 """Background jobs (APScheduler 3), run by one process at a time.
 
 Every process starts a scheduler, but a job only does its work in the process that holds
-the `scheduler` lease (a row in `job_leases`, renewed every run), so jobs never run twice
-when a city runs several server processes. Jobs are idempotent besides.
+the `scheduler` lease (a row in `job_leases`, SIGNAGE_JOB_LEASE_SECONDS long, renewed
+every third of that and at every run), so jobs never run twice when a city runs several
+server processes. When the holder dies, another process takes the lease once it has run
+out and at once rebuilds the manifests and plans the next content boundary, which the
+dead process had planned. Jobs are idempotent besides: each looks at what is stored
+(manifest content hashes, a site's opened and closed days, row ages) under a lock, so a
+second run finds nothing left to do. While the database cannot be reached, jobs skip
+their turn with one log line.
 
 - `rebuild_manifests`: on the hour (the 48-hour window moves on) and at start-up.
 - `content_boundary`: at the next moment a notice or schedule starts or ends, so the
@@ -27,7 +33,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signage import auth, changes, manifests, media, submissions, totp
-from signage.db import transaction, utcnow
+from signage.db import first_line, transaction, unreachable, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 from signage.queue import tickets
 
@@ -52,10 +58,12 @@ async def hold_lease(
     return True
 
 
-async def _leader(sessions: async_sessionmaker[AsyncSession], holder: str) -> bool:
+async def _leader(
+    sessions: async_sessionmaker[AsyncSession], holder: str, seconds: int = LEASE_SECONDS
+) -> bool:
     try:
         async with transaction(sessions) as db:
-            return await hold_lease(db, holder, utcnow())
+            return await hold_lease(db, holder, utcnow(), seconds)
     except sa.exc.IntegrityError:
         return False  # another process inserted the lease row at the same moment
 
@@ -91,8 +99,12 @@ class Jobs:
         media_dir: Path,
         holder: str = HOLDER,
         readonly: async_sessionmaker[AsyncSession] | None = None,
+        lease_seconds: int = LEASE_SECONDS,
     ) -> None:
         self.sessions = sessions
+        self.lease_seconds = lease_seconds
+        self.leading = False  # held the lease at the last look
+        self.database_down = False
         self.readonly = readonly or sessions
         self.media_dir = media_dir
         self.policy = policy
@@ -105,7 +117,9 @@ class Jobs:
         self.scheduler.add_job(
             self.housekeeping, "interval", minutes=15, id="housekeeping", **common
         )
-        self.scheduler.add_job(self.renew, "interval", seconds=30, id="lease", **common)
+        self.scheduler.add_job(
+            self.renew, "interval", seconds=max(1, lease_seconds // 3), id="lease", **common
+        )
         self.scheduler.add_job(self.queue_day, "cron", second=20, id="queue_day", **common)
 
     def start(self) -> None:
@@ -116,10 +130,36 @@ class Jobs:
         self.scheduler.shutdown(wait=False)
 
     async def renew(self) -> None:
-        await _leader(self.sessions, self.holder)
+        await self.lead()
+
+    async def lead(self, *, catch_up: bool = True) -> bool:
+        """Take or renew the lease; whether this process runs the jobs now. A process that
+        has just taken the lease over catches up (`catch_up`): it rebuilds the manifests
+        and plans the next content boundary, which only the previous holder knew."""
+        try:
+            leading = await _leader(self.sessions, self.holder, self.lease_seconds)
+        except sa.exc.SQLAlchemyError as exc:
+            if not unreachable(exc):
+                raise
+            if not self.database_down:
+                log.warning("jobs wait: the database is unreachable (%s)", first_line(exc))
+            self.database_down, self.leading = True, False
+            return False
+        if self.database_down:
+            log.info("jobs go on: the database is reachable again")
+        self.database_down = False
+        took_over = leading and not self.leading
+        self.leading = leading
+        if took_over:
+            log.info("this process runs the background jobs now (%s)", self.holder)
+            if catch_up and self.scheduler.running:
+                self.scheduler.add_job(
+                    self.rebuild_manifests, id="take_over", replace_existing=True
+                )
+        return leading
 
     async def housekeeping(self) -> None:
-        if not await _leader(self.sessions, self.holder):
+        if not await self.lead():
             return
         async with transaction(self.sessions) as db:
             await auth.prune_sessions(db, self.policy)
@@ -132,7 +172,7 @@ class Jobs:
             log.info("removed %d media files nothing refers to", removed)
 
     async def queue_day(self, now: datetime | None = None) -> dict[int, str]:
-        if not await _leader(self.sessions, self.holder):
+        if not await self.lead():
             return {}
         async with transaction(self.sessions) as db:
             done = await tickets.day_boundaries(db, now or utcnow())
@@ -142,7 +182,7 @@ class Jobs:
 
     async def rebuild_manifests(self) -> list[int]:
         """Rebuild every manifest; plan the next content boundary. Returns changed screens."""
-        if not await _leader(self.sessions, self.holder):
+        if not await self.lead(catch_up=False):
             return []
         now = utcnow()
         async with transaction(self.sessions) as db:

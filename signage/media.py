@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.media import IngestedImage, MediaRejected, decode_pixels, ingest_image
 from signage import audit, scope
-from signage.errors import BadRequest, Forbidden, NotFound, TooManyRequests
+from signage.errors import BadRequest, NotFound, TooManyRequests
 from signage.i18n import N_
-from signage.models import Media, Rendition, Role, User
+from signage.models import Media, Rendition, User
+from signage.permissions import Permission, require
 
 FILE_NAME = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp|gif)$")
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
-UPLOADERS = {Role.ADMIN, Role.PUBLISHER, Role.EDITOR}
 
 
 def file_path(media_dir: Path, filename: str) -> Path:
@@ -213,8 +213,7 @@ async def store(
     Returns the row and the files created, which the caller removes if its transaction
     fails, so a failed upload leaves no file behind.
     """
-    if user.role not in UPLOADERS:
-        raise Forbidden()
+    require(user, Permission.UPLOAD_MEDIA)
     query = sa.select(Media).where(Media.sha256 == image.sha256)
     if user.site_id is not None:  # as in `list_media`
         query = query.where(sa.or_(Media.site_id == user.site_id, Media.site_id.is_(None)))

@@ -16,13 +16,11 @@ from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStatus, NoticeStyle, NoticeText, validate_texts
 from signage import audit, changes, scope
 from signage.db import utcnow
-from signage.errors import Conflict, Forbidden, ValidationFailed
+from signage.errors import Conflict, ValidationFailed
 from signage.i18n import N_
-from signage.models import Media, Notice, PlaylistItem, Role, Screen, Site, User
+from signage.models import Media, Notice, PlaylistItem, Screen, Site, User
 from signage.models import NoticeText as NoticeTextRow
-
-PUBLISHERS = {Role.ADMIN, Role.PUBLISHER}
-AUTHORS = {Role.ADMIN, Role.PUBLISHER, Role.EDITOR}
+from signage.permissions import Permission, require
 
 
 @dataclass
@@ -33,14 +31,6 @@ class NoticeInput:
     valid_until: datetime | None
     image_id: int | None
     texts: list[NoticeText]
-
-
-def can_author(user: User) -> bool:
-    return user.role in AUTHORS
-
-
-def can_publish(user: User) -> bool:
-    return user.role in PUBLISHERS
 
 
 async def list_notices(db: AsyncSession, user: User, status: str = "") -> list[Notice]:
@@ -121,8 +111,7 @@ def _apply(notice: Notice, data: NoticeInput) -> None:
 async def create_notice(
     db: AsyncSession, user: User, ip: str, data: NoticeInput, *, submit: bool
 ) -> Notice:
-    if not can_author(user):
-        raise Forbidden()
+    require(user, Permission.EDIT_NOTICES)
     await _validate(db, user, data)
     notice = Notice(created_by=user.id, texts=[])
     notice.status = NoticeStatus.PENDING if submit else NoticeStatus.DRAFT
@@ -147,8 +136,7 @@ async def update_notice(
     db: AsyncSession, user: User, ip: str, notice_id: int, data: NoticeInput, *, submit: bool
 ) -> Notice:
     """Save an edit. Any edit takes the notice off screens until it is approved again."""
-    if not can_author(user):
-        raise Forbidden()
+    require(user, Permission.EDIT_NOTICES)
     notice = await get_notice(db, user, notice_id, change=True)
     await _validate(db, user, data)
     before = notice.audit_view()
@@ -179,8 +167,7 @@ async def submit_notice(db: AsyncSession, user: User, ip: str, notice_id: int) -
 
 
 async def approve_notice(db: AsyncSession, user: User, ip: str, notice_id: int) -> Notice:
-    if not can_publish(user):
-        raise Forbidden(N_("Only publishers can approve notices."))
+    require(user, Permission.APPROVE_NOTICES, N_("Only publishers can approve notices."))
     notice = await get_notice(db, user, notice_id, change=True)
     if notice.status == NoticeStatus.APPROVED:
         raise Conflict(N_("This notice is already approved."))
@@ -191,8 +178,7 @@ async def approve_notice(db: AsyncSession, user: User, ip: str, notice_id: int) 
 async def reject_notice(
     db: AsyncSession, user: User, ip: str, notice_id: int, reason: str
 ) -> Notice:
-    if not can_publish(user):
-        raise Forbidden(N_("Only publishers can reject notices."))
+    require(user, Permission.APPROVE_NOTICES, N_("Only publishers can reject notices."))
     notice = await get_notice(db, user, notice_id, change=True)
     reason = reason.strip()
     if not reason:

@@ -9,13 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.notices import text_problem
 from signage import audit, changes, scope
-from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage.errors import NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Media, Notice, Playlist, PlaylistItem, Role, Site, User
+from signage.models import Media, Notice, Playlist, PlaylistItem, Site, User
+from signage.permissions import Permission, require
 
 # Playlists put pictures and ticker text on screens directly, so only those who may
 # publish change them: nothing reaches a screen without a publisher.
-EDITORS = {Role.ADMIN, Role.PUBLISHER}
 ITEM_KINDS = ("notice", "image", "ticker", "clock", "queue_board")
 MIN_SECONDS, MAX_SECONDS = 3, 3600
 
@@ -41,8 +41,7 @@ async def get_playlist(
 
 
 def _check_editor(user: User) -> None:
-    if user.role not in EDITORS:
-        raise Forbidden(N_("Only publishers can change playlists."))
+    require(user, Permission.EDIT_PLAYLISTS, N_("Only publishers can change playlists."))
 
 
 async def create_playlist(

@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from content.layouts import LAYOUTS
 from content.schedules import DayKind, Daypart, Schedule, validate_schedule
 from signage import audit, changes, scope
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import (
     Closure,
     Playlist,
-    Role,
     ScheduleEntry,
     Screen,
     ScreenGroup,
@@ -26,8 +25,8 @@ from signage.models import (
     User,
     screen_group_members,
 )
+from signage.permissions import Permission, require
 
-PLANNERS = {Role.ADMIN, Role.PUBLISHER}
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -175,8 +174,7 @@ async def _build(
 
 
 def _check_planner(user: User) -> None:
-    if user.role not in PLANNERS:
-        raise Forbidden(N_("Only publishers can put content on screens."))
+    require(user, Permission.PLAN_SCHEDULES, N_("Only publishers can put content on screens."))
 
 
 async def get_schedule(db: AsyncSession, user: User, schedule_id: int) -> ScheduleEntry:

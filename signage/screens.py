@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
+from content.protocol import Command
 from signage import audit, changes, scope
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.i18n import N_
 from signage.models import (
     Manifest,
     Playlist,
     QueueCounter,
-    Role,
     Screen,
     ScreenGroup,
     Site,
     User,
 )
+from signage.permissions import Permission, require
 
-MANAGERS = {Role.ADMIN, Role.PUBLISHER}
-COMMANDS: dict[str, dict[str, Any]] = {
+COMMANDS: dict[str, Command] = {
     "reload": {"kind": "reload"},
     "identify": {"kind": "identify", "seconds": 10},
     "screenshot": {"kind": "screenshot"},
@@ -40,11 +39,6 @@ class ScreenInput:
     groups: list[str]
     silent: bool = False
     counter_id: int | None = None  # a screen above this counter shows only its calls
-
-
-def _check_manager(user: User) -> None:
-    if user.role not in MANAGERS:
-        raise Forbidden()
 
 
 async def list_screens(db: AsyncSession, user: User) -> list[Screen]:
@@ -97,7 +91,7 @@ async def _groups(db: AsyncSession, site_id: int, names: list[str]) -> list[Scre
 
 
 async def create_screen(db: AsyncSession, user: User, ip: str, data: ScreenInput) -> Screen:
-    _check_manager(user)
+    require(user, Permission.MANAGE_SCREENS)
     await _validate(db, user, data)
     screen = Screen(
         site_id=data.site_id,
@@ -128,7 +122,7 @@ async def update_screen(
     db: AsyncSession, user: User, ip: str, screen_id: int, data: ScreenInput
 ) -> Screen:
     screen = await get_screen(db, user, screen_id)
-    _check_manager(user)
+    require(user, Permission.MANAGE_SCREENS)
     await _validate(db, user, data)
     before = screen.audit_view()
     screen.site_id, screen.name, screen.layout = data.site_id, data.name, data.layout
@@ -154,7 +148,7 @@ async def update_screen(
 
 def send_command(db: AsyncSession, user: User, ip: str, screen: Screen, command: str) -> None:
     """Reload, identify or screenshot (of a screen looked up with `get_screen`)."""
-    _check_manager(user)
+    require(user, Permission.MANAGE_SCREENS)
     audit.record(db, user, f"screen.{command}", "screen", screen.id, screen.name, ip=ip)
     changes.record(db, changes.ScreenCommand(screen.id, COMMANDS[command]))
 

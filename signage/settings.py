@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "SIGNAGE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,12 @@ def _parse_positive_int(raw: str) -> int:
     if value <= 0:
         raise ValueError("expected a whole number above 0")
     return value
+
+
+def _parse_lease_seconds(raw: str) -> int:
+    if not (raw.strip().isascii() and raw.strip().isdigit() and 3 <= int(raw) <= 3600):
+        raise ValueError("expected a whole number of seconds from 3 to 3600")
+    return int(raw)
 
 
 def _parse_port(raw: str) -> int:
@@ -80,15 +88,19 @@ def _parse_language(raw: str) -> str:
 
 
 def _parse_hub_url(raw: str) -> str:
+    if raw == "memory://":
+        return raw
     if raw.startswith(("redis://", "rediss://")):
-        # Refused rather than silently served by the in-memory hub: events would never
-        # reach screens connected to another process.
-        raise ValueError(
-            "the Redis hub is not available in this version; use memory:// (one server process)"
-        )
-    if raw != "memory://":
-        raise ValueError("expected memory://")
-    return raw
+        # The form is checked here; Redis itself is reached at start (and reconnected to).
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            raise ValueError("not a Redis URL (redis://host:port/db)") from None
+        if not parts.hostname or not re.fullmatch(r"/?\d*", parts.path):
+            raise ValueError("not a Redis URL (redis://host:port/db)")
+        return raw
+    raise ValueError("expected memory:// or redis://host:port/db")
 
 
 def _parse_log_level(raw: str) -> str:
@@ -137,8 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_URL",
         "memory://",
-        "Where live events are fanned out: memory:// (the only backend so far: one server "
-        "process). A redis:// URL is refused at start until the Redis hub exists.",
+        "Where live events are fanned out: memory:// (one server process) or "
+        "redis://host:port/db (several server processes share events, manifests, queue "
+        "boards, pairing and the fleet's status through Redis).",
         _parse_hub_url,
     ),
     Setting(
@@ -262,6 +275,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_public_url,
     ),
     Setting(
+        "JOB_LEASE_SECONDS",
+        "90",
+        "Background jobs run in one server process at a time, the holder of a lease that it "
+        "renews every third of this many seconds. When that process dies, another takes "
+        "the jobs over within this time plus a third.",
+        _parse_lease_seconds,
+    ),
+    Setting(
         "VOICE",
         "true",
         "Speak queue calls with the offline voices installed here (Open JTalk for Japanese, "
@@ -310,6 +331,7 @@ class Settings:
     vendor_dir: Path
     log_level: str
     public_url: str
+    job_lease_seconds: int
     voice: bool
 
     @classmethod

@@ -24,7 +24,8 @@ from signage import audit, auth
 from signage.db import utcnow
 from signage.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from signage.i18n import N_
-from signage.models import PendingLogin, RecoveryCode, Role, User
+from signage.models import PendingLogin, RecoveryCode, User
+from signage.permissions import Permission, allowed
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -34,8 +35,6 @@ RECOVERY_CODE_COUNT = 10
 # How long the password stays good for while the person finds their phone.
 PENDING_FOR = timedelta(minutes=5)
 ISSUER = "City Hall Signage"
-# Who may (and, with SIGNAGE_REQUIRE_TOTP, must) use two-step sign-in.
-ROLES = frozenset({Role.ADMIN, Role.PUBLISHER})
 
 CODE_FAILED = N_("This code is not right. Enter the current code from your app.")
 SIGN_IN_CODE_FAILED = N_("This code is not right, or it was used already.")
@@ -206,7 +205,8 @@ def is_on(user: User) -> bool:
 
 
 def may_use(user: User) -> bool:
-    return Role(user.role) in ROLES
+    """Whether `user` may (and, with SIGNAGE_REQUIRE_TOTP, must) use two-step sign-in."""
+    return allowed(user, Permission.USE_TWO_STEP)
 
 
 def must_set_up(user: User, required: bool) -> bool:

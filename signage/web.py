@@ -36,6 +36,7 @@ from signage.errors import (
 )
 from signage.i18n import LANGUAGES, N_, gettext_for
 from signage.models import Role, User
+from signage.permissions import Permission, allowed, require
 from signage.settings import Settings
 
 log = logging.getLogger("signage")
@@ -193,6 +194,9 @@ def render(
         "lang": language,
         "languages": LANGUAGES,
         "role_labels": ROLE_LABELS,
+        # Templates show a link or a button only to whom the permission table allows it.
+        "allowed": allowed,
+        "Permission": Permission,
         "csrf_token": csrf.token_for(request),
         "_": gettext,
         "ngettext": translations.ngettext,
@@ -287,7 +291,7 @@ def parse_datetime(raw: str, timezone: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(timezone))
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+async def read_json(request: Request) -> dict[str, object]:
     """The request's JSON object, with a clear error if it is not one."""
     try:
         body = json.loads(await request.body())
@@ -368,9 +372,9 @@ class Form:
             raise ValidationFailed(dict(self.errors))
 
 
-async def current_user(request: Request, *roles: Role) -> User:
-    """The logged-in user, checked in a short transaction of its own, for views that must
-    not hold the database while they work (uploads)."""
+async def current_user(request: Request, permission: Permission) -> User:
+    """The logged-in user, checked (and that they have `permission`) in a short transaction
+    of its own, for views that must not hold the database while they work (uploads)."""
     token = request.cookies.get(cookie_name(request, "signage_session"))
     if not token:
         raise Unauthorized()
@@ -379,15 +383,14 @@ async def current_user(request: Request, *roles: Role) -> User:
         request.state.user = _snapshot(user)
         if totp.must_set_up(user, settings_of(request).require_totp):
             raise Forbidden(TWO_STEP_FIRST)
-        if roles and Role(user.role) not in roles:
-            raise Forbidden()
+        require(user, permission)
         return user
 
 
 def staff_view(
-    *roles: Role, two_step_set_up: bool = False
+    permission: Permission, *, two_step_set_up: bool = False
 ) -> Callable[[Callable[[Request, AsyncSession], Awaitable[Response]]], View]:
-    """Run a view for a logged-in user (of one of `roles`, if given) in one transaction.
+    """Run a view for a logged-in user who has `permission` in one transaction.
 
     The user is in `request.state.user`; the view gets the open database session. While
     SIGNAGE_REQUIRE_TOTP holds a user back, only views marked `two_step_set_up` run; the
@@ -410,8 +413,7 @@ def staff_view(
                             user, settings_of(request).require_totp
                         ):
                             return redirect(request, request.app.url_path_for("two_step"))
-                        if roles and Role(user.role) not in roles:
-                            raise Forbidden()
+                        require(user, permission)
                         response = await view(request, db)
                     except BaseException:
                         # The rollback expires ORM objects; the error page still shows who

@@ -25,6 +25,7 @@ from signage.models import Base, Role, Site, User
 from signage.settings import PROJECT_ROOT, Settings
 
 from .browser import Page, chromium, chromium_path
+from .procs import Processes, running
 
 PG_URL = os.environ.get("SIGNAGE_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery"
@@ -207,6 +208,14 @@ def live_server(database_url: str, db: sa.Engine, tmp_path: Path) -> Iterator[Li
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def processes(database_url: str, db: sa.Engine, tmp_path: Path) -> Iterator[Processes]:
+    """Real `signage serve` processes and TCP proxies (tests/procs.py) on the emptied test
+    database; every one is stopped when the test ends."""
+    with running(database_url, tmp_path) as started:
+        yield started
 
 
 @pytest.fixture

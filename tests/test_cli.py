@@ -53,7 +53,7 @@ def test_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     [
         ("SIGNAGE_TIMEZONE", "Nowhere/Land"),
         ("SIGNAGE_LOG_LEVEL", "verbose"),
-        ("SIGNAGE_HUB_URL", "redis://127.0.0.1:6379/0"),
+        ("SIGNAGE_HUB_URL", "kafka://127.0.0.1:9092"),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_1(tmp_path: Path, name: str, value: str) -> None:

@@ -30,6 +30,7 @@ def test_defaults_run_a_demo_on_sqlite(tmp_path: Path) -> None:
     assert settings.timezone == "Asia/Tokyo"
     assert settings.media_dir == tmp_path / "media"
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.job_lease_seconds == 90
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
@@ -51,6 +52,14 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     assert settings.timezone == "Europe/Berlin"
 
 
+def test_a_redis_hub_url_is_accepted(tmp_path: Path) -> None:
+    url = "redis://127.0.0.1:6390/3"
+    settings = Settings.load(
+        environ={"SIGNAGE_DATA_DIR": str(tmp_path), "SIGNAGE_HUB_URL": url}, env_file=None
+    )
+    assert settings.hub_url == url
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
@@ -59,9 +68,12 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ("SESSION_IDLE_MINUTES", "-1", "above 0"),
         ("SECURE_COOKIES", "maybe", "true or false"),
         ("HUB_URL", "kafka://x", "memory://"),
-        ("HUB_URL", "redis://127.0.0.1:6379/0", "Redis hub is not available"),
+        ("HUB_URL", "redis://127.0.0.1:port/0", "not a Redis URL"),
+        ("HUB_URL", "redis:///0", "not a Redis URL"),
         ("LOG_LEVEL", "verbose", "debug, info, warning or error"),
         ("DATABASE_URL", "mysql://x", "postgresql"),
+        ("JOB_LEASE_SECONDS", "2", "from 3 to 3600"),
+        ("JOB_LEASE_SECONDS", "a minute", "from 3 to 3600"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, name: str, value: str, expected: str) -> None:

@@ -14,11 +14,16 @@ up, or the connection is closing), the message goes to the queue as before, and 
 every one after it until the sender has caught up, so order is kept and a stalled player
 still ends in 4004.
 
-Events carry one sequence number per hub start (`epoch`); the last `BUFFER` events are
-kept so a reconnecting player can be sent what it missed.
+Events carry one sequence number per `epoch`; the last `BUFFER` events are kept so a
+reconnecting player can be sent what it missed.
 
-This is the in-memory backend (one process); a Redis backend will implement the same
-methods for several processes.
+`Hub` is the front every caller uses. It keeps this process's subscribers (and the fast
+path); what must reach every process goes through a backend chosen by `SIGNAGE_HUB_URL`:
+- `memory://` (one process): no backend; the front delivers at once, numbers events
+  itself (a new epoch per start) and keeps the buffer, the manifests and the boards.
+- `redis://`: `signage/live/redis_hub.py`. Publishing hands the message to the backend
+  (never waits for Redis); the backend's reader delivers every message, including this
+  process's own, through the `deliver_*`/`apply_*` methods below, in one order.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from content.protocol import Event, Manifest, ServerMessage
+from signage.live.fleet import PlayerStatus
 
 log = logging.getLogger("signage.live.hub")
 
@@ -49,7 +57,7 @@ CLOSE_NO_HELLO = 4008
 CLOSE_RESTART = 1012
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: ServerMessage | Event) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -60,10 +68,24 @@ class Subscriber:
     and one future that exists only while the player's sender is waiting.
     """
 
-    __slots__ = ("_waiter", "close_code", "events", "on_close", "screen_id", "state", "write")
+    __slots__ = (
+        "_waiter",
+        "announced",
+        "close_code",
+        "events",
+        "on_close",
+        "screen_id",
+        "serial",
+        "state",
+        "write",
+    )
 
-    def __init__(self, screen_id: int) -> None:
+    def __init__(self, screen_id: int, serial: int = 0) -> None:
         self.screen_id = screen_id
+        # Across processes: which subscription this is, and whether the backend has seen
+        # its own announcement yet (only announced subscribers are replaced by a later one).
+        self.serial = serial
+        self.announced = False
         self.events: deque[str] = deque()
         self.state: dict[str, str] = {}
         self.close_code: int | None = None
@@ -138,30 +160,76 @@ class Subscriber:
                 self._waiter = None
 
 
+# What a backend carries between processes besides events (a manifest, a board, a pairing,
+# a disconnect...): JSON fields.
+Control = Mapping[str, int | str | list[int]]
+
+
+class Backend(Protocol):
+    """What carries messages between processes (signage/live/redis_hub.py)."""
+
+    async def start(self, hub: Hub) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def publish(self, event_json: str, event_id: str, targets: frozenset[int] | None) -> None: ...
+
+    async def missed(
+        self, screen_id: int, epoch: str | None, seq: int, upto: int
+    ) -> list[str] | None: ...
+
+    def send(self, kind: str, fields: Control) -> None: ...
+
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]: ...
+
+
+def event_text(seq: int, event_id: str, event_json: str) -> str:
+    """The `event` message, as `encode` would write it, from an event already encoded."""
+    return f'{{"type":"event","seq":{seq},"id":{json.dumps(event_id)},"event":{event_json}}}'
+
+
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, backend: Backend | None = None) -> None:
+        self.backend = backend
+        # Memory: a new epoch per start. Redis: the backend sets both to what this process
+        # has delivered (the welcome's position).
         self.epoch = secrets.token_hex(8)
-        self._seq = itertools.count(1)
         self.seq = 0
+        self._seq = itertools.count(1)
         self._buffer: deque[tuple[int, frozenset[int] | None, str]] = deque(maxlen=BUFFER)
         self._subscribers: dict[int, set[Subscriber]] = {}
+        self._serials = itertools.count(1)
         self._pairing: dict[str, set[asyncio.Event]] = {}
         # screen id -> (manifest version, encoded `manifest` message)
         self._manifests: dict[int, tuple[int, str]] = {}
-        # screen id -> what its player last said: {"at", "playing", "manifest_version"}
-        self.status: dict[int, dict[str, Any]] = {}
+        # site id -> encoded `queue` message (the latest board)
+        self._boards: dict[int, str] = {}
+        # screen id -> what its player last said here: {"at", "playing", "manifest_version",
+        # "kind", "version"}; the backend shares it with the other processes.
+        self.status: dict[int, PlayerStatus] = {}
+
+    async def start(self) -> None:
+        if self.backend is not None:
+            await self.backend.start(self)
+
+    async def stop(self) -> None:
+        if self.backend is not None:
+            await self.backend.stop()
 
     # --- subscribers ------------------------------------------------------------------
 
     def subscribe(self, screen_id: int) -> Subscriber:
         """The one live subscriber of this screen: one it replaces is closed with 4005 (a
-        screen's token cannot hold hundreds of sockets that all receive events)."""
+        screen's token cannot hold hundreds of sockets that all receive events), here at
+        once and in other processes when the backend carries the news."""
         group = self._subscribers.setdefault(screen_id, set())
         for old in list(group):
             old.close(CLOSE_REPLACED)
             group.discard(old)
-        subscriber = Subscriber(screen_id)
+        subscriber = Subscriber(screen_id, next(self._serials))
         group.add(subscriber)
+        if self.backend is not None:
+            self.backend.send("replace", {"screen": screen_id, "serial": subscriber.serial})
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -172,11 +240,38 @@ class Hub:
                 del self._subscribers[subscriber.screen_id]
 
     def online(self) -> set[int]:
+        """Screens connected to this process."""
         return set(self._subscribers)
 
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]:
+        """What these screens' players last said (`status`), with "online": whether one is
+        connected now, to any process."""
+        if self.backend is None:
+            return {
+                i: {**self.status[i], "online": i in self._subscribers}
+                for i in screen_ids
+                if i in self.status
+            }
+        return await self.backend.fleet(screen_ids)
+
     def disconnect(self, screen_id: int, code: int) -> None:
+        if self.backend is None:
+            self.apply_disconnect(screen_id, code)
+        else:
+            self.backend.send("disconnect", {"screen": screen_id, "code": code})
+
+    def apply_disconnect(self, screen_id: int, code: int) -> None:
         for subscriber in list(self._subscribers.get(screen_id, ())):
             subscriber.close(code)
+
+    def apply_replace(self, screen_id: int, serial: int, here: bool) -> None:
+        """A subscription of this screen was announced (`here`: by this process): older
+        announced subscribers of it close with 4005. Ones not yet announced are newer."""
+        for subscriber in list(self._subscribers.get(screen_id, ())):
+            if here and subscriber.serial == serial:
+                subscriber.announced = True
+            elif subscriber.announced:
+                subscriber.close(CLOSE_REPLACED)
 
     def close_all(self, code: int) -> None:
         for group in list(self._subscribers.values()):
@@ -185,13 +280,22 @@ class Hub:
 
     # --- events -----------------------------------------------------------------------
 
-    def publish(self, event: dict[str, Any], screen_ids: Iterable[int] | None = None) -> int:
-        """Send an event to these screens (None: to every screen). Returns its seq."""
-        seq = next(self._seq)
-        self.seq = seq
+    def publish(self, event: Event, screen_ids: Iterable[int] | None = None) -> int | None:
+        """Send an event to these screens (None: to every screen). Never waits. Returns its
+        seq with the memory hub (None with a backend: the seq is given in Redis)."""
         targets = frozenset(screen_ids) if screen_ids is not None else None
+        if self.backend is not None:
+            self.backend.publish(encode(event), uuid.uuid4().hex, targets)
+            return None
+        seq = next(self._seq)
         text = encode({"type": "event", "seq": seq, "id": uuid.uuid4().hex, "event": event})
         self._buffer.append((seq, targets, text))
+        self.deliver(seq, targets, text)
+        return seq
+
+    def deliver(self, seq: int, targets: frozenset[int] | None, text: str) -> None:
+        """Hand an event to this process's subscribers (in seq order)."""
+        self.seq = seq
         if targets is None:
             receivers: Iterable[set[Subscriber]] = self._subscribers.values()
         else:
@@ -199,45 +303,84 @@ class Hub:
         for group in receivers:
             for subscriber in group:
                 subscriber.offer(text)
-        return seq
 
-    def missed(self, screen_id: int, epoch: str | None, seq: int) -> list[str] | None:
-        """Events for this screen after `seq`, or None when they cannot all be given (another
-        epoch, or older than the buffer): the player then starts afresh."""
-        if epoch != self.epoch or seq > self.seq:
+    async def missed(
+        self, screen_id: int, epoch: str | None, seq: int, upto: int | None = None
+    ) -> list[str] | None:
+        """Events for this screen after `seq` up to `upto` (default: the latest delivered
+        here), or None when they cannot all be given (another epoch, or older than the
+        buffer): the player then starts afresh."""
+        upto = self.seq if upto is None else upto
+        if epoch != self.epoch or seq > upto:
             return None
-        if seq < self.seq and (not self._buffer or self._buffer[0][0] > seq + 1):
+        if seq == upto:
+            return []
+        if self.backend is not None:
+            return await self.backend.missed(screen_id, epoch, seq, upto)
+        if not self._buffer or self._buffer[0][0] > seq + 1:
             return None
         return [
             text
             for number, targets, text in self._buffer
-            if number > seq and (targets is None or screen_id in targets)
+            if seq < number <= upto and (targets is None or screen_id in targets)
         ]
 
-    # --- manifests --------------------------------------------------------------------
+    # --- manifests and state ----------------------------------------------------------
 
     def manifest(self, screen_id: int) -> tuple[int, str] | None:
         return self._manifests.get(screen_id)
 
-    def set_manifest(
-        self, screen_id: int, version: int, body: dict[str, Any], push: bool = True
-    ) -> None:
+    def set_manifest(self, screen_id: int, version: int, body: Manifest, push: bool = True) -> None:
         """Remember the screen's manifest (encoded once) and, with `push`, send it to the
-        screen if it is connected."""
+        screen wherever it is connected (and replace it in every process's cache). Without
+        `push` (a cache fill from the database) only this process remembers it."""
         current = self._manifests.get(screen_id)
         if current is not None and current[0] >= version:
             return
         text = encode({"type": "manifest", "version": version, "manifest": body})
+        if push and self.backend is not None:
+            self.backend.send("manifest", {"screen": screen_id, "version": version, "text": text})
+        else:
+            self.apply_manifest(screen_id, version, text, push)
+
+    def apply_manifest(self, screen_id: int, version: int, text: str, push: bool = True) -> None:
+        current = self._manifests.get(screen_id)
+        if current is not None and current[0] >= version:
+            return
         self._manifests[screen_id] = (version, text)
         if push:
             for subscriber in self._subscribers.get(screen_id, ()):
                 subscriber.set_state("manifest", text)
 
     def push_state(self, key: str, text: str, screen_ids: Iterable[int]) -> None:
-        """Send a state message (latest wins, e.g. a queue board) to these screens."""
+        """Send a state message (latest wins) to these screens, wherever connected."""
+        screens = sorted(set(screen_ids))
+        if self.backend is None:
+            self.apply_state(key, text, screens)
+        else:
+            self.backend.send("state", {"key": key, "text": text, "screens": screens})
+
+    def apply_state(self, key: str, text: str, screen_ids: Iterable[int]) -> None:
         for screen_id in screen_ids:
             for subscriber in self._subscribers.get(screen_id, ()):
                 subscriber.set_state(key, text)
+
+    def board(self, site_id: int) -> str | None:
+        """The site's latest queue board (encoded `queue` message), from any process."""
+        return self._boards.get(site_id)
+
+    def set_board(self, site_id: int, text: str, screen_ids: Iterable[int] | None) -> None:
+        """Remember the site's board and send it to these screens (None: only remember it
+        here, a cache fill)."""
+        if screen_ids is None or self.backend is None:
+            self.apply_board(site_id, text, screen_ids or ())
+        else:
+            screens = sorted(set(screen_ids))
+            self.backend.send("board", {"site": site_id, "text": text, "screens": screens})
+
+    def apply_board(self, site_id: int, text: str, screen_ids: Iterable[int]) -> None:
+        self._boards[site_id] = text
+        self.apply_state("queue", text, screen_ids)
 
     # --- pairing ----------------------------------------------------------------------
 
@@ -254,5 +397,11 @@ class Hub:
                 del self._pairing[token_hash]
 
     def paired(self, token_hash: str) -> None:
+        if self.backend is None:
+            self.apply_paired(token_hash)
+        else:
+            self.backend.send("paired", {"token": token_hash})
+
+    def apply_paired(self, token_hash: str) -> None:
         for event in self._pairing.pop(token_hash, ()):
             event.set()

@@ -9,6 +9,9 @@ of the sites that changed (at most one rebuild per site every `BOARD_EVERY` seco
 burst of changes costs one): what screens show never waits for a clip to be made. A third
 task speaks the numbers of newly issued tickets ahead of their calls (and, at start, every
 counter's part).
+
+The latest board of each site is kept by the hub (`Hub.board`), so with the Redis hub a
+player connecting to any process gets the board another process built last.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from content.protocol import AudioClip
 from signage.live.hub import Hub, encode
 from signage.models import QueueCounter, QueueService, QueueSite, Screen
 from signage.queue import boards
@@ -50,7 +53,6 @@ class Announcer:
         self._built_at: dict[int, float] = {}  # site id -> when its board was last built
         self._screen_lists: dict[int, tuple[float, list[int]]] = {}  # site -> (until, ids)
         self._listing: dict[int, asyncio.Future[list[int]]] = {}  # lists being read
-        self._boards: dict[int, str] = {}  # site id -> encoded `queue` message
         self._no_queue: set[int] = set()  # sites found without services
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -84,7 +86,7 @@ class Announcer:
     async def board_message(self, site_id: int) -> str | None:
         """The site's board as it is now (built once if no change has built it yet), or
         None for a site with no queue."""
-        text = self._boards.get(site_id)
+        text = self.hub.board(site_id)
         if text is None and site_id not in self._no_queue:
             async with self.sessions() as db:
                 has_queue = await db.scalar(
@@ -106,7 +108,10 @@ class Announcer:
         ]
 
     async def stop(self) -> None:
-        tasks: list[asyncio.Future[Any]] = [*self._tasks, *self._listing.values()]
+        tasks: list[asyncio.Future[None] | asyncio.Future[list[int]]] = [
+            *self._tasks,
+            *self._listing.values(),
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -212,21 +217,18 @@ class Announcer:
             self._listing.pop(site_id, None)
 
     async def _announce(self, call: Call, *, silent: bool = False) -> None:
-        audio: list[dict[str, str]] = []
+        audio: list[AudioClip] = []
         texts: dict[str, str] = {}
         if not silent:
             audio, texts = await self.voice.call_audio(
                 call.prefix, call.number, call.counter, call.voice_languages
             )
-        event: dict[str, Any] = call.event() | {"audio": audio, "texts": texts}
-        self.hub.publish(event, await self._screens(call.site_id))
+        self.hub.publish(call.event(audio, texts), await self._screens(call.site_id))
 
     async def _refresh(self, site_id: int, push: bool = True) -> str:
         async with self.sessions() as db:
             body = await boards.board(db, site_id)
         text = encode({"type": "queue", "board": body})
-        self._boards[site_id] = text
         self._built_at[site_id] = time.monotonic()
-        if push:
-            self.hub.push_state("queue", text, await self._screens(site_id))
+        self.hub.set_board(site_id, text, await self._screens(site_id) if push else None)
         return text

@@ -12,19 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from content.announcements import PHRASES
 from content.languages import LANGUAGES
 from signage import audit, changes, scope
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.i18n import N_
-from signage.models import QueueCounter, QueueService, QueueSite, Role, Site, User
+from signage.models import QueueCounter, QueueService, QueueSite, Site, User
+from signage.permissions import Permission, require
 from signage.queue import tickets
 
-MANAGERS = {Role.ADMIN, Role.PUBLISHER}
 PREFIX = re.compile(r"^[A-Z]{1,3}$")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def check_manager(user: User) -> None:
-    if user.role not in MANAGERS:
-        raise Forbidden(N_("Only publishers can change how the queue works."))
+    require(user, Permission.SET_UP_QUEUE, N_("Only publishers can change how the queue works."))
 
 
 async def site_for(db: AsyncSession, user: User, site_id: int) -> Site:

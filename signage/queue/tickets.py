@@ -9,12 +9,17 @@ changed board) is handed to the announcer only after the change commits.
 Statuses: waiting -> called -> serving -> done, with recall (called again), hold and
 return, transfer (back to waiting, keeping its place), no-show (after the set number of
 recalls), cancel (staff), and closed (still open when the office closed: counted).
+`TRANSITIONS` is the one table of which action leads from which status to which; every
+action asks it (`_move`), and anything not in it is refused with a 409. `docs/queue.md`
+shows the table.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -23,26 +28,184 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from content.protocol import AudioClip, CallEvent
 from content.queue import FairRule, Waiting, next_ticket, ticket_number
 from signage import audit, changes, scope
 from signage.db import utcnow
-from signage.errors import Conflict, Forbidden, NotFound
+from signage.errors import Conflict, NotFound
 from signage.i18n import N_
 from signage.models import (
-    OPEN_STATUSES,
     QueueCounter,
     QueueService,
     QueueSite,
-    Role,
     Site,
     Ticket,
     TicketStatus,
     User,
 )
+from signage.permissions import Permission, require
 
-CALLERS = {Role.ADMIN, Role.PUBLISHER, Role.COUNTER}
 ANY = None  # `expected`: do not check what the counter has now
 LABEL = re.compile(r"^\s*([A-Za-z]{1,3})\s*-?\s*0*(\d{1,4})\s*$")
+
+
+class Action(enum.StrEnum):
+    """What can happen to a ticket after it is issued."""
+
+    CALL = "call"  # call next, or call a given number
+    RECALL = "recall"  # call the counter's ticket again
+    START = "start"  # the resident has arrived at the counter
+    FINISH = "finish"  # served (also: calling another number finishes the current one)
+    HOLD = "hold"  # put aside; any counter can call it back
+    NO_SHOW = "no_show"  # did not come after the set number of recalls
+    TRANSFER = "transfer"  # back in line for another service or counter
+    RETURN = "return"  # a held ticket called back to a counter
+    CANCEL = "cancel"  # taken out of the queue by staff
+    CLOSE = "close"  # still open when the office closed
+
+
+_WAITING, _CALLED, _SERVING, _HELD = (
+    TicketStatus.WAITING,
+    TicketStatus.CALLED,
+    TicketStatus.SERVING,
+    TicketStatus.HELD,
+)
+
+# (status now, action) -> status after. Nothing else is allowed.
+TRANSITIONS: dict[tuple[TicketStatus, Action], TicketStatus] = {
+    (_WAITING, Action.CALL): _CALLED,
+    (_HELD, Action.CALL): _CALLED,
+    (_CALLED, Action.RECALL): _CALLED,
+    (_CALLED, Action.START): _SERVING,
+    (_CALLED, Action.FINISH): TicketStatus.DONE,
+    (_SERVING, Action.FINISH): TicketStatus.DONE,
+    (_CALLED, Action.HOLD): _HELD,
+    (_SERVING, Action.HOLD): _HELD,
+    (_CALLED, Action.NO_SHOW): TicketStatus.NO_SHOW,
+    (_CALLED, Action.TRANSFER): _WAITING,
+    (_SERVING, Action.TRANSFER): _WAITING,
+    (_HELD, Action.RETURN): _CALLED,
+    (_WAITING, Action.CANCEL): TicketStatus.CANCELLED,
+    (_HELD, Action.CANCEL): TicketStatus.CANCELLED,
+    (_WAITING, Action.CLOSE): TicketStatus.CLOSED,
+    (_CALLED, Action.CLOSE): TicketStatus.CLOSED,
+    (_SERVING, Action.CLOSE): TicketStatus.CLOSED,
+    (_HELD, Action.CLOSE): TicketStatus.CLOSED,
+}
+
+
+def statuses_for(action: Action) -> list[TicketStatus]:
+    """The statuses from which `action` is allowed, in the order of `TicketStatus`."""
+    return [status for status in TicketStatus if (status, action) in TRANSITIONS]
+
+
+_BEING_SERVED = N_("%(label)s is already being served.")
+_AT_THIS_COUNTER = N_("%(label)s is already at this counter.")
+_AT_ANOTHER_COUNTER = N_("%(label)s is already at another counter.")
+_NO_CURRENT = N_("This counter has no ticket called now.")
+_FINISHED = {
+    TicketStatus.DONE: N_("%(label)s has already been served."),
+    TicketStatus.NO_SHOW: N_("%(label)s was marked as a no-show."),
+    TicketStatus.CANCELLED: N_("%(label)s was cancelled."),
+    TicketStatus.CLOSED: N_("%(label)s was closed at the end of the day."),
+}
+# Why an action is refused: for one status (status, action), else for any (None, action).
+_REFUSALS: dict[tuple[TicketStatus | None, Action], str] = {
+    **{(status, Action.CALL): message for status, message in _FINISHED.items()},
+    (_CALLED, Action.CALL): _AT_THIS_COUNTER,
+    (_SERVING, Action.CALL): _AT_THIS_COUNTER,
+    (None, Action.RECALL): _BEING_SERVED,
+    (None, Action.START): _BEING_SERVED,
+    (None, Action.NO_SHOW): _BEING_SERVED,
+    (None, Action.FINISH): _NO_CURRENT,
+    (None, Action.HOLD): _NO_CURRENT,
+    (None, Action.TRANSFER): _NO_CURRENT,
+    (None, Action.RETURN): N_("%(label)s is not on hold."),
+    (None, Action.CANCEL): N_("Only waiting or held tickets can be cancelled."),
+    **{(status, Action.CLOSE): message for status, message in _FINISHED.items()},
+}
+
+
+@dataclass(frozen=True)
+class _At:
+    """What an action's effect needs: who does it, when, and at which counter."""
+
+    user: User
+    now: datetime
+    counter: QueueCounter | None = None
+
+
+def _calls(ticket: Ticket, at: _At) -> None:
+    assert at.counter is not None
+    ticket.counter_id = at.counter.id
+    ticket.counter = at.counter
+    ticket.for_counter_id = None
+    ticket.served_by = at.user.id
+    ticket.last_called_at = at.now
+    if ticket.called_at is None:  # the wait ends at the first call, whatever follows
+        ticket.called_at = at.now
+
+
+def _recalls(ticket: Ticket, at: _At) -> None:
+    ticket.recalls += 1
+    ticket.last_called_at = at.now
+
+
+def _starts(ticket: Ticket, at: _At) -> None:
+    ticket.started_at = at.now
+
+
+def _ends(ticket: Ticket, at: _At) -> None:
+    ticket.finished_at = at.now
+
+
+def _holds(ticket: Ticket, at: _At) -> None:
+    """A held ticket keeps its counter and recalls until a counter calls it back."""
+
+
+def _back_in_line(ticket: Ticket, at: _At) -> None:
+    # The next counter calls it afresh: its own recalls, and service timed from its start.
+    ticket.counter_id = None
+    ticket.recalls = 0
+    ticket.started_at = None
+
+
+def _returns(ticket: Ticket, at: _At) -> None:
+    ticket.recalls = 0  # recalls count at the counter that calls it now
+    _calls(ticket, at)
+
+
+# What each action does besides changing the status.
+EFFECTS: dict[Action, Callable[[Ticket, _At], None]] = {
+    Action.CALL: _calls,
+    Action.RECALL: _recalls,
+    Action.START: _starts,
+    Action.FINISH: _ends,
+    Action.HOLD: _holds,
+    Action.NO_SHOW: _ends,
+    Action.TRANSFER: _back_in_line,
+    Action.RETURN: _returns,
+    Action.CANCEL: _ends,
+    Action.CLOSE: _ends,  # `close_out` does the same for many tickets in one UPDATE
+}
+
+
+def _check(ticket: Ticket, action: Action, counter: QueueCounter | None = None) -> TicketStatus:
+    """The status `action` leads `ticket` to; a 409 saying why if the table has no way."""
+    status = TicketStatus(ticket.status)
+    after = TRANSITIONS.get((status, action))
+    if after is not None:
+        return after
+    message = _REFUSALS.get((status, action)) or _REFUSALS[(None, action)]
+    if message == _AT_THIS_COUNTER and (counter is None or ticket.counter_id != counter.id):
+        message = _AT_ANOTHER_COUNTER
+    raise Conflict(message, label=ticket.label)
+
+
+def _move(ticket: Ticket, action: Action, at: _At) -> None:
+    """Do `action` to `ticket` as the table allows: its new status, then its effect."""
+    ticket.status = _check(ticket, action, at.counter)
+    EFFECTS[action](ticket, at)
 
 
 @dataclass(frozen=True)
@@ -64,7 +227,10 @@ class Call:
     voice_languages: tuple[str, ...] = ()
     highlight_seconds: int = 10
 
-    def event(self) -> dict[str, Any]:
+    def event(
+        self, audio: list[AudioClip] | None = None, texts: dict[str, str] | None = None
+    ) -> CallEvent:
+        """The `queue.call` event, with what to play (nothing: a call without sound)."""
         return {
             "kind": "queue.call",
             "ticket": self.ticket_id,
@@ -77,6 +243,8 @@ class Call:
             "recall": self.recall,
             "at": self.at.isoformat(),
             "highlight_seconds": self.highlight_seconds,
+            "audio": audio or [],
+            "texts": texts or {},
         }
 
 
@@ -129,14 +297,15 @@ async def queue_site(db: AsyncSession, site_id: int, *, lock: bool = True) -> Qu
 async def close_out(db: AsyncSession, site_id: int, through: date, now: datetime) -> int:
     """Close every ticket of the site still open from `through` or before; returns how
     many. They stay in the statistics as closed, never lost."""
+    # The table's CLOSE rows, and their effect (`_ends`), as one UPDATE.
     result = await db.execute(
         sa.update(Ticket)
         .where(
             Ticket.site_id == site_id,
             Ticket.day <= through,
-            Ticket.status.in_([s.value for s in OPEN_STATUSES]),
+            Ticket.status.in_([s.value for s in statuses_for(Action.CLOSE)]),
         )
-        .values(status=TicketStatus.CLOSED, finished_at=now)
+        .values(status=TRANSITIONS[(_WAITING, Action.CLOSE)], finished_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -171,11 +340,15 @@ async def day_boundaries(db: AsyncSession, now: datetime) -> dict[int, str]:
             continue
         local = now.astimezone(ZoneInfo(site.timezone))
         today = local.date()
+        if not _boundary_due(settings, local):
+            continue
+        # Due at a first look: lock the site and look again, so that a run at the same
+        # moment elsewhere (a ticket issued, a second scheduler) is never repeated.
+        settings = await queue_site(db, site_id)
         if settings.day != today and local.time() >= parse_hhmm(settings.opens_at):
             await begin(db, site_id, now)
             done[site_id] = "opened"
         if settings.closed_day != today and local.time() >= parse_hhmm(settings.closes_at):
-            settings = await queue_site(db, site_id)  # lock it, then close
             closed = await close_out(db, site_id, today, now)
             settings.closed_day = today
             if closed:
@@ -184,11 +357,18 @@ async def day_boundaries(db: AsyncSession, now: datetime) -> dict[int, str]:
     return done
 
 
-def _check_site(user: User, site_id: int) -> None:
+def _boundary_due(settings: QueueSite, local: datetime) -> bool:
+    today, at = local.date(), local.time()
+    return (settings.day != today and at >= parse_hhmm(settings.opens_at)) or (
+        settings.closed_day != today and at >= parse_hhmm(settings.closes_at)
+    )
+
+
+def _check_caller(user: User) -> None:
     """Only callers act on tickets; the site was checked when the counter was looked up."""
-    del site_id
-    if user.role not in CALLERS:
-        raise Forbidden(N_("Only counter staff and publishers can call tickets."))
+    require(
+        user, Permission.WORK_COUNTER, N_("Only counter staff and publishers can call tickets.")
+    )
 
 
 async def get_counter(db: AsyncSession, user: User, counter_id: int) -> QueueCounter:
@@ -354,17 +534,6 @@ def _saved(
     changed(db, ticket.site_id)
 
 
-def _mark_called(ticket: Ticket, counter: QueueCounter, user: User, now: datetime) -> None:
-    ticket.status = TicketStatus.CALLED
-    ticket.counter_id = counter.id
-    ticket.counter = counter
-    ticket.for_counter_id = None
-    ticket.served_by = user.id
-    ticket.last_called_at = now
-    if ticket.called_at is None:  # the wait ends at the first call, whatever follows
-        ticket.called_at = now
-
-
 def waiting_for(counter: QueueCounter) -> sa.ColumnElement[bool]:
     """Waiting tickets this counter may call: of its services, or sent to it."""
     return sa.and_(
@@ -384,8 +553,7 @@ def _finish(db: AsyncSession, user: User, ip: str, current: Ticket | None, now: 
     """Calling another number ends what the counter was doing: the resident was served."""
     if current is not None:
         before = current.audit_view()
-        current.status = TicketStatus.DONE
-        current.finished_at = now
+        _move(current, Action.FINISH, _At(user, now))
         _record(db, user, ip, "ticket.finish", current, before)
 
 
@@ -400,7 +568,7 @@ async def call_next(
     """Call the next ticket for this counter by the fair rule."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     current = await current_ticket(db, counter.id)
     _check_expected(current, expected)
@@ -433,7 +601,7 @@ async def call_next(
     else:
         settings.normal_since_priority += 1
     before = ticket.audit_view()
-    _mark_called(ticket, counter, user, now)
+    _move(ticket, Action.CALL, _At(user, now, counter))
     counter.open = True
     _record(db, user, ip, "ticket.call", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=False))
@@ -461,14 +629,6 @@ async def find_ticket(db: AsyncSession, site: Site, label: str, now: datetime) -
     return ticket
 
 
-_FINISHED = {
-    TicketStatus.DONE: N_("%(label)s has already been served."),
-    TicketStatus.NO_SHOW: N_("%(label)s was marked as a no-show."),
-    TicketStatus.CANCELLED: N_("%(label)s was cancelled."),
-    TicketStatus.CLOSED: N_("%(label)s was closed at the end of the day."),
-}
-
-
 async def call_ticket(
     db: AsyncSession,
     user: User,
@@ -480,19 +640,13 @@ async def call_ticket(
     """Call a given number out of order (a waiting or held ticket)."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     site, settings = await begin(db, counter.site_id, now)
     ticket = await find_ticket(db, site, label, now)
-    status = TicketStatus(ticket.status)
-    if status in _FINISHED:
-        raise Conflict(_FINISHED[status], label=ticket.label)
-    if status in (TicketStatus.CALLED, TicketStatus.SERVING) and ticket.counter_id != counter.id:
-        raise Conflict(N_("%(label)s is already at another counter."), label=ticket.label)
-    if status in (TicketStatus.CALLED, TicketStatus.SERVING):
-        raise Conflict(N_("%(label)s is already at this counter."), label=ticket.label)
+    _check(ticket, Action.CALL, counter)  # before the counter's current ticket is finished
     _finish(db, user, ip, await current_ticket(db, counter.id), now)
     before = ticket.audit_view()
-    _mark_called(ticket, counter, user, now)
+    _move(ticket, Action.CALL, _At(user, now, counter))
     counter.open = True
     _record(db, user, ip, "ticket.call", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=False))
@@ -537,14 +691,11 @@ async def recall(
     """Call the counter's current ticket again (screens and voice)."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     ticket = await _current_or_error(db, counter, expected)
-    if ticket.status != TicketStatus.CALLED:
-        raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
     before = ticket.audit_view()
-    ticket.recalls += 1
-    ticket.last_called_at = now
+    _move(ticket, Action.RECALL, _At(user, now, counter))
     _record(db, user, ip, "ticket.recall", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=True))
     changed(db, counter.site_id)
@@ -555,7 +706,7 @@ async def _counter_action(
     db: AsyncSession, user: User, counter_id: int, now: datetime, expected: str | None
 ) -> tuple[QueueCounter, QueueSite, Ticket]:
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     return counter, settings, await _current_or_error(db, counter, expected)
 
@@ -570,12 +721,9 @@ async def start(
 ) -> Ticket:
     """The resident has arrived at the counter."""
     now = now or utcnow()
-    _, _, ticket = await _counter_action(db, user, counter_id, now, expected)
-    if ticket.status == TicketStatus.SERVING:
-        raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
-    ticket.status = TicketStatus.SERVING
-    ticket.started_at = now
+    _move(ticket, Action.START, _At(user, now, counter))
     _saved(db, user, ip, "ticket.start", ticket, before)
     return ticket
 
@@ -589,10 +737,9 @@ async def finish(
     expected: str | None = ANY,
 ) -> Ticket:
     now = now or utcnow()
-    _, _, ticket = await _counter_action(db, user, counter_id, now, expected)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
-    ticket.status = TicketStatus.DONE
-    ticket.finished_at = now
+    _move(ticket, Action.FINISH, _At(user, now, counter))
     _saved(db, user, ip, "ticket.finish", ticket, before)
     return ticket
 
@@ -608,9 +755,9 @@ async def hold(
     """Put the current ticket aside (the resident fetches a document); any counter can
     call it back later."""
     now = now or utcnow()
-    _, _, ticket = await _counter_action(db, user, counter_id, now, expected)
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
     before = ticket.audit_view()
-    ticket.status = TicketStatus.HELD
+    _move(ticket, Action.HOLD, _At(user, now, counter))
     _saved(db, user, ip, "ticket.hold", ticket, before)
     return ticket
 
@@ -625,9 +772,8 @@ async def no_show(
 ) -> Ticket:
     """The resident did not come after the set number of recalls."""
     now = now or utcnow()
-    _, settings, ticket = await _counter_action(db, user, counter_id, now, expected)
-    if ticket.status != TicketStatus.CALLED:
-        raise Conflict(N_("%(label)s is already being served."), label=ticket.label)
+    counter, settings, ticket = await _counter_action(db, user, counter_id, now, expected)
+    _check(ticket, Action.NO_SHOW, counter)
     if ticket.recalls < settings.noshow_after_recalls:
         raise Conflict(
             N_("Call %(label)s again first: a no-show needs %(count)s recalls."),
@@ -635,8 +781,7 @@ async def no_show(
             count=settings.noshow_after_recalls,
         )
     before = ticket.audit_view()
-    ticket.status = TicketStatus.NO_SHOW
-    ticket.finished_at = now
+    _move(ticket, Action.NO_SHOW, _At(user, now, counter))
     _saved(db, user, ip, "ticket.no_show", ticket, before)
     return ticket
 
@@ -673,11 +818,7 @@ async def transfer(
         if not target.open:
             raise Conflict(N_("Counter %(number)s is closed now."), number=target.number)
         ticket.for_counter_id = target.id
-    ticket.status = TicketStatus.WAITING
-    ticket.counter_id = None
-    # The next counter calls it afresh: its own recalls, and service timed from its start.
-    ticket.recalls = 0
-    ticket.started_at = None
+    _move(ticket, Action.TRANSFER, _At(user, now, counter))
     _saved(db, user, ip, "ticket.transfer", ticket, before)
     return ticket
 
@@ -693,15 +834,13 @@ async def return_held(
     """Call a held ticket back, to this counter."""
     now = now or utcnow()
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     _, settings = await begin(db, counter.site_id, now)
     ticket = await scope.get(db, user, Ticket, ticket_id, site=counter.site_id)
-    if ticket.status != TicketStatus.HELD:
-        raise Conflict(N_("%(label)s is not on hold."), label=ticket.label)
+    _check(ticket, Action.RETURN, counter)  # before the counter's current ticket is finished
     _finish(db, user, ip, await current_ticket(db, counter.id), now)
     before = ticket.audit_view()
-    ticket.recalls = 0  # recalls count at the counter that calls it now
-    _mark_called(ticket, counter, user, now)
+    _move(ticket, Action.RETURN, _At(user, now, counter))
     counter.open = True
     _record(db, user, ip, "ticket.return", ticket, before)
     _after_commit_call(db, _call_of(ticket, counter, settings, recall=True))
@@ -722,14 +861,11 @@ async def cancel(
     resident has left)."""
     now = now or utcnow()
     ticket = await scope.get(db, user, Ticket, ticket_id, site=site)
-    _check_site(user, ticket.site_id)
+    _check_caller(user)
     await begin(db, ticket.site_id, now)
     await db.refresh(ticket)
-    if ticket.status not in (TicketStatus.WAITING, TicketStatus.HELD):
-        raise Conflict(N_("Only waiting or held tickets can be cancelled."))
     before = ticket.audit_view()
-    ticket.status = TicketStatus.CANCELLED
-    ticket.finished_at = now
+    _move(ticket, Action.CANCEL, _At(user, now))
     _saved(db, user, ip, "ticket.cancel", ticket, before)
     return ticket
 
@@ -738,7 +874,7 @@ async def set_counter_open(
     db: AsyncSession, user: User, ip: str, counter_id: int, open_: bool
 ) -> QueueCounter:
     counter = await get_counter(db, user, counter_id)
-    _check_site(user, counter.site_id)
+    _check_caller(user)
     await queue_site(db, counter.site_id)
     if counter.open != open_:
         before = counter.audit_view()

@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import audit, words
-from signage.models import AuditEntry, Role
+from signage.models import AuditEntry
+from signage.permissions import Permission
 from signage.web import current_language, render, row_id, staff_view, translate, user_timezone
 
 
@@ -26,7 +27,7 @@ async def changes_in_words(
     return {e.id: words.diff_rows(e, audit.FIELD_LABELS, names, _, timezone) for e in rows}
 
 
-@staff_view(Role.ADMIN, Role.PUBLISHER)
+@staff_view(Permission.SEE_AUDIT)
 async def audit_log(request: Request, db: AsyncSession) -> Response:
     params = request.query_params
     before = params.get("before", "")

@@ -13,15 +13,14 @@ from content.announcements import PHRASES
 from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import scope, sites
 from signage.errors import ValidationFailed
-from signage.models import Kiosk, QueueCounter, QueueService, Role, User
+from signage.models import Kiosk, QueueCounter, QueueService, User
+from signage.permissions import Permission
 from signage.queue import counters, kiosks, tickets
 from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view
 
-MANAGERS = (Role.ADMIN, Role.PUBLISHER)
 
-
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 async def queue_home(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     choices = await sites.sites_for(db, user)
@@ -70,7 +69,7 @@ async def _page(
     )
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 async def queue_setup(request: Request, db: AsyncSession) -> Response:
     return await _page(request, db, request.path_params["site_id"])
 
@@ -104,7 +103,7 @@ async def _site_languages(db: AsyncSession, user: User, site_id: int) -> list[st
     return [code for code in site.languages.split(",") if code not in ("ja", "en")]
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 async def queue_rules(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
     form = Form(await read_form(request))
@@ -126,7 +125,7 @@ async def queue_rules(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/queue/{site_id}?done=rules")
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 @once
 async def service_add(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
@@ -144,7 +143,7 @@ async def service_add(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/queue/{site_id}?done=service")
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 async def service_edit(request: Request, db: AsyncSession) -> Response:
     service = await scope.get(
         db, request.state.user, QueueService, request.path_params["service_id"]
@@ -162,7 +161,7 @@ async def service_edit(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/queue/{service.site_id}?done=service")
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 @once
 async def counter_add(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
@@ -185,7 +184,7 @@ async def counter_add(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/queue/{site_id}?done=counter")
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 async def counter_edit(request: Request, db: AsyncSession) -> Response:
     counter = await scope.get(
         db, request.state.user, QueueCounter, request.path_params["counter_id"]

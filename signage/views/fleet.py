@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from signage import screens, words
 from signage.db import utcnow
-from signage.errors import Forbidden
+from signage.live.hub import Hub
 from signage.models import Manifest, Screen, User
-from signage.views.screens import VIEWERS
+from signage.permissions import Permission, require
 from signage.web import (
     Form,
     client_ip,
@@ -30,15 +30,15 @@ from signage.web import (
 OFFLINE_AFTER = timedelta(seconds=90)
 
 
-def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
-    hub = request.app.state.hub
-    online = hub.online()
+async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
+    hub: Hub = request.app.state.hub
+    said = await hub.fleet(screen.id for screen in rows)  # connected to any process
     now = utcnow()
     result = []
     for screen in rows:
-        status = hub.status.get(screen.id, {})
+        status = said.get(screen.id, {})
         heard = status.get("at") or screen.last_seen_at
-        connected = screen.id in online and heard is not None and now - heard < OFFLINE_AFTER
+        connected = bool(status.get("online")) and heard is not None and now - heard < OFFLINE_AFTER
         result.append(
             {
                 "screen": screen,
@@ -55,16 +55,16 @@ def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
     return result
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def fleet(request: Request, db: AsyncSession) -> Response:
     """Every screen, online or not, and what it plays; htmx refreshes the table."""
     user: User = request.state.user
-    rows = _fleet_rows(request, await screens.list_screens(db, user))
+    rows = await _fleet_rows(request, await screens.list_screens(db, user))
     await _playing_in_words(request, db, rows)
     return render(
         request,
         "fleet.html",
-        {"rows": rows, "can_manage": user.role in screens.MANAGERS},
+        {"rows": rows},
         block="fleet_table",
     )
 
@@ -98,12 +98,11 @@ async def _playing_in_words(request: Request, db: AsyncSession, rows: list[dict[
         row["latest"] = latest.get(row["screen"].id)
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def screen_command(request: Request, db: AsyncSession) -> Response:
     """Reload or identify a screen; the event reaches it at once if it is online."""
     user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
+    require(user, Permission.MANAGE_SCREENS)
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
     form = Form(await read_form(request))
     command = form.choice("command", set(screens.COMMANDS))

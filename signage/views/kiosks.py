@@ -19,10 +19,11 @@ from signage.db import transaction, utcnow
 from signage.errors import Conflict, Unauthorized, ValidationFailed
 from signage.i18n import N_
 from signage.models import Kiosk, QueueService, Site, Ticket
+from signage.permissions import Permission
 from signage.queue import boards, kiosks, tickets
 from signage.submissions import once
 from signage.views.boards import phone_url
-from signage.views.counters import MANAGERS, _page
+from signage.views.counters import _page
 from signage.web import (
     Form,
     client_ip,
@@ -165,7 +166,7 @@ async def kiosk_ticket(request: Request) -> Response:
     )
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 @once
 async def kiosk_add(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
@@ -182,7 +183,7 @@ async def kiosk_add(request: Request, db: AsyncSession) -> Response:
     return await _page(request, db, site_id, new_kiosk=made)
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SET_UP_QUEUE)
 async def kiosk_revoke(request: Request, db: AsyncSession) -> Response:
     kiosk = await scope.get(db, request.state.user, Kiosk, request.path_params["kiosk_id"])
     site_id = kiosk.site_id

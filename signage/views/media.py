@@ -12,7 +12,8 @@ from signage import media
 from signage.db import transaction
 from signage.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
 from signage.i18n import N_
-from signage.models import Role, User
+from signage.models import User
+from signage.permissions import Permission
 from signage.web import (
     client_ip,
     current_user,
@@ -22,7 +23,6 @@ from signage.web import (
     staff_view,
 )
 
-UPLOADERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
@@ -32,7 +32,7 @@ async def media_list(request: Request) -> Response:
     return await _media_page(request)
 
 
-@staff_view(*UPLOADERS)
+@staff_view(Permission.UPLOAD_MEDIA)
 async def _media_page(request: Request, db: AsyncSession) -> Response:
     return render(
         request,
@@ -49,7 +49,7 @@ async def _media_page(request: Request, db: AsyncSession) -> Response:
 async def _upload(request: Request) -> Response:
     """No transaction is open while the picture is read and decoded (that can take a
     second or two), so other requests never wait for it."""
-    user = await current_user(request, *UPLOADERS)
+    user = await current_user(request, Permission.UPLOAD_MEDIA)
     settings = settings_of(request)
     try:
         form = await request.form(max_files=1, max_fields=10, max_part_size=1024 * 1024)

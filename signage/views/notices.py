@@ -13,7 +13,8 @@ from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from content.notices import NoticeStyle, NoticeText
 from signage import media, notices, scope, sites, textfit, words
 from signage.errors import NotFound, ValidationFailed
-from signage.models import Media, Notice, Role, User
+from signage.models import Media, Notice, User
+from signage.permissions import Permission
 from signage.submissions import once
 from signage.web import (
     Form,
@@ -27,7 +28,6 @@ from signage.web import (
     user_timezone,
 )
 
-AUTHORS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 STYLE_LABELS = words.STYLES
 STATUS_LABELS = words.NOTICE_STATUS
 
@@ -87,7 +87,6 @@ async def _form_page(
             "style_labels": STYLE_LABELS,
             "status_labels": STATUS_LABELS,
             "images": images,
-            "can_publish": notices.can_publish(user),
             "showing_on": (
                 await notices.screens_showing(db, user, notice.id) if notice is not None else []
             ),
@@ -116,7 +115,7 @@ def _values_of(notice: Notice, tz: str) -> dict[str, object]:
     return values
 
 
-@staff_view(*AUTHORS)
+@staff_view(Permission.EDIT_NOTICES)
 async def notice_list(request: Request, db: AsyncSession) -> Response:
     status = request.query_params.get("status", "")
     if status not in STATUS_LABELS:
@@ -161,7 +160,7 @@ async def _save(
     return notice, None
 
 
-@staff_view(*AUTHORS)
+@staff_view(Permission.EDIT_NOTICES)
 @once
 async def notice_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
@@ -175,7 +174,7 @@ async def notice_new(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/notices/{notice.id}?done=saved")
 
 
-@staff_view(*AUTHORS)
+@staff_view(Permission.EDIT_NOTICES)
 async def notice_edit(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     notice_id: int = request.path_params["notice_id"]
@@ -188,7 +187,7 @@ async def notice_edit(request: Request, db: AsyncSession) -> Response:
     return await _form_page(request, db, notice, _values_of(notice, user_timezone(request)), {})
 
 
-@staff_view(*AUTHORS)
+@staff_view(Permission.EDIT_NOTICES)
 async def notice_action(request: Request, db: AsyncSession) -> Response:
     """Send for approval, approve, or reject (with a reason)."""
     user: User = request.state.user
@@ -220,7 +219,7 @@ async def notice_action(request: Request, db: AsyncSession) -> Response:
     return redirect(request, f"/notices/{notice_id}?done={action}")
 
 
-@staff_view(*AUTHORS)
+@staff_view(Permission.EDIT_NOTICES)
 async def notice_fit(request: Request, db: AsyncSession) -> Response:
     """While editing (htmx): the texts that need pages on screens even in the smallest
     legible type. A warning only: such a notice can still be saved."""

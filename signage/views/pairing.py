@@ -7,13 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from content.protocol import PairAnswer
 from signage import screens
 from signage.db import transaction
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.live import pairing
 from signage.models import User
+from signage.permissions import Permission, require
 from signage.submissions import once
-from signage.views.screens import VIEWERS, _form_context, _screen_input
+from signage.views.screens import _form_context, _screen_input
 from signage.web import (
     Form,
     client_ip,
@@ -25,12 +27,11 @@ from signage.web import (
 )
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 @once
 async def screen_pair(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
+    require(user, Permission.PAIR_SCREENS)
     errors: dict[str, str] = {}
     values: dict[str, object] = {"layout": "hall", "site_id": user.site_id or "", "screen_id": ""}
     status_code = 200
@@ -64,11 +65,10 @@ async def screen_pair(request: Request, db: AsyncSession) -> Response:
     return render(request, "screen_pair.html", context, status_code=status_code)
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def screen_revoke(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
-    if user.role not in screens.MANAGERS:
-        raise Forbidden()
+    require(user, Permission.PAIR_SCREENS)
     screen = await screens.get_screen(db, user, request.path_params["screen_id"])
     await pairing.revoke(db, user, client_ip(request), screen)
     return redirect(request, f"/screens/{screen.id}?done=revoked")
@@ -80,4 +80,5 @@ async def player_pair(request: Request) -> Response:
     async with transaction(request.app.state.db) as db:
         pending = await pairing.request_pairing(db, str(token or ""), client_ip(request))
         code, expires = pending.code, pending.expires_at
-    return JSONResponse({"code": code, "expires": expires.isoformat()}, status_code=201)
+    answer: PairAnswer = {"code": code, "expires": expires.isoformat()}
+    return JSONResponse(answer, status_code=201)

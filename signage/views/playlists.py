@@ -7,25 +7,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import media, notices, playlists, sites, words
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.i18n import N_
-from signage.models import Playlist, Role, User
+from signage.models import Playlist, User
+from signage.permissions import Permission, require
 from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, staff_view, translate
 
-VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 KIND_LABELS = words.ITEM_KINDS
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_PLAYLISTS)
 @once
 async def playlist_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
     status_code = 200
     if request.method == "POST":
-        if user.role not in playlists.EDITORS:
-            raise Forbidden(N_("Only publishers can change playlists."))
+        require(user, Permission.EDIT_PLAYLISTS, N_("Only publishers can change playlists."))
         form = Form(await read_form(request))
         name = form.text("name", max_length=100)
         site_id = form.optional_id("site_id")
@@ -40,7 +39,6 @@ async def playlist_list(request: Request, db: AsyncSession) -> Response:
         request,
         "playlist_list.html",
         {
-            "can_edit": user.role in playlists.EDITORS,
             "playlists": await playlists.list_playlists(db, user),
             "site_choices": await sites.sites_for(db, user),
             "errors": errors,
@@ -70,28 +68,26 @@ async def _detail(
                 (n.id, n.title(str(user.language))) for n in await notices.list_notices(db, user)
             ],
             "images": await media.list_media(db, user),
-            "can_edit": user.role in playlists.EDITORS,
         },
         block="items",
         status_code=status_code,
     )
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_PLAYLISTS)
 async def playlist_detail(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     playlist = await playlists.get_playlist(db, user, request.path_params["playlist_id"])
     return await _detail(request, db, playlist, {})
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_PLAYLISTS)
 @once
 async def playlist_items(request: Request, db: AsyncSession) -> Response:
     """Add an item, or move/remove one (`move` = up, down or remove)."""
     user: User = request.state.user
     playlist_id: int = request.path_params["playlist_id"]
-    if user.role not in playlists.EDITORS:
-        raise Forbidden(N_("Only publishers can change playlists."))
+    require(user, Permission.EDIT_PLAYLISTS, N_("Only publishers can change playlists."))
     form = Form(await read_form(request))
     ip = client_ip(request)
     try:

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage import playlists, schedules, screens, sites, words
-from signage.errors import Forbidden, ValidationFailed
+from signage.errors import ValidationFailed
 from signage.i18n import N_
-from signage.models import Role, ScheduleEntry, User
+from signage.models import ScheduleEntry, User
+from signage.permissions import Permission, require
 from signage.submissions import once
 from signage.web import (
     ZONE_LABELS,
@@ -26,7 +27,6 @@ from signage.web import (
     user_timezone,
 )
 
-VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 DAYPART_ROWS = 3
 _WEEKDAY_NUMBERS = {str(d) for d in range(7)}
 DAY_LABELS = words.DAYS
@@ -35,8 +35,7 @@ WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_
 
 def _require_planner(user: User) -> None:
     """Refuse before reading the form, so the answer is 403 whatever was sent."""
-    if user.role not in schedules.PLANNERS:
-        raise Forbidden(N_("Only publishers can put content on screens."))
+    require(user, Permission.PLAN_SCHEDULES, N_("Only publishers can put content on screens."))
 
 
 def _schedule_input(request: Request, form: Form, user: User) -> schedules.ScheduleInput:
@@ -120,14 +119,13 @@ async def _form_page(
             ],
             "weekdays": [translate(request, d) for d in WEEKDAYS],
             "rows": range(DAYPART_ROWS),
-            "can_plan": user.role in schedules.PLANNERS,
             "timezone": user_timezone(request),
         },
         status_code=status_code,
     )
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCHEDULES)
 async def schedule_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     return render(
@@ -139,12 +137,11 @@ async def schedule_list(request: Request, db: AsyncSession) -> Response:
             "groups": {g.id: g.name for g in await screens.list_groups(db, user)},
             "day_labels": DAY_LABELS,
             "done": request.query_params.get("done", ""),
-            "can_plan": user.role in schedules.PLANNERS,
         },
     )
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCHEDULES)
 @once
 async def schedule_new(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
@@ -162,7 +159,7 @@ async def schedule_new(request: Request, db: AsyncSession) -> Response:
     return redirect(request, "/schedules?done=created")
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCHEDULES)
 async def schedule_edit(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     schedule_id: int = request.path_params["schedule_id"]
@@ -184,7 +181,7 @@ async def schedule_edit(request: Request, db: AsyncSession) -> Response:
     return redirect(request, "/schedules?done=saved")
 
 
-@staff_view(Role.ADMIN, Role.PUBLISHER)
+@staff_view(Permission.MANAGE_CLOSURES)
 @once
 async def closure_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user

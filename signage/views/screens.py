@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,11 +11,13 @@ from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
+from content.protocol import Manifest as ManifestBody
 from signage import manifests, playlists, screens, sites
 from signage.db import utcnow
-from signage.errors import Forbidden, NotFound, ValidationFailed
+from signage.errors import NotFound, ValidationFailed
 from signage.i18n import N_
-from signage.models import Role, User
+from signage.models import User
+from signage.permissions import Permission, require
 from signage.queue import counters
 from signage.submissions import once
 from signage.views.player import screenshot_path
@@ -31,8 +32,6 @@ from signage.web import (
     staff_view,
     translate,
 )
-
-VIEWERS = (Role.ADMIN, Role.PUBLISHER, Role.EDITOR)
 
 
 def _screen_input(form: Form) -> screens.ScreenInput:
@@ -63,7 +62,7 @@ async def _form_context(request: Request, db: AsyncSession) -> dict[str, object]
     }
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 @once
 async def screen_list(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
@@ -71,8 +70,7 @@ async def screen_list(request: Request, db: AsyncSession) -> Response:
     values: dict[str, object] = {"layout": "hall", "site_id": user.site_id or ""}
     status_code = 200
     if request.method == "POST":
-        if user.role not in screens.MANAGERS:
-            raise Forbidden()
+        require(user, Permission.MANAGE_SCREENS)
         form = Form(await read_form(request))
         data = _screen_input(form)
         try:
@@ -89,26 +87,21 @@ async def screen_list(request: Request, db: AsyncSession) -> Response:
             "screens": await screens.list_screens(db, user),
             "errors": errors,
             "values": values,
-            "can_manage": user.role in screens.MANAGERS,
         }
     )
     return render(request, "screen_list.html", context, status_code=status_code)
 
 
-def _timeline_rows(
-    body: dict[str, object], zone_name: str, tz: ZoneInfo
-) -> list[dict[str, object]]:
-    timeline = body.get("timeline")
-    assert isinstance(timeline, dict)
+def _timeline_rows(body: ManifestBody, zone_name: str, tz: ZoneInfo) -> list[dict[str, object]]:
     rows = []
-    for slot in timeline.get(zone_name, []):
+    for slot in body["timeline"].get(zone_name, []):
         start = datetime.fromisoformat(slot["start"]).astimezone(tz)
         end = datetime.fromisoformat(slot["end"]).astimezone(tz)
         rows.append({**slot, "local_start": start, "local_end": end})
     return rows
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def screen_detail(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     screen_id: int = request.path_params["screen_id"]
@@ -116,8 +109,7 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
     errors: dict[str, str] = {}
     status_code = 200
     if request.method == "POST":
-        if user.role not in screens.MANAGERS:
-            raise Forbidden()
+        require(user, Permission.MANAGE_SCREENS)
         form = Form(await read_form(request))
         data = _screen_input(form)
         try:
@@ -142,29 +134,28 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
             "errors": errors,
             "playlist_names": {p.id: p.name for p in context["playlists"]},  # type: ignore[attr-defined]
             "done": request.query_params.get("done", ""),
-            "can_manage": user.role in screens.MANAGERS,
             "now_local": utcnow().astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
         }
     )
     return render(request, "screen_detail.html", context, status_code=status_code)
 
 
-def preview_zones(body: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+def preview_zones(body: ManifestBody, at: datetime) -> list[dict[str, object]]:
     """Each zone of the manifest's layout with what it shows at `at`, as players do."""
     layout = body["layout"]
     notices = body["notices"]
-    shown = []
+    shown: list[dict[str, object]] = []
     for zone in layout["zones"]:
         wide = side_by_side(zone, layout["orientation"])
         showing = shown_at(
             body["timeline"].get(zone["name"], []),
-            body.get("fallback", {}).get(zone["name"], []),
+            body["fallback"].get(zone["name"], []),
             at,
             notices,
             wide,
         )
         item = showing.item if showing else None
-        notice = notices.get(str(item["notice"])) if item and item["type"] == "notice" else None
+        notice = notices.get(str(item.get("notice"))) if item and item["type"] == "notice" else None
         texts = []
         if notice and showing:
             by_language = {t["language"]: t for t in notice["texts"]}
@@ -173,7 +164,7 @@ def preview_zones(body: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
     return shown
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def screen_preview(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     screen_id: int = request.path_params["screen_id"]
@@ -229,7 +220,7 @@ async def layout_css(request: Request) -> Response:
     )
 
 
-@staff_view(*VIEWERS)
+@staff_view(Permission.SEE_SCREENS)
 async def screen_screenshot(request: Request, db: AsyncSession) -> Response:
     """The last frame a headless player sent, for staff only."""
     screen = await screens.get_screen(db, request.state.user, request.path_params["screen_id"])

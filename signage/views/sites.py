@@ -10,7 +10,7 @@ from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import sites
 from signage.errors import Forbidden, ValidationFailed
 from signage.i18n import N_
-from signage.models import Role
+from signage.permissions import Permission
 from signage.submissions import once
 from signage.web import Form, client_ip, read_form, redirect, render, settings_of, staff_view
 
@@ -36,7 +36,7 @@ def _context(request: Request, errors: dict[str, str]) -> dict[str, object]:
     }
 
 
-@staff_view(Role.ADMIN)
+@staff_view(Permission.MANAGE_SITES)
 @once
 async def site_list(request: Request, db: AsyncSession) -> Response:
     errors: dict[str, str] = {}
@@ -65,7 +65,7 @@ async def site_list(request: Request, db: AsyncSession) -> Response:
     return render(request, "sites.html", context, status_code=status_code)
 
 
-@staff_view(Role.ADMIN)
+@staff_view(Permission.MANAGE_SITES)
 async def site_edit(request: Request, db: AsyncSession) -> Response:
     site_id: int = request.path_params["site_id"]
     site = await sites.get_site(db, request.state.user, site_id)

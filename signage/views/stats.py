@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from signage.db import utcnow
+from signage.permissions import Permission
 from signage.queue import counters, stats, tickets
-from signage.views.counters import MANAGERS
 from signage.web import (
     render,
     staff_view,
@@ -27,7 +27,7 @@ def _range(request: Request, today: date) -> tuple[date, date]:
     return stats.clamp_range(parse("from", today), parse("to", today))
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SEE_QUEUE_STATS)
 async def queue_stats_page(request: Request, db: AsyncSession) -> Response:
     site = await counters.site_for(db, request.state.user, request.path_params["site_id"])
     first, last = _range(request, tickets.local_today(site, utcnow()))
@@ -41,7 +41,7 @@ async def queue_stats_page(request: Request, db: AsyncSession) -> Response:
     )
 
 
-@staff_view(*MANAGERS)
+@staff_view(Permission.SEE_QUEUE_STATS)
 async def queue_stats_csv(request: Request, db: AsyncSession) -> Response:
     site = await counters.site_for(db, request.state.user, request.path_params["site_id"])
     first, last = _range(request, tickets.local_today(site, utcnow()))

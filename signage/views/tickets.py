@@ -20,17 +20,17 @@ from signage import scope, words
 from signage.db import commit, utcnow
 from signage.errors import BadRequest, NotFound
 from signage.i18n import N_
-from signage.models import QueueCounter, QueueService, Role, Site, Ticket, TicketStatus, User
+from signage.models import QueueCounter, QueueService, Site, Ticket, TicketStatus, User
+from signage.permissions import Permission
 from signage.queue import boards, counters, tickets
 from signage.submissions import REQUEST_ID
 from signage.web import Form, client_ip, is_htmx, read_form, redirect, render, staff_view
 
-CALLERS = (Role.ADMIN, Role.PUBLISHER, Role.COUNTER)
 SHOWN = 30  # the longest waiting and held lists the console shows
 STATUS_LABELS = words.TICKET_STATUS
 
 
-@staff_view(*CALLERS)
+@staff_view(Permission.WORK_COUNTER)
 async def counter_home(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     return render(request, "counter_home.html", {"counters": await counters.counters_for(db, user)})
@@ -85,7 +85,7 @@ async def _context(request: Request, db: AsyncSession, counter: QueueCounter) ->
     }
 
 
-@staff_view(*CALLERS)
+@staff_view(Permission.WORK_COUNTER)
 async def counter_console(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     counter = await tickets.get_counter(db, user, request.path_params["counter_id"])
@@ -103,7 +103,7 @@ ACTIONS = {"next", "call", "recall", "start", "finish", "hold", "no_show", "tran
            "return", "cancel", "open", "close", "issue"}  # fmt: skip
 
 
-@staff_view(*CALLERS)
+@staff_view(Permission.WORK_COUNTER)
 async def counter_action(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     counter_id: int = request.path_params["counter_id"]

@@ -13,6 +13,7 @@ from signage import auth, totp
 from signage.db import transaction, utcnow
 from signage.errors import Forbidden, ValidationFailed
 from signage.models import User
+from signage.permissions import Permission
 from signage.web import (
     Form,
     client_ip,
@@ -57,7 +58,7 @@ def _offered(user: User) -> None:
         raise Forbidden()
 
 
-@staff_view(two_step_set_up=True)
+@staff_view(Permission.USE_ACCOUNT, two_step_set_up=True)
 async def two_step(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     _offered(user)
@@ -83,7 +84,7 @@ async def two_step(request: Request, db: AsyncSession) -> Response:
     return await _page(request, db, user, codes=codes)
 
 
-@staff_view(two_step_set_up=True)
+@staff_view(Permission.USE_ACCOUNT, two_step_set_up=True)
 async def two_step_qr(request: Request, db: AsyncSession) -> Response:
     """The QR code of the secret being set up (drawn here: nothing leaves the CMS)."""
     user: User = request.state.user
@@ -100,7 +101,7 @@ async def _with_code(request: Request, action: Action) -> Response:
     """Run an action that asks for a second-step code. Each try counts against the login
     limit before the code is checked (in a transaction of its own); only a wrong code or
     password keeps counting."""
-    me = await current_user(request)
+    me = await current_user(request, Permission.USE_ACCOUNT)
     form = Form(await read_form(request))
     sessions = request.app.state.db
     ip = client_ip(request)

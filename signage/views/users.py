@@ -11,6 +11,7 @@ from signage.db import transaction, utcnow
 from signage.errors import Unauthorized, ValidationFailed
 from signage.i18n import LANGUAGES
 from signage.models import Role, User
+from signage.permissions import Permission
 from signage.submissions import once
 from signage.web import Form, client_ip, cookie_name, read_form, redirect, render, staff_view
 
@@ -48,7 +49,7 @@ async def _users_page(
     )
 
 
-@staff_view(Role.ADMIN)
+@staff_view(Permission.MANAGE_USERS)
 @once
 async def user_list(request: Request, db: AsyncSession) -> Response:
     if request.method == "GET":
@@ -71,7 +72,7 @@ async def user_list(request: Request, db: AsyncSession) -> Response:
     return redirect(request, "/users?done=created")
 
 
-@staff_view(Role.ADMIN)
+@staff_view(Permission.MANAGE_USERS)
 async def user_edit(request: Request, db: AsyncSession) -> Response:
     user_id: int = request.path_params["user_id"]
     target = await users.get_user(db, request.state.user, user_id)
@@ -100,7 +101,7 @@ async def user_edit(request: Request, db: AsyncSession) -> Response:
     )
 
 
-@staff_view(Role.ADMIN)
+@staff_view(Permission.MANAGE_USERS)
 async def user_password(request: Request, db: AsyncSession) -> Response:
     user_id: int = request.path_params["user_id"]
     form = Form(await read_form(request))
@@ -123,7 +124,7 @@ async def user_password(request: Request, db: AsyncSession) -> Response:
     return redirect(request, "/users?done=password")
 
 
-@staff_view(Role.ADMIN)
+@staff_view(Permission.MANAGE_USERS)
 async def user_two_step_reset(request: Request, db: AsyncSession) -> Response:
     target = await users.get_user(db, request.state.user, request.path_params["user_id"])
     await totp.reset(db, request.state.user, client_ip(request), target)
@@ -154,7 +155,7 @@ async def _count_password_attempt(request: Request) -> int | None:
         )
 
 
-@staff_view()
+@staff_view(Permission.USE_ACCOUNT)
 async def _account(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     errors: dict[str, str] = {}
