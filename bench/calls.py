@@ -45,6 +45,7 @@ from typing import Any
 import httpx2 as httpx
 import sqlalchemy as sa
 from _players import (
+    BENCH_LABEL,
     ServerProcess,
     Tally,
     finish,
@@ -177,10 +178,10 @@ async def _board_player(url: str, token: str, tally: Tally, boards: Boards) -> N
                     continue
                 else:
                     continue
-                if event.get("kind") == "queue.call":
-                    boards.got(event["label"])
-                elif event.get("kind") == "bench":
+                if event.get("label") == BENCH_LABEL:
                     tally.add("bench")
+                elif event.get("kind") == "queue.call":
+                    boards.got(event["label"])
         except ConnectionClosed:
             pass
         finally:
