@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -12,6 +13,7 @@ from typing import Any, cast
 
 import httpx2 as httpx
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -24,8 +26,11 @@ from content.protocol import (
     ServerMessage,
     read_server_message,
 )
+from signage.db import create_engine, session_factory
+from signage.live.socket import SeenWriter
+from signage.models import Screen
 
-from .conftest import LiveServer, Staff
+from .conftest import LiveServer, Staff, add_site
 from .wire import conforms
 
 
@@ -360,6 +365,54 @@ def test_screenshots_from_a_player(live_server: LiveServer, staff: Staff) -> Non
     not_png = httpx.post(url, content=b"<html>", headers={"Authorization": f"Bearer {token}"})
     assert not_png.status_code == 400
     assert staff.http.get(f"/screens/{screen_id}/screenshot").content == frame.getvalue()
+
+
+def test_what_players_report_is_written_in_one_batch_per_set_of_fields(
+    database_url: str, db: sa.Engine
+) -> None:
+    """SeenWriter, on the real database: screens that said different things each get
+    exactly theirs; screens that said nothing are left alone."""
+    site_id = add_site(db)
+    with db.begin() as conn:
+        ids = [
+            conn.execute(
+                sa.insert(Screen).values(site_id=site_id, name=f"s{i}", layout="full")
+            ).inserted_primary_key[0]  # type: ignore[index]
+            for i in range(4)
+        ]
+
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        try:
+            seen = SeenWriter(session_factory(engine))
+            seen.note(ids[0], player_kind="web", player_version="2.1")
+            seen.note(ids[1])
+            seen.note(ids[2], manifest_ack=7)
+            seen.note(ids[2])  # a later heartbeat keeps the acknowledgement
+            seen.note(ids[1], manifest_ack=3)
+            await seen.flush()
+            assert seen.pending == {}
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+    with db.connect() as conn:
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                sa.select(
+                    Screen.id,
+                    Screen.last_seen_at,
+                    Screen.player_kind,
+                    Screen.player_version,
+                    Screen.manifest_ack,
+                )
+            )
+        }
+    assert (rows[ids[0]].player_kind, rows[ids[0]].player_version) == ("web", "2.1")
+    assert [rows[i].manifest_ack for i in ids] == [0, 3, 7, 0]
+    assert all(rows[i].last_seen_at is not None for i in ids[:3])
+    assert rows[ids[3]].last_seen_at is None and rows[ids[3]].player_kind == ""
 
 
 def test_alert_acks_are_taken_and_a_malformed_one_closes(

@@ -8,10 +8,11 @@ on reconnect, so one stalled screen never slows down the others.
 Fast path: while a player's sender is idle (nothing queued, waiting for work), an event is
 handed to the subscriber's `write` callable, which the socket sets to write a frame at
 once when the connection can take it without waiting. One event to every screen then
-costs one synchronous write per screen and no task wake-ups. When `write` declines (the
-player's transport is backed up, or the connection is closing), the event goes to the
-queue as before, and so does every event after it until the sender has caught up, so
-order is kept and a stalled player still ends in 4004.
+costs one synchronous write per screen and no task wake-ups; so does a state message (a
+queue board, after every call). When `write` declines (the player's transport is backed
+up, or the connection is closing), the message goes to the queue as before, and so does
+every one after it until the sender has caught up, so order is kept and a stalled player
+still ends in 4004.
 
 Events carry one sequence number per `epoch`; the last `BUFFER` events are kept so a
 reconnecting player can be sent what it missed.
@@ -102,18 +103,22 @@ class Subscriber:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def offer(self, text: str) -> None:
+    def _write_now(self, text: str) -> bool:
         waiter = self._waiter
         # An undone waiter means the sender is idle: nothing is queued (anything queued
         # or a close would have completed it), so writing now keeps the order.
         if waiter is not None and self.write is not None and not waiter.done():
             try:
-                if self.write(text):
-                    return
+                return self.write(text)
             except Exception:
                 # Queue it instead: the sender meets the failure on its own path and ends
                 # this connection; publishing goes on for everyone else.
                 log.exception("direct write to a player failed")
+        return False
+
+    def offer(self, text: str) -> None:
+        if self._write_now(text):
+            return
         if len(self.events) >= QUEUE_SIZE:
             self.close(CLOSE_TOO_SLOW)
             return
@@ -121,6 +126,10 @@ class Subscriber:
         self._wake()
 
     def set_state(self, key: str, text: str) -> None:
+        # Written at once like an event when the sender is idle (a queue board goes to
+        # every screen of a site after each call: no task wake-up per screen).
+        if self._write_now(text):
+            return
         self.state[key] = text
         self._wake()
 

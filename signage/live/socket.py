@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Protocol, TypedDict, Unpack
+from typing import ClassVar, Protocol, TypedDict, Unpack, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -189,12 +189,22 @@ class SeenWriter:
         if not self.pending:
             return
         batch, self.pending = self.pending, {}
+        # One statement per set of fields, run for all its screens at once: on SQLite the
+        # transaction holds the only write lock, and a counter's call waits behind it.
+        groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for screen_id, fields in batch.items():
+            row = {"screen": screen_id} | {f"new_{k}": v for k, v in fields.items()}
+            groups.setdefault(tuple(sorted(fields)), []).append(row)
+        table = cast(sa.Table, Screen.__table__)
         try:
             async with transaction(self.sessions) as db:
-                for screen_id, fields in batch.items():
-                    await db.execute(
-                        sa.update(Screen).where(Screen.id == screen_id).values(**fields)
+                for keys, rows in groups.items():
+                    statement = (
+                        sa.update(table)
+                        .where(table.c.id == sa.bindparam("screen"))
+                        .values({k: sa.bindparam(f"new_{k}") for k in keys})
                     )
+                    await db.execute(statement, rows)
         except sa.exc.SQLAlchemyError as exc:
             # Kept and written with the next batch: players play on meanwhile.
             for screen_id, fields in batch.items():

@@ -213,6 +213,12 @@ class Voice:
         temporary.replace(path)
         return True
 
+    async def prepare_counter(self, counter: int, languages: tuple[str, ...]) -> None:
+        """Speak a counter's part ahead of its first call."""
+        for language in languages:
+            if language in PHRASES:
+                await self.clip(language, counter_part(language, counter))
+
     async def prepare(self, prefix: str, number: int, languages: tuple[str, ...]) -> None:
         """Speak a ticket's number ahead of its call."""
         for language in languages:
