@@ -3,11 +3,12 @@
 - `make_database`: a temporary SQLite database with N paired screens (and manifests).
 - `ServerProcess`: the server in a child process, so its CPU and memory are its own:
   `ours` is the real app (create_app) under uvicorn with the production websocket
-  options (`signage.cli.server_options`, the player websocket protocol included), plus
+  options (`signage.cli.server_options`, the player websocket protocol included) and
+  garbage-collector tuning (`signage.cli.tune_gc`; `--gc=default` leaves it out), plus
   one test-only route `GET /bench/publish`; `bare` is the websockets
-  library's own `serve()` + `broadcast()`. Both take JSON-line commands on stdin (`stats`,
-  `publish`, `profile`) and answer on stdout; the server stops on SIGTERM, when stdin
-  closes, or after `--lifetime` seconds.
+  library's own `serve()` + `broadcast()`. Both take JSON-line commands on stdin
+  (`stats`, `publish`, `profile`, `lag`, `collect`) and answer on stdout; the server stops
+  on SIGTERM, when stdin closes, or after `--lifetime` seconds.
 - `Player` and `Tally`: real websocket clients and what they received.
 
 Run as a script, this file is the server process (`_players.py ours|bare --port ...`).
@@ -33,9 +34,12 @@ from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-PAD = 125  # an event message of about 200 bytes
+if TYPE_CHECKING:  # the messages, typed as the server and the players have them
+    from content.protocol import CallEvent, EventMessage, Hello, Manifest, Welcome, Zone
+
+PAD = 0  # characters added to the event's text: 0 is a call without sound, about 330 bytes
 BATCH = 50  # players connecting at once, so the accept backlog is never overrun
 
 
@@ -52,12 +56,35 @@ def free_port() -> int:
 
 def event_text(seq: int, pad: int) -> str:
     """The `event` message, shaped and encoded as signage.live.hub does."""
-    message = {"type": "event", "seq": seq, "id": uuid.uuid4().hex, "event": _event(pad)}
+    message: EventMessage = {
+        "type": "event",
+        "seq": seq,
+        "id": uuid.uuid4().hex,
+        "event": _event(pad),
+    }
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def _event(pad: int) -> dict[str, Any]:
-    return {"kind": "bench", "pad": "x" * pad}
+BENCH_LABEL = "bench"  # the label of benchmark events: no ticket is ever called that
+
+
+def _event(pad: int) -> CallEvent:
+    """A queue call without sound (what a rush sends), its text padded by `pad`."""
+    return {
+        "kind": "queue.call",
+        "ticket": 1,
+        "label": BENCH_LABEL,
+        "service": "住民票",
+        "service_names": {"ja": "住民票"},
+        "counter": 1,
+        "counter_id": 1,
+        "counter_name": "1番",
+        "recall": False,
+        "at": "2026-12-02T13:00:00+09:00",
+        "highlight_seconds": 10,
+        "audio": [],
+        "texts": {"ja": "x" * pad},
+    }
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -127,29 +154,48 @@ def make_database(folder: Path, screens: int, manifests: bool = False) -> tuple[
     return url, tokens
 
 
-def _manifest_body(screen_id: int, site_id: int) -> dict[str, Any]:
-    """A small manifest of the real shape: one zone, three notices."""
+def _manifest_body(screen_id: int, site_id: int) -> Manifest:
+    """A small manifest of the real shape: one zone, one slot of three notices."""
+    zone: Zone = {"name": "main", "kind": "main", "x": 0, "y": 0, "width": 1, "height": 1}
+    start, end = "2026-01-01T00:00:00+00:00", "2026-01-03T01:00:00+00:00"
     return {
         "protocol": 1,
         "screen": {"id": screen_id, "name": f"s{screen_id}"},
-        "site": {"id": site_id, "name": "本庁舎", "timezone": "Asia/Tokyo", "languages": ["ja"]},
-        "layout": {"key": "full", "orientation": "landscape", "zones": ["main"]},
-        "zones": {
+        "queue": {"silent": False, "counter": None},
+        "site": {
+            "id": site_id,
+            "name": "本庁舎",
+            "name_en": "",
+            "timezone": "Asia/Tokyo",
+            "languages": ["ja"],
+        },
+        "layout": {"key": "full", "orientation": "landscape", "zones": [zone]},
+        "from": start,
+        "until": end,
+        "timeline": {
             "main": [
                 {
-                    "kind": "notice",
-                    "seconds": 15,
-                    "notice": {
-                        "style": "normal",
-                        "image": None,
-                        "texts": [
-                            {"language": "ja", "title": f"お知らせ {k}", "html": "<p>本文</p>"}
-                        ],
-                    },
+                    "start": start,
+                    "end": end,
+                    "schedule": None,
+                    "playlist": 1,
+                    "items": [
+                        {"type": "notice", "duration": 15, "notice": k, "from": None, "until": None}
+                        for k in range(3)
+                    ],
                 }
-                for k in range(3)
             ]
         },
+        "fallback": {},
+        "notices": {
+            str(k): {
+                "style": "normal",
+                "image": None,
+                "texts": [{"language": "ja", "title": f"お知らせ {k}", "html": "<p>本文</p>"}],
+            }
+            for k in range(3)
+        },
+        "media": [],
     }
 
 
@@ -255,17 +301,16 @@ class Tally:
 
 
 def hello(token: str, manifest_version: int = 0) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "token": token,
-            "protocol": 1,
-            "epoch": None,
-            "seq": 0,
-            "manifest_version": manifest_version,
-            "player": {"kind": "bench", "version": "1"},
-        }
-    )
+    message: Hello = {
+        "type": "hello",
+        "token": token,
+        "protocol": 1,
+        "epoch": None,
+        "seq": 0,
+        "manifest_version": manifest_version,
+        "player": {"kind": "bench", "version": "1"},
+    }
+    return json.dumps(message)
 
 
 class Player:
@@ -330,6 +375,84 @@ async def http_get(port: int, path: str) -> int:
 # --- the server process (server side) ------------------------------------------------
 
 
+def _describe(handle: asyncio.Handle) -> str:
+    """Which coroutine (or function) a loop callback ran."""
+    callback = handle._callback  # type: ignore[attr-defined]
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        name = getattr(coro, "__qualname__", repr(coro))
+        return f"task {name}"
+    return getattr(callback, "__qualname__", repr(callback))[:120]
+
+
+class LagProbe:
+    """What stalls the server's event loop, for the `lag` command: a task that wakes every
+    `TICK` s and keeps each late wake-up (its time and how late); each garbage collection
+    (generation, duration); and, with `callbacks`, every loop callback slower than
+    `SLOW` s (what asyncio's debug mode reports as slow, without the rest of debug mode).
+    Times are `time.perf_counter()`, which is the same clock in every process on Linux."""
+
+    TICK = 0.005
+    LATE = 0.010
+    SLOW = 0.010
+
+    def __init__(self) -> None:
+        self.late: list[tuple[float, float]] = []
+        self.gcs: list[tuple[float, int, float, int]] = []
+        self.slow: list[tuple[float, float, str]] = []
+        self._gc_started = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._original_run: Any = None
+
+    def start(self, callbacks: bool) -> None:
+        import gc
+
+        self.late, self.gcs, self.slow = [], [], []
+        gc.callbacks.append(self._gc)
+        self._task = asyncio.ensure_future(self._tick())
+        if callbacks:
+            handle = asyncio.events.Handle
+            original = self._original_run = handle._run
+            probe = self
+
+            def timed_run(h: asyncio.Handle) -> None:
+                started = time.perf_counter()
+                original(h)
+                took = time.perf_counter() - started
+                if took > probe.SLOW:
+                    probe.slow.append((started, took, _describe(h)))
+
+            handle._run = timed_run  # type: ignore[method-assign]
+
+    def stop(self) -> dict[str, Any]:
+        import gc
+
+        if self._task is not None:
+            self._task.cancel()
+        if self._gc in gc.callbacks:
+            gc.callbacks.remove(self._gc)
+        if self._original_run is not None:
+            asyncio.events.Handle._run = self._original_run  # type: ignore[method-assign]
+            self._original_run = None
+        return {"late": self.late, "gcs": self.gcs, "slow": self.slow}
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._gc_started
+            self.gcs.append((self._gc_started, info["generation"], took, info["collected"]))
+
+    async def _tick(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.TICK)
+            late = time.perf_counter() - started - self.TICK
+            if late > self.LATE:
+                self.late.append((started, late))
+
+
 def _reply(answer: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
@@ -342,6 +465,7 @@ async def _control(
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     profiler: cProfile.Profile | None = None
+    probe = LagProbe()
     while line := await reader.readline():
         command = json.loads(line)
         cmd = command["cmd"]
@@ -361,19 +485,36 @@ async def _control(
                 stats.strip_dirs()
             stats.sort_stats(command.get("sort", "tottime")).print_stats(command.get("top", 15))
             _reply({"text": out.getvalue()})
+        elif cmd == "collect":  # time a full garbage collection, then maybe freeze
+            import gc
+
+            tracked = len(gc.get_objects())
+            started = time.perf_counter()
+            gc.collect()
+            took = time.perf_counter() - started
+            if command.get("freeze"):
+                gc.freeze()
+            _reply({"ms": took * 1000, "tracked": tracked, "frozen": gc.get_freeze_count()})
+        elif cmd == "lag" and command["on"]:
+            probe.start(callbacks=command.get("callbacks", False))
+            _reply({})
+        elif cmd == "lag":
+            _reply(probe.stop())
         else:
             _reply({"error": f"unknown command {cmd!r}"})
     stop()  # stdin closed: the driver is gone
 
 
-async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: float) -> None:
+async def _serve_ours(
+    port: int, database_url: str, data_dir: str, lifetime: float, gc_tuning: bool
+) -> None:
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
     from signage.app import create_app
-    from signage.cli import server_options
+    from signage.cli import server_options, tune_gc
     from signage.settings import PROJECT_ROOT, Settings
 
     settings = Settings.load(
@@ -396,6 +537,8 @@ async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: flo
     def publish(count: int, pad: int) -> int:
         return [hub.publish(_event(pad), None) for _ in range(count)][-1]
 
+    if gc_tuning:
+        tune_gc()  # as `signage serve` does
     # The options of `signage serve` (signage/cli.py), with a bound on shutdown.
     config = uvicorn.Config(
         app,
@@ -428,11 +571,20 @@ async def _serve_bare(port: int, lifetime: float) -> None:
     from websockets.http11 import Request, Response
 
     seq = 0
-    welcome = json.dumps({"type": "welcome", "protocol": 1})
+    welcome: Welcome = {
+        "type": "welcome",
+        "protocol": 1,
+        "screen": {"id": 1, "name": "bare"},
+        "epoch": "bare",
+        "seq": 0,
+        "server_time": "2026-12-02T13:00:00+09:00",
+        "heartbeat": 30,
+    }
+    welcome_text = json.dumps(welcome, separators=(",", ":"))
 
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
-        await ws.send(welcome)
+        await ws.send(welcome_text)
         async for _ in ws:
             pass
 
@@ -470,10 +622,15 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--lifetime", type=float, default=600)
+    parser.add_argument("--gc", choices=["serve", "default"], default="serve")
     args = parser.parse_args()
     raise_nofile()
     if args.kind == "ours":
-        asyncio.run(_serve_ours(args.port, args.database_url, args.data_dir, args.lifetime))
+        asyncio.run(
+            _serve_ours(
+                args.port, args.database_url, args.data_dir, args.lifetime, args.gc == "serve"
+            )
+        )
     else:
         asyncio.run(_serve_bare(args.port, args.lifetime))
 

@@ -3,8 +3,9 @@
 Each server runs in its own process (bench/_players.py): `ours` is the real app under
 uvicorn with the production websocket options, on a temporary SQLite database with paired
 screens; `bare` is `websockets.asyncio.server.serve()` + `broadcast()`. N real players
-connect from this process (50 at a time) and say hello. Then 20 events of about 200 bytes
-are published inside the server's event loop (`app.state.hub.publish` for ours), two ways:
+connect from this process (50 at a time) and say hello. Then 20 events (calls without sound,
+about 330 bytes) are published inside the server's event loop (`app.state.hub.publish` for
+ours), two ways:
 
 - one at a time: publish one event, wait until every player has it, then the next;
 - burst: the 20 events back to back.
@@ -28,10 +29,12 @@ import time
 from pathlib import Path
 
 from _players import (
+    PAD,
     Player,
     ServerProcess,
     Tally,
     connect_all,
+    event_text,
     finish,
     free_port,
     log_problems,
@@ -101,7 +104,8 @@ async def main(sizes: list[int], events: int, profile: bool) -> None:
         ours, server, tally, tasks = await _run_server(
             "ours", sizes, events, folder, tokens, database_url=url, data_dir=str(folder)
         )
-        print(f"Fan-out: server CPU per delivery, {events} events of ~200 B, median of {ROUNDS}")
+        size = len(event_text(1, PAD).encode())
+        print(f"Fan-out: server CPU per delivery, {events} events of {size} B, median of {ROUNDS}")
         print(
             f"{'players':>7}  {'mode':<12} {'bare µs':>8} {'ours µs':>8} {'ratio':>6}"
             f"  {'bare ms/event':>13} {'ours ms/event':>13}"

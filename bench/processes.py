@@ -9,7 +9,9 @@ players (real websocket clients in this process) and the same calls: counter sta
   first); half the players connect to each, and every call is made through the first, so
   half the screens are reached across processes.
 
-For each run: call → last player has the call (p50, p99, max), and the servers' CPU time
+For each run: call → last player has the call (p50, p99, max) with the p99 of a bare
+`websockets` `broadcast()` to the same players (a second connection each, one event
+between each two calls, so both see the same moments), and the servers' CPU time
 (user + system of every server process, from /proc, while the calls are made) per message
 delivered to a player (the call events and the board states that follow them). The voice
 is off, so what is compared is the push path itself.
@@ -38,6 +40,7 @@ from pathlib import Path
 import httpx2 as httpx
 import sqlalchemy as sa
 from _players import BATCH, free_port, hello, percentile, raise_nofile
+from calls import Bare
 
 from content.queue import ticket_number
 
@@ -260,7 +263,7 @@ async def _staff(client: httpx.AsyncClient, counter: int) -> str:
 
 
 async def _run(
-    name: str, servers: list[Server], tokens: list[str], queue: Queue, count: int
+    name: str, servers: list[Server], tokens: list[str], queue: Queue, count: int, bare: Bare
 ) -> dict[str, float]:
     for server in servers:
         await server.ready()
@@ -287,14 +290,18 @@ async def _run(
             assert reply.status_code == 200, reply.text[-300:]
             done = await asyncio.wait_for(calls.future(label), 30)
             latencies.append((done - started) * 1000)
-            await asyncio.sleep(random.uniform(0.2, 0.4))
+            await asyncio.sleep(random.uniform(0.1, 0.2))
+            await bare.one()  # the baseline, at the same moments of a shared machine
+            await asyncio.sleep(random.uniform(0.1, 0.2))
         await asyncio.sleep(1)  # the last boards
         delivered, cpu = calls.delivered - delivered, sum(s.cpu_seconds() for s in servers) - cpu
     queue.called += count + 3
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    start = len(bare.latencies) - count
     result = {
+        "bare99": percentile(bare.latencies[start:], 0.99),
         "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99),
         "max": max(latencies),
@@ -303,7 +310,9 @@ async def _run(
     }
     print(
         f"{name:>15}: call → last of {len(tokens)} players p50 {result['p50']:6.1f} ms, "
-        f"p99 {result['p99']:6.1f} ms, max {result['max']:6.1f} ms; server CPU "
+        f"p99 {result['p99']:6.1f} ms, max {result['max']:6.1f} ms "
+        f"(bare broadcast() p99 {result['bare99']:5.1f} ms: "
+        f"×{result['p99'] / result['bare99']:.2f}); server CPU "
         f"{result['cpu_us']:5.1f} µs per delivered message ({delivered} messages)",
         flush=True,
     )
@@ -322,9 +331,11 @@ async def main(players: int, count: int, postgres: str, redis_url: str) -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-processes-") as tmp:
         folder = Path(tmp)
+        bare = Bare(folder, tokens)
+        await bare.start()
         one = [Server(_env(database_url, "memory://", folder / "one"), folder / "one.log")]
         try:
-            results["one"] = await _run("one process", one, tokens, queue, count)
+            results["one"] = await _run("one process", one, tokens, queue, count, bare)
         finally:
             one[0].stop()
         two = [
@@ -332,10 +343,11 @@ async def main(players: int, count: int, postgres: str, redis_url: str) -> None:
             for i in (1, 2)
         ]
         try:
-            results["two"] = await _run("two on Redis", two, tokens, queue, count)
+            results["two"] = await _run("two on Redis", two, tokens, queue, count, bare)
         finally:
             for server in two:
                 server.stop()
+            await bare.stop()
     one_r, two_r = results["one"], results["two"]
     print(
         f"two processes on Redis / one process: p50 ×{two_r['p50'] / one_r['p50']:.2f}, "

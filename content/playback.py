@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from content.protocol import Item, NoticeBody, Slot, Timed, Zone
 
 # A zone at least this share of a landscape screen's width shows two languages at once.
 SIDE_BY_SIDE_WIDTH = 0.6
@@ -22,7 +23,7 @@ _FALLBACK_START = "2000-01-01T00:00:00+00:00"
 
 @dataclass(frozen=True)
 class Showing:
-    item: Mapping[str, Any]
+    item: Item
     languages: tuple[str, ...]  # for a notice: the languages on screen now, in order
     # How long this view (the item, or one language group of a notice) has been on screen
     # and how long it stays, in seconds: a text too long for its zone turns pages in it.
@@ -30,29 +31,27 @@ class Showing:
     duration: float = field(default=0.0, compare=False)
 
 
-def side_by_side(zone: Mapping[str, Any], orientation: str) -> bool:
+def side_by_side(zone: Zone, orientation: str) -> bool:
     return (
         orientation == "landscape"
-        and zone.get("kind") == "main"
-        and float(zone.get("width", 0)) >= SIDE_BY_SIDE_WIDTH
+        and zone["kind"] == "main"
+        and zone["width"] >= SIDE_BY_SIDE_WIDTH
     )
 
 
-def _valid(item: Mapping[str, Any], at: datetime) -> bool:
+def _valid(item: Item, at: datetime) -> bool:
     since, until = item.get("from"), item.get("until")
     if since and datetime.fromisoformat(since) > at:
         return False
     return not (until and datetime.fromisoformat(until) <= at)
 
 
-def _views(
-    item: Mapping[str, Any], notices: Mapping[str, Any], wide: bool
-) -> list[tuple[str, ...]]:
+def _views(item: Item, notices: Mapping[str, NoticeBody], wide: bool) -> list[tuple[str, ...]]:
     """The language groups an item shows in turn; one empty group for non-notices."""
-    if item.get("type") != "notice":
+    if item["type"] != "notice":
         return [()]
-    notice = notices.get(str(item.get("notice")), {})
-    codes = [text["language"] for text in notice.get("texts", [])]
+    notice = notices.get(str(item.get("notice")))
+    codes = [text["language"] for text in notice["texts"]] if notice else []
     if not codes:
         return [()]
     if wide and len(codes) > 1:
@@ -60,11 +59,11 @@ def _views(
     return [(code,) for code in codes]
 
 
-def _length(item: Mapping[str, Any], notices: Mapping[str, Any], wide: bool) -> int:
+def _length(item: Item, notices: Mapping[str, NoticeBody], wide: bool) -> int:
     return max(1, int(item["duration"])) * len(_views(item, notices, wide))
 
 
-def slot_at(slots: Sequence[Mapping[str, Any]], at: datetime) -> Mapping[str, Any] | None:
+def slot_at(slots: Sequence[Slot], at: datetime) -> Slot | None:
     """The slot of a zone's timeline (ISO `start`/`end`) that contains `at`."""
     for slot in slots:
         if datetime.fromisoformat(slot["start"]) <= at < datetime.fromisoformat(slot["end"]):
@@ -73,14 +72,14 @@ def slot_at(slots: Sequence[Mapping[str, Any]], at: datetime) -> Mapping[str, An
 
 
 def item_at(
-    slot: Mapping[str, Any],
+    slot: Timed,
     at: datetime,
-    notices: Mapping[str, Any] | None = None,
+    notices: Mapping[str, NoticeBody] | None = None,
     wide: bool = False,
 ) -> Showing | None:
     """What `slot` shows at `at`, among its items valid then; None if none is."""
     notices = notices or {}
-    items: list[Mapping[str, Any]] = [item for item in slot.get("items", []) if _valid(item, at)]
+    items = [item for item in slot["items"] if _valid(item, at)]
     if not items:
         return None
     lengths = [_length(item, notices, wide) for item in items]
@@ -96,10 +95,10 @@ def item_at(
 
 
 def shown_at(
-    slots: Sequence[Mapping[str, Any]],
-    fallback: Sequence[Mapping[str, Any]],
+    slots: Sequence[Slot],
+    fallback: Sequence[Item],
     at: datetime,
-    notices: Mapping[str, Any] | None = None,
+    notices: Mapping[str, NoticeBody] | None = None,
     wide: bool = False,
 ) -> Showing | None:
     """What a zone shows at `at`: its slot's item, or else a fallback item, so a slot
@@ -107,5 +106,5 @@ def shown_at(
     slot = slot_at(slots, at)
     showing = item_at(slot, at, notices, wide) if slot else None
     if showing is None and fallback:
-        showing = item_at({"start": _FALLBACK_START, "items": fallback}, at, notices, wide)
+        showing = item_at({"start": _FALLBACK_START, "items": list(fallback)}, at, notices, wide)
     return showing

@@ -81,7 +81,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         await hub.start()  # before the caches fill: no change is missed in between
         if app.state.jobs is not None:
             app.state.jobs.start()
-        await warm_manifests(app)
+        await warm_manifests(hub, app.state.readonly_db)
         announcer.start()
         alert_pusher.start()
         await announcer.warm()
@@ -139,6 +139,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     announcer = Announcer(hub, app.state.readonly_db, voice)
     app.state.announcer = announcer
     alert_pusher = AlertPusher(hub, app.state.readonly_db, voice)
+    app.state.alerts = alert_pusher
     outlets = changes.Outlets(hub, announcer, alerts=alert_pusher)
     app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
     app.state.seen = SeenWriter(app.state.db)

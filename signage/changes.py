@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from content.protocol import Command
 from signage import manifests, schedules
 from signage.db import before_commit, on_commit
 from signage.live.hub import CLOSE_REVOKED, Hub
@@ -143,7 +144,7 @@ class ScreenCommand:
     """A remote command (reload, identify, screenshot) for one screen."""
 
     screen_id: int
-    event: dict[str, Any] = field(hash=False)
+    event: Command = field(hash=False)
 
 
 @dataclass(frozen=True)

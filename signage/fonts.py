@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from content.languages import LANGUAGES
+from content.protocol import FontEntry, FontIndex
 
 WEIGHTS = {400: "400Regular", 700: "700Bold"}
 
@@ -101,10 +101,10 @@ def _digest(path: Path, size: int, mtime: float) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def index(vendor_dir: Path) -> dict[str, Any]:
+def index(vendor_dir: Path) -> FontIndex:
     """What /fonts/index.json says: each file with its family, weight, languages, size and
     SHA-256, so a player can fetch the ones it needs and verify them."""
-    entries = []
+    entries: list[FontEntry] = []
     for font in font_files(vendor_dir).values():
         stat = font.path.stat()
         entries.append(

@@ -12,13 +12,14 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from content import protocol
 from content.calendar import closed_days, days_around
 from content.layouts import LAYOUTS
 from content.notices import NoticeStatus, render_body
@@ -49,10 +50,14 @@ def window_start(now: datetime) -> datetime:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
+    return _when(value) if value else None
 
 
-def _rendition_for(media: Media, orientation: str) -> dict[str, Any] | None:
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _rendition_for(media: Media, orientation: str) -> protocol.MediaFile | None:
     rendition = media.rendition("1080x1920" if orientation == "portrait" else "1920x1080")
     if rendition is None:
         return None
@@ -138,7 +143,7 @@ class Inputs:
 
 async def build(
     db: AsyncSession, screen: Screen, now: datetime, inputs: Inputs | None = None
-) -> dict[str, Any]:
+) -> protocol.Manifest:
     """The manifest body for `screen` from `now` (without version and build time)."""
     if inputs is None:
         inputs = await Inputs.load(db, [screen])
@@ -151,11 +156,11 @@ async def build(
     defaults["main"] = screen.default_playlist_id
     entries = inputs.entries.get(screen.id, [])
     slots = resolve(entries, zones, defaults, site.timezone, start, HOURS + 1, closed)
-    notices: dict[str, Any] = {}
-    files: dict[str, dict[str, Any]] = {}
+    notices: dict[str, protocol.NoticeBody] = {}
+    files: dict[str, protocol.MediaFile] = {}
 
-    def item_of(row: PlaylistItem) -> dict[str, Any] | None:
-        item: dict[str, Any] = {"type": row.kind, "duration": row.duration_seconds}
+    def item_of(row: PlaylistItem) -> protocol.Item | None:
+        item: protocol.Item = {"type": row.kind, "duration": row.duration_seconds}
         if row.kind == "notice":
             notice = row.notice
             if notice is None or notice.status != NoticeStatus.APPROVED:
@@ -176,18 +181,18 @@ async def build(
             item["text"] = row.text
         return item
 
-    def items_of(playlist_id: int | None) -> list[dict[str, Any]]:
+    def items_of(playlist_id: int | None) -> list[protocol.Item]:
         playlist = inputs.playlists.get(playlist_id) if playlist_id else None
         return [i for i in (item_of(r) for r in playlist.items) if i] if playlist else []
 
-    fallback: dict[str, list[dict[str, Any]]] = {}
+    fallback: dict[str, list[protocol.Item]] = {}
     if screen.default_playlist_id:
         fallback["main"] = items_of(screen.default_playlist_id)
-    timeline = {
+    timeline: dict[str, list[protocol.Slot]] = {
         zone: [
             {
-                "start": _iso(slot.start),
-                "end": _iso(slot.end),
+                "start": _when(slot.start),
+                "end": _when(slot.end),
                 "schedule": slot.schedule_id,
                 "playlist": slot.playlist_id,
                 "items": items_of(slot.playlist_id),
@@ -235,13 +240,13 @@ async def build(
         # Shown in a zone whose slot has nothing valid at the moment (never a blank zone).
         "fallback": fallback,
         "notices": notices,
-        "media": sorted(files.values(), key=lambda f: str(f["file"])),
+        "media": sorted(files.values(), key=lambda f: f["file"]),
     }
 
 
 def _notice_body(
-    notice: Notice, orientation: str, languages: list[str], files: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+    notice: Notice, orientation: str, languages: list[str], files: dict[str, protocol.MediaFile]
+) -> protocol.NoticeBody:
     """A notice's texts in the site's languages, in the site's order (all of its texts if
     none of them is in a language the site shows)."""
     order = {code: index for index, code in enumerate(languages)}
@@ -261,7 +266,7 @@ def _notice_body(
     }
 
 
-def content_hash(body: dict[str, Any]) -> str:
+def content_hash(body: protocol.Manifest) -> str:
     encoded = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -269,7 +274,7 @@ def content_hash(body: dict[str, Any]) -> str:
 class Rebuilt(NamedTuple):
     screen_id: int
     version: int
-    body: dict[str, Any]
+    body: protocol.Manifest
 
 
 async def rebuild(

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from content.protocol import Manifest as ManifestBody
 from signage.db import UTCDateTime, utcnow
 
 NAMING = {
@@ -487,7 +488,7 @@ class Manifest(Base):
     )
     version: Mapped[int] = mapped_column(default=1)
     content_hash: Mapped[str] = mapped_column(sa.String(64))
-    body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    body: Mapped[ManifestBody] = mapped_column(sa.JSON)
     built_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

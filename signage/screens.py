@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.layouts import LAYOUTS
+from content.protocol import Command
 from signage import audit, changes, scope
 from signage.errors import ValidationFailed
 from signage.i18n import N_
@@ -23,7 +23,7 @@ from signage.models import (
 )
 from signage.permissions import Permission, require
 
-COMMANDS: dict[str, dict[str, Any]] = {
+COMMANDS: dict[str, Command] = {
     "reload": {"kind": "reload"},
     "identify": {"kind": "identify", "seconds": 10},
     "screenshot": {"kind": "screenshot"},

@@ -15,6 +15,7 @@ from pathlib import Path
 from content.layouts import LAYOUTS, ZoneKind
 from content.notices import NoticeText, render_body
 from content.playback import SIDE_BY_SIDE_WIDTH
+from content.protocol import NoticeBody
 from players.headless.frames import Painter
 from players.headless.text import Fonts
 from signage import fonts
@@ -43,7 +44,8 @@ def _fonts(vendor_dir: Path) -> Fonts:
 def overflows(texts: list[NoticeText], picture: Path | None, vendor_dir: Path) -> list[Overflow]:
     """The texts that need more than one page somewhere, with the most pages they need."""
     shown = [t for t in texts if t.title.strip() or t.body.strip()]
-    notice = {
+    notice: NoticeBody = {
+        "style": "normal",
         "image": picture.name if picture else None,
         "texts": [
             {"language": t.language, "title": t.title, "html": render_body(t.body)} for t in shown
@@ -59,7 +61,14 @@ def overflows(texts: list[NoticeText], picture: Path | None, vendor_dir: Path) -
                 continue
             wide = layout.orientation == "landscape" and zone.width >= SIDE_BY_SIDE_WIDTH
             box = painter.box(
-                {"x": zone.x, "y": zone.y, "width": zone.width, "height": zone.height}
+                {
+                    "name": zone.name,
+                    "kind": zone.kind.value,
+                    "x": zone.x,
+                    "y": zone.y,
+                    "width": zone.width,
+                    "height": zone.height,
+                }
             )
             for index, text in enumerate(shown):
                 group = (shown[0].language, text.language) if wide and index else (text.language,)

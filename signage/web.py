@@ -291,7 +291,7 @@ def parse_datetime(raw: str, timezone: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(timezone))
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+async def read_json(request: Request) -> dict[str, object]:
     """The request's JSON object, with a clear error if it is not one."""
     try:
         body = json.loads(await request.body())

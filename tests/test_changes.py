@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,12 +25,14 @@ import sqlalchemy as sa
 from websockets.sync.client import ClientConnection, connect
 
 from content.calendar import closed_days
+from content.protocol import ServerMessage
 from signage import changes
 from signage.db import create_engine, session_factory, transaction, utcnow
 from signage.live.hub import Hub
 from signage.models import Manifest, QueueSite, Screen
 
 from .conftest import LiveServer, Staff, add_site
+from .wire import conforms
 
 QUIET = 1.5  # seconds without any message after which a change has reached everyone
 A = frozenset({"hall1", "hall2", "poster", "counter", "board"})  # the screens of site A
@@ -246,10 +248,12 @@ def _listen(world: World) -> Heard:
     while time.monotonic() - last < QUIET:
         for name, ws in world.players.items():
             try:
-                message: dict[str, Any] = json.loads(ws.recv(timeout=0.02))
+                raw = json.loads(ws.recv(timeout=0.02))
             except TimeoutError:
                 continue
             last = time.monotonic()
+            conforms(raw, ServerMessage)  # boards and calls too: the protocol's types
+            message = cast(ServerMessage, raw)
             if message["type"] == "manifest":
                 heard.manifests.add(name)
             elif message["type"] == "queue":

@@ -346,3 +346,26 @@ def test_the_servers_direct_write_sends_what_send_does_and_declines_when_it_woul
         assert not send_nowait(text)
 
     asyncio.run(scenario())
+
+
+def test_a_state_message_is_written_at_once_to_an_idle_player_and_latest_wins_when_queued() -> None:
+    async def scenario() -> None:
+        hub = Hub()
+        subscriber = hub.subscribe(1)
+        writer = _Writer()
+        subscriber.write = writer
+        sender = asyncio.ensure_future(subscriber.next_batch())
+        await asyncio.sleep(0)  # idle
+        hub.push_state("queue", "board 1", [1])
+        assert writer.written == ["board 1"] and not subscriber.state and not sender.done()
+
+        writer.open = False  # backed up: the board waits in the state slot
+        hub.push_state("queue", "board 2", [1])
+        writer.open = True  # drained, but the sender has not caught up yet
+        hub.push_state("queue", "board 3", [1])
+        seq = hub.publish({"kind": "a"})
+        assert writer.written == ["board 1"]  # nothing overtook what waits
+        batch = await sender
+        assert batch[0] == "board 3" and [_seq(t) for t in batch[1:]] == [seq]
+
+    asyncio.run(scenario())

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx2 as httpx
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from .conftest import LiveServer, Staff
+from content.protocol import (
+    Ack,
+    Heartbeat,
+    Hello,
+    ManifestMessage,
+    ServerMessage,
+    read_server_message,
+)
+from signage.db import create_engine, session_factory
+from signage.live.socket import SeenWriter
+from signage.models import Screen
+
+from .conftest import LiveServer, Staff, add_site
+from .wire import conforms
 
 
 def _ws(server: LiveServer, origin: str | None = None) -> ClientConnection:
@@ -25,9 +40,13 @@ def _ws(server: LiveServer, origin: str | None = None) -> ClientConnection:
     return connect(url, additional_headers=headers, open_timeout=10, legacy=True)
 
 
-def _recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
-    return message
+def _recv(ws: ClientConnection, timeout: float = 5.0) -> Any:
+    """The next message from the server: exactly one of the protocol's types, which the
+    players' reader (content/protocol.py) takes as it is."""
+    message = json.loads(ws.recv(timeout=timeout))
+    conforms(message, ServerMessage)
+    assert read_server_message(message) == message
+    return cast(ServerMessage, message)
 
 
 def _close_code(ws: ClientConnection, timeout: float = 5.0) -> int | None:
@@ -39,18 +58,16 @@ def _close_code(ws: ClientConnection, timeout: float = 5.0) -> int | None:
 
 
 def _hello(token: str, **extra: object) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "token": token,
-            "protocol": 1,
-            "epoch": None,
-            "seq": 0,
-            "manifest_version": 0,
-            "player": {"kind": "test", "version": "1"},
-            **extra,
-        }
-    )
+    hello: Hello = {
+        "type": "hello",
+        "token": token,
+        "protocol": 1,
+        "epoch": None,
+        "seq": 0,
+        "manifest_version": 0,
+        "player": {"kind": "test", "version": "1"},
+    }
+    return json.dumps({**hello, **extra})  # extra: what a test changes
 
 
 def _request_code(server: LiveServer, token: str) -> str:
@@ -79,7 +96,8 @@ def _paired_player(server: LiveServer, staff: Staff) -> tuple[str, int, ClientCo
 def test_pairing_starts_playback_on_the_same_socket(live_server: LiveServer, staff: Staff) -> None:
     token, _, ws = _paired_player(live_server, staff)
     with ws:
-        ws.send(json.dumps({"type": "ack", "manifest_version": 1}))
+        ack: Ack = {"type": "ack", "manifest_version": 1}
+        ws.send(json.dumps(ack))
     # A reconnect with the same token is welcomed at once; an up-to-date player gets no
     # manifest again.
     with _ws(live_server) as again:
@@ -108,6 +126,33 @@ def test_bad_hellos_are_closed_with_their_code(
         ws.send(hello)
         assert _close_code(ws) == code
     assert httpx.get(live_server.url + "/healthz").status_code == 200
+
+
+def test_after_hello_each_message_type_has_its_handler_and_others_close_4000(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    token, screen_id, ws = _paired_player(live_server, staff)
+    with ws:
+        # A heartbeat with fields of the wrong kinds is read as "nothing known" (as ever);
+        # an ack of a version is kept; the socket stays open through both.
+        ws.send(
+            json.dumps({"type": "heartbeat", "seq": "x", "playing": [1], "manifest_version": -3})
+        )
+        ws.send(json.dumps({"type": "ack", "manifest_version": 1}))
+        staff.post(f"/screens/{screen_id}/command", {"command": "reload"}, page="/fleet")
+        message = _recv(ws)
+        while message["type"] != "event":  # a queue board may come first
+            message = _recv(ws)
+        assert message["event"] == {"kind": "reload"}
+        fleet = staff.http.get("/fleet").text.split(f'data-screen="{screen_id}"')[1]
+        assert "最新(版 1)" in fleet.split("</tr>")[0]
+        ws.send(json.dumps({"type": "hello", "token": "again"}))  # only first
+        assert _close_code(ws) == 4000
+    with _ws(live_server) as again:
+        again.send(_hello(token, manifest_version=1))
+        assert _recv(again)["type"] == "welcome"
+        again.send(json.dumps({"type": "screenshot"}))  # a type players never send
+        assert _close_code(again) == 4000
 
 
 def test_foreign_origin_is_closed(live_server: LiveServer) -> None:
@@ -158,7 +203,7 @@ def test_a_command_reaches_the_screen_and_is_caught_up_after_a_reconnect(
         assert missed["seq"] > seq
 
 
-def _manifest_titles(message: dict[str, Any]) -> set[str]:
+def _manifest_titles(message: ManifestMessage) -> set[str]:
     notices = message["manifest"]["notices"].values()
     return {text["title"] for notice in notices for text in notice["texts"]}
 
@@ -276,20 +321,17 @@ def test_fleet_shows_online_and_offline(live_server: LiveServer, staff: Staff) -
     with ws:
         row = staff.http.get("/fleet").text.split(f'data-screen="{screen_id}"')[1]
         assert "オンライン" in row.split("</tr>")[0]
-        ws.send(
-            json.dumps(
-                {
-                    "type": "heartbeat",
-                    "seq": 0,
-                    "manifest_version": 1,
-                    "playing": {
-                        "main": f"notice {notice_id} ja+en: ようこそ / Welcome",
-                        "header": "clock",
-                        "ticker": "ticker: 本日は混雑しています",
-                    },
-                }
-            )
-        )
+        heartbeat: Heartbeat = {
+            "type": "heartbeat",
+            "seq": 0,
+            "manifest_version": 1,
+            "playing": {
+                "main": f"notice {notice_id} ja+en: ようこそ / Welcome",
+                "header": "clock",
+                "ticker": "ticker: 本日は混雑しています",
+            },
+        }
+        ws.send(json.dumps(heartbeat))
         time.sleep(0.3)
         row = staff.http.get("/fleet", headers={"HX-Request": "true"}).text
         assert "<html" not in row  # the table alone, for htmx to swap in
@@ -323,3 +365,64 @@ def test_screenshots_from_a_player(live_server: LiveServer, staff: Staff) -> Non
     not_png = httpx.post(url, content=b"<html>", headers={"Authorization": f"Bearer {token}"})
     assert not_png.status_code == 400
     assert staff.http.get(f"/screens/{screen_id}/screenshot").content == frame.getvalue()
+
+
+def test_what_players_report_is_written_in_one_batch_per_set_of_fields(
+    database_url: str, db: sa.Engine
+) -> None:
+    """SeenWriter, on the real database: screens that said different things each get
+    exactly theirs; screens that said nothing are left alone."""
+    site_id = add_site(db)
+    with db.begin() as conn:
+        ids = [
+            conn.execute(
+                sa.insert(Screen).values(site_id=site_id, name=f"s{i}", layout="full")
+            ).inserted_primary_key[0]  # type: ignore[index]
+            for i in range(4)
+        ]
+
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        try:
+            seen = SeenWriter(session_factory(engine))
+            seen.note(ids[0], player_kind="web", player_version="2.1")
+            seen.note(ids[1])
+            seen.note(ids[2], manifest_ack=7)
+            seen.note(ids[2])  # a later heartbeat keeps the acknowledgement
+            seen.note(ids[1], manifest_ack=3)
+            await seen.flush()
+            assert seen.pending == {}
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+    with db.connect() as conn:
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                sa.select(
+                    Screen.id,
+                    Screen.last_seen_at,
+                    Screen.player_kind,
+                    Screen.player_version,
+                    Screen.manifest_ack,
+                )
+            )
+        }
+    assert (rows[ids[0]].player_kind, rows[ids[0]].player_version) == ("web", "2.1")
+    assert [rows[i].manifest_ack for i in ids] == [0, 3, 7, 0]
+    assert all(rows[i].last_seen_at is not None for i in ids[:3])
+    assert rows[ids[3]].last_seen_at is None and rows[ids[3]].player_kind == ""
+
+
+def test_alert_acks_are_taken_and_a_malformed_one_closes(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    _, _, ws = _paired_player(live_server, staff)
+    with ws:
+        # Ids the player shows, some not ids at all (skipped): the socket stays open.
+        ws.send(json.dumps({"type": "alert_ack", "ids": ["a17", 5, "", "x" * 65]}))
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)
+        ws.send(json.dumps({"type": "alert_ack", "ids": "a17"}))
+        assert _close_code(ws) == 4000

@@ -15,8 +15,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
+
+from content.protocol import (
+    AlertInfo,
+    BadMessage,
+    FontEntry,
+    Manifest,
+    read_alert,
+    read_font_entry,
+    read_manifest,
+)
 
 log = logging.getLogger("players.headless")
 
@@ -44,7 +53,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = 
         raise
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> Mapping[str, object] | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -120,17 +129,17 @@ def fetch_media(
     return names
 
 
-def manifest_languages(manifest: Mapping[str, Any]) -> set[str]:
+def manifest_languages(manifest: Manifest) -> set[str]:
     """The languages a manifest's notices and site are written in."""
-    codes = {str(code) for code in manifest.get("site", {}).get("languages", [])}
-    for notice in manifest.get("notices", {}).values():
-        codes.update(str(text.get("language")) for text in notice.get("texts", []))
+    codes = set(manifest["site"]["languages"])
+    for notice in manifest["notices"].values():
+        codes.update(text["language"] for text in notice["texts"])
     return codes
 
 
 def fetch_fonts(
     server: str, folder: Path, languages: set[str], timeout: float = 30.0
-) -> list[dict[str, Any]]:
+) -> list[FontEntry]:
     """Make sure `folder` holds the CMS's fonts for `languages` and its default font, each
     verified by size and SHA-256 (from /fonts/index.json); keeps and returns their index
     entries ([] from a CMS that serves no fonts); raises MediaError."""
@@ -146,12 +155,11 @@ def fetch_fonts(
     entries = body.get("fonts") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise MediaError("fonts index: no list of fonts")
-    needed = [
-        entry
-        for entry in entries
-        if isinstance(entry, dict)
-        and (entry.get("default") is True or languages & set(entry.get("languages") or []))
-    ]
+    try:
+        index = [read_font_entry(entry) for entry in entries if isinstance(entry, dict)]
+    except BadMessage as error:
+        raise MediaError(f"fonts index: {error}") from error
+    needed = [e for e in index if e["default"] or languages & set(e["languages"])]
     for entry in needed:
         name, size, digest = _file_entry(entry)
         path = folder / name
@@ -172,13 +180,13 @@ class Cache:
         self.fonts = folder / "fonts"
         folder.mkdir(parents=True, exist_ok=True)
 
-    def font_index(self) -> list[dict[str, Any]]:
+    def font_index(self) -> list[FontEntry]:
         """The index entries of the fonts fetched last (verified when they were)."""
         try:
             stored = json.loads((self.fonts / "index.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return [read_font_entry(e) for e in stored] if isinstance(stored, list) else []
+        except (OSError, ValueError):  # BadMessage is a ValueError
             return []
-        return [e for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
 
     def token(self) -> str | None:
         try:
@@ -192,18 +200,23 @@ class Cache:
 
     def forget(self) -> None:
         """Forget the token and what it played (a revoked or unknown screen)."""
-        for name in ("token", "manifest.json", "events.json"):
+        for name in ("token", "manifest.json", "events.json", "alerts.json"):
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / name).unlink()
 
-    def manifest(self) -> tuple[int, dict[str, Any]] | None:
+    def manifest(self) -> tuple[int, Manifest] | None:
+        """The manifest kept last (read as the protocol says), or None."""
         stored = _read_json(self.folder / "manifest.json")
-        if stored is None or not isinstance(stored.get("manifest"), dict):
+        if stored is None:
             return None
         version = stored.get("version")
-        return (version if isinstance(version, int) else 0), stored["manifest"]
+        try:
+            manifest = read_manifest(stored.get("manifest"))
+        except BadMessage:
+            return None
+        return (version if isinstance(version, int) else 0), manifest
 
-    def keep_manifest(self, version: int, manifest: Mapping[str, Any]) -> None:
+    def keep_manifest(self, version: int, manifest: Manifest) -> None:
         body = json.dumps({"version": version, "manifest": manifest}, ensure_ascii=False)
         write_atomic(self.folder / "manifest.json", body.encode())
 
@@ -214,6 +227,27 @@ class Cache:
 
     def keep_events(self, epoch: str | None, seq: int) -> None:
         write_atomic(self.folder / "events.json", json.dumps({"epoch": epoch, "seq": seq}).encode())
+
+    def alerts(self) -> list[AlertInfo]:
+        """The last `alerts` list received (shown until each expires, also offline); what
+        cannot be read is left out."""
+        items = (_read_json(self.folder / "alerts.json") or {}).get("alerts")
+        try:
+            return [read_alert(item) for item in items] if isinstance(items, list) else []
+        except BadMessage:
+            return []
+
+    def keep_alerts(self, alerts: list[AlertInfo]) -> None:
+        body = json.dumps({"alerts": alerts}, ensure_ascii=False)
+        write_atomic(self.folder / "alerts.json", body.encode())
+
+    def offset(self) -> float:
+        """The server's clock minus this one's, in seconds, as last measured."""
+        value = (_read_json(self.folder / "clock.json") or {}).get("offset")
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    def keep_offset(self, seconds: float) -> None:
+        write_atomic(self.folder / "clock.json", json.dumps({"offset": seconds}).encode())
 
     def prune_media(self, keep: set[str]) -> None:
         """Remove files no manifest needs any more, so a small device does not fill up."""

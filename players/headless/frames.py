@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from PIL import Image, ImageDraw, ImageOps
 
 from content.playback import Showing, shown_at, side_by_side
+from content.protocol import Board as BoardMessage
+from content.protocol import CounterRef, Item, Manifest, NoticeBody, Zone
+from players.headless.alerts import DRILL_MARK, AlertView
 from players.headless.cache import SAFE_FILE
 from players.headless.text import FontObject, Fonts, ellipsize, html_lines, wrap
 
@@ -26,6 +28,10 @@ HEADER_BG = "#0b4f8a"
 SIDE_BG = "#101820"
 TICKER_BG = "#1a1a1a"
 CLOSURE_BG = "#7a0d10"
+ALERT_BG = "#a30000"  # a takeover alert: white on deep red, as the browser player
+BANNER_BG = "#b33a00"
+DRILL_BG = "#ffd400"
+BANNER_SHARE = 0.14  # of the height: the band of a banner alert, below the zones
 # Notice type shrinks to fit its zone down to this share of its size (a body of 2.5vmin,
 # as in the browser player), then the text turns pages within the item's time.
 MIN_SCALE = 0.55
@@ -57,7 +63,7 @@ class NoticeLayout:
 class ZoneView:
     """What one zone shows in a frame (compared to tell whether the frame changed)."""
 
-    zone: Mapping[str, Any]
+    zone: Zone
     showing: Showing | None
     clock: str = ""  # set only when the zone shows the clock
     page: int = 0  # of a notice too long for its zone at the smallest legible size
@@ -74,44 +80,36 @@ class Board:
 
 
 def board_view(
-    board: Mapping[str, Any],
-    counter: Mapping[str, Any] | None,
+    board: BoardMessage,
+    counter: CounterRef | None,
     calling: tuple[str, str] | None = None,
 ) -> Board:
     """What a board shows: the newest call (`calling`, the newest call event as its text
     and time, when it is newer than the board) and the recent ones; for a screen above a
     counter, only that counter's calls, and `now` only while the counter has a ticket."""
-    calls = [
-        c
-        for c in board.get("calls", [])
-        if isinstance(c, Mapping) and (counter is None or c.get("counter_id") == counter.get("id"))
-    ]
-    lines = [f"{c.get('label')} → {c.get('counter')}" for c in calls]
-    languages = list(board.get("languages", ["ja"]))[:1] or ["ja"]
-    texts = board.get("texts", {}).get(languages[0], {})
+    calls = [c for c in board["calls"] if counter is None or c["counter_id"] == counter["id"]]
+    lines = [f"{c['label']} → {c['counter']}" for c in calls]
+    languages = board["languages"][:1] or ["ja"]
+    texts = board["texts"].get(languages[0], {})
     services = []
     if counter is None:
-        for s in board.get("services", []):
-            waiting = str(texts.get("waiting", "{n}")).replace("{n}", str(s.get("waiting", 0)))
-            wait = str(texts.get("about_minutes", "{n}")).replace("{n}", str(s.get("wait_minutes")))
-            name = s.get("names", {}).get(languages[0], "")
+        for s in board["services"]:
+            waiting = texts.get("waiting", "{n}").replace("{n}", str(s["waiting"]))
+            wait = texts.get("about_minutes", "{n}").replace("{n}", str(s["wait_minutes"]))
+            name = s["names"].get(languages[0], "")
             services.append(
-                f"{s.get('prefix')} {name}  {waiting}" + (f" · {wait}" if s.get("waiting") else "")
+                f"{s['prefix']} {name}  {waiting}" + (f" · {wait}" if s["waiting"] else "")
             )
     if counter is not None:
         # Above a counter: the number it serves (docs/protocol.md), else nothing.
-        mine = [
-            c
-            for c in board.get("counters", [])
-            if isinstance(c, Mapping) and c.get("id") == counter.get("id")
-        ]
-        current = mine[0].get("current") if mine else None
-        served = f"{current} → {mine[0].get('number')}" if current else None
+        mine = [c for c in board["counters"] if c["id"] == counter["id"]]
+        current = mine[0]["current"] if mine else None
+        served = f"{current} → {mine[0]['number']}" if current else None
         now = calling[0] if calling else served
         label = calling[0].split(" → ", 1)[0] if calling else current
         recent = tuple(line for line in lines if line != now)[:4]
         return Board(now, recent, (), str(label) if now and label else None)
-    newest_at = str(calls[0].get("at") or "") if calls else ""
+    newest_at = (calls[0]["at"] or "") if calls else ""
     newer = calling is not None and (not calls or _later_or_same(calling[1], newest_at))
     now = calling[0] if calling and newer else (lines[0] if lines else None)
     return Board(now, tuple(line for line in lines if line != now)[:4], tuple(services))
@@ -136,12 +134,14 @@ class Scene:
     generation: int = 0
     call: str | None = None  # a queue call shown over everything: "A-023 → 3"
     board: Board | None = None
-    manifest: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    manifest: Manifest | None = field(default=None, compare=False)
+    alert: AlertView | None = None  # a takeover alert: over everything
+    banner: AlertView | None = None  # a banner alert: a band below the zones
 
 
-def describe(view: ZoneView, manifest: Mapping[str, Any], board: Board | None = None) -> str:
+def describe(view: ZoneView, manifest: Manifest | None, board: Board | None = None) -> str:
     """A short text for what a zone shows (heartbeats, logs, tests)."""
-    if view.zone.get("kind") == "header":
+    if view.zone["kind"] == "header":
         return "clock"
     if _shows_board(view):
         return "queue board"
@@ -151,14 +151,14 @@ def describe(view: ZoneView, manifest: Mapping[str, Any], board: Board | None = 
     if showing is None:
         return "idle"
     item = showing.item
-    kind = str(item.get("type"))
+    kind = item["type"]
     if kind == "notice":
-        notice = manifest.get("notices", {}).get(str(item.get("notice")), {})
+        notice = manifest["notices"].get(str(item.get("notice"))) if manifest else None
         titles = [
-            text.get("title", "")
+            text["title"]
             for code in showing.languages
-            for text in notice.get("texts", [])
-            if text.get("language") == code
+            for text in (notice["texts"] if notice else [])
+            if text["language"] == code
         ]
         languages = "+".join(showing.languages)
         return f"notice {item.get('notice')} {languages}: {' / '.join(titles)}"[:120]
@@ -170,8 +170,8 @@ def describe(view: ZoneView, manifest: Mapping[str, Any], board: Board | None = 
 
 
 def _shows_board(view: ZoneView) -> bool:
-    return view.zone.get("kind") == "queue" or (
-        view.showing is not None and view.showing.item.get("type") == "queue_board"
+    return view.zone["kind"] == "queue" or (
+        view.showing is not None and view.showing.item["type"] == "queue_board"
     )
 
 
@@ -180,32 +180,33 @@ def shows_board(views: Sequence[ZoneView]) -> bool:
     return any(_shows_board(view) for view in views)
 
 
-def _shows_serving(view: ZoneView, manifest: Mapping[str, Any], board: Board | None) -> bool:
+def _shows_serving(view: ZoneView, manifest: Manifest | None, board: Board | None) -> bool:
     """The main area above a counter while the counter has a ticket: its number."""
     return (
-        view.zone.get("kind") == "main"
-        and _counter_of(manifest) is not None
+        view.zone["kind"] == "main"
+        and manifest is not None
+        and manifest["queue"]["counter"] is not None
         and board is not None
         and board.now is not None
     )
 
 
-def clock_text(at: datetime, manifest: Mapping[str, Any]) -> str:
+def clock_text(at: datetime, manifest: Manifest) -> str:
     try:
-        zone = ZoneInfo(str(manifest.get("site", {}).get("timezone", "UTC")))
+        zone = ZoneInfo(manifest["site"]["timezone"] or "UTC")
     except (ZoneInfoNotFoundError, ValueError, OSError):
         zone = ZoneInfo("UTC")
     return at.astimezone(zone).strftime("%H:%M")
 
 
-def zone_views(manifest: Mapping[str, Any], at: datetime) -> tuple[ZoneView, ...]:
+def zone_views(manifest: Manifest, at: datetime) -> tuple[ZoneView, ...]:
     """What each zone of the manifest's layout shows at `at` (content/playback.py's rule)."""
-    layout = manifest.get("layout", {})
-    orientation = str(layout.get("orientation", "landscape"))
-    notices = manifest.get("notices", {})
+    layout = manifest["layout"]
+    orientation = layout["orientation"]
+    notices = manifest["notices"]
     views = []
-    for zone in layout.get("zones", []):
-        name, kind = zone.get("name"), zone.get("kind")
+    for zone in layout["zones"]:
+        name, kind = zone["name"], zone["kind"]
         if kind == "header":
             views.append(ZoneView(zone, None, clock_text(at, manifest)))
             continue
@@ -213,13 +214,13 @@ def zone_views(manifest: Mapping[str, Any], at: datetime) -> tuple[ZoneView, ...
             views.append(ZoneView(zone, None))
             continue
         showing = shown_at(
-            manifest.get("timeline", {}).get(name, []),
-            manifest.get("fallback", {}).get(name, []),
+            manifest["timeline"].get(name, []),
+            manifest["fallback"].get(name, []),
             at,
             notices=notices,
             wide=side_by_side(zone, orientation),
         )
-        item_type = showing.item.get("type") if showing else None
+        item_type = showing.item["type"] if showing else None
         shows_clock = item_type == "clock" or (showing is None and kind != "ticker")
         views.append(ZoneView(zone, showing, clock_text(at, manifest) if shows_clock else ""))
     return tuple(views)
@@ -233,25 +234,33 @@ class Painter:
         self.media = media
         self.fonts = fonts or Fonts()
         self.unit = min(size) / 100  # 1vmin, as the browser player's CSS measures
-        self._layouts: dict[tuple[Any, ...], NoticeLayout] = {}
+        self._layouts: dict[tuple[object, ...], NoticeLayout] = {}
 
-    def box(self, zone: Mapping[str, Any]) -> tuple[int, int, int, int]:
-        width, height = self.size
+    def stage_height(self, banner: bool = False) -> int:
+        """The height the zones share: less the band of a banner alert, so the band never
+        hides a zone's content (a queue call)."""
+        return self.size[1] - (round(self.size[1] * BANNER_SHARE) if banner else 0)
+
+    def box(self, zone: Zone, banner: bool = False) -> tuple[int, int, int, int]:
+        width, height = self.size[0], self.stage_height(banner)
         return (
-            round(float(zone.get("x", 0)) * width),
-            round(float(zone.get("y", 0)) * height),
-            round((float(zone.get("x", 0)) + float(zone.get("width", 1))) * width),
-            round((float(zone.get("y", 0)) + float(zone.get("height", 1))) * height),
+            round(zone["x"] * width),
+            round(zone["y"] * height),
+            round((zone["x"] + zone["width"]) * width),
+            round((zone["y"] + zone["height"]) * height),
         )
 
-    def paged(self, views: Sequence[ZoneView], manifest: Mapping[str, Any]) -> tuple[ZoneView, ...]:
+    def paged(
+        self, views: Sequence[ZoneView], manifest: Manifest, banner: bool = False
+    ) -> tuple[ZoneView, ...]:
         """The views with the page each notice shows now: its pages share the time it is
         on screen equally, so all of its text is shown."""
         result = []
         for view in views:
             notice = self._notice_of(view, manifest)
             if notice is not None and view.showing is not None and not _shows_board(view):
-                pages = self.notice_layout(self.box(view.zone), notice, view.showing.languages)
+                box = self.box(view.zone, banner)
+                pages = self.notice_layout(box, notice, view.showing.languages)
                 share = max(view.showing.duration, 1.0) / pages.pages
                 page = min(pages.pages - 1, int(view.showing.elapsed // share))
                 view = replace(view, page=max(0, page))
@@ -259,31 +268,75 @@ class Painter:
         return tuple(result)
 
     @staticmethod
-    def _notice_of(view: ZoneView, manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        item = view.showing.item if view.showing else {}
-        if item.get("type") != "notice" or view.zone.get("kind") == "ticker":
+    def _notice_of(view: ZoneView, manifest: Manifest) -> NoticeBody | None:
+        item = view.showing.item if view.showing else None
+        if item is None or item["type"] != "notice" or view.zone["kind"] == "ticker":
             return None
-        notice = manifest.get("notices", {}).get(str(item.get("notice")))
-        return notice if isinstance(notice, Mapping) else None
+        return manifest["notices"].get(str(item.get("notice")))
 
     def paint(self, scene: Scene) -> Image.Image:
         image = Image.new("RGB", self.size, BLACK)
         draw = ImageDraw.Draw(image)
         width, height = self.size
+        banner = scene.banner is not None and scene.alert is None
+        stage = self.stage_height(banner)
         if scene.zones:
             for view in scene.zones:
-                self._zone(image, draw, self.box(view.zone), view, scene)
+                self._zone(image, draw, self.box(view.zone, banner), view, scene)
         elif scene.code:
             self._pairing(draw, scene.code)
         else:
-            self._centered(draw, (0, 0, width, height), [(scene.status, 5, True, WHITE)])
+            self._centered(draw, (0, 0, width, stage), [(scene.status, 5, True, WHITE)])
         if scene.call is not None:
-            draw.rectangle((0, 0, width, height), fill=IMPORTANT)
-            self._centered(draw, (0, 0, width, height), [(scene.call, 24, True, BLACK)])
+            draw.rectangle((0, 0, width, stage), fill=IMPORTANT)
+            self._centered(draw, (0, 0, width, stage), [(scene.call, 24, True, BLACK)])
         if scene.identify is not None:
-            draw.rectangle((0, 0, width, height), fill=HEADER_BG)
-            self._centered(draw, (0, 0, width, height), [(scene.identify, 12, True, WHITE)])
+            draw.rectangle((0, 0, width, stage), fill=HEADER_BG)
+            self._centered(draw, (0, 0, width, stage), [(scene.identify, 12, True, WHITE)])
+        if banner and scene.banner is not None:
+            self._banner(draw, (0, stage, width, height), scene.banner)
+        if scene.alert is not None:
+            self._takeover(draw, scene.alert)
         return image
+
+    def _takeover(self, draw: ImageDraw.ImageDraw, alert: AlertView) -> None:
+        """A takeover alert over the whole screen: the drill mark, the headline, the body
+        and when it was issued, in one language, as large as fits."""
+        width, height = self.size
+        draw.rectangle((0, 0, width, height), fill=ALERT_BG)
+        top = 0
+        if alert.drill:
+            band = round(height * 0.16)
+            draw.rectangle((0, 0, width, band), fill=DRILL_BG)
+            self._centered(draw, (0, 0, width, band), [(DRILL_MARK, 9, True, BLACK)])
+            top = band
+        lines = [(alert.headline, 10.0, True, WHITE)]
+        if alert.body:
+            lines.append((alert.body, 5.6, True, WHITE))
+        if alert.issued:
+            lines.append((alert.issued, 4.0, True, WHITE))
+        self._centered(draw, (0, top, width, height), lines, language=alert.language)
+
+    def _banner(
+        self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], alert: AlertView
+    ) -> None:
+        """A banner alert: one line in the band below the zones."""
+        left, top, right, bottom = box
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=BANNER_BG)
+        pad = 3 * self.unit
+        x = left + pad
+        middle = (top + bottom) / 2
+        if alert.drill:
+            mark = self.fonts.get(min(3.4 * self.unit, (bottom - top) * 0.45), bold=True)
+            length, half = mark.getlength(DRILL_MARK), _size_of(mark) * 0.75
+            draw.rectangle((x, middle - half, x + length + pad, middle + half), fill=DRILL_BG)
+            draw.text((x + pad / 2, middle), DRILL_MARK, font=mark, fill=BLACK, anchor="lm")
+            x += length + 2 * pad
+        text = " ".join(f"{alert.headline}  {alert.body}  {alert.issued}".split())
+        size = min(4.2 * self.unit, (bottom - top) * 0.5)
+        font = self.fonts.get(size, bold=True, language=alert.language)
+        line = ellipsize(text, font, right - pad - x)
+        draw.text((x, middle), line, font=font, fill=WHITE, anchor="lm")
 
     def _zone(
         self,
@@ -294,27 +347,29 @@ class Painter:
         scene: Scene,
     ) -> None:
         manifest = scene.manifest
-        kind, showing = view.zone.get("kind"), view.showing
+        kind, showing = view.zone["kind"], view.showing
         if _shows_board(view) or _shows_serving(view, manifest, scene.board):
             # A board, or the main area of a screen above a counter: the number it serves.
             draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=SIDE_BG)
             self._board(draw, box, scene.board or Board())
             return
-        site = str(manifest.get("site", {}).get("name", ""))
-        background = {"header": HEADER_BG, "ticker": TICKER_BG, "side": SIDE_BG}.get(str(kind))
+        site = manifest["site"]["name"] if manifest else ""
+        background = {"header": HEADER_BG, "ticker": TICKER_BG, "side": SIDE_BG}.get(kind)
         if background:
             draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=background)
         if kind == "header":
             self._header(draw, box, site, view.clock)
             return
-        item = showing.item if showing else {}
-        notice = manifest.get("notices", {}).get(str(item.get("notice")))
+        item = showing.item if showing else None
+        notice = manifest["notices"].get(str(item.get("notice"))) if manifest and item else None
         if kind == "ticker":
-            text = str(item.get("text", "")) if item.get("type") == "ticker" else site
+            text = item.get("text", "") if item and item["type"] == "ticker" else site
             self._ticker(draw, box, text or site)
-        elif showing and item.get("type") == "notice" and isinstance(notice, Mapping):
+        elif showing and notice is not None and showing.item["type"] == "notice":
             self._notice(image, draw, box, notice, showing.languages, view.page)
-        elif showing and item.get("type") == "image" and self._picture(image, box, item):
+        elif (
+            showing and showing.item["type"] == "image" and self._picture(image, box, showing.item)
+        ):
             pass
         elif view.clock and showing:  # a clock item
             self._centered(draw, box, [(view.clock, 14 if kind == "main" else 9, True, WHITE)])
@@ -370,6 +425,7 @@ class Painter:
         draw: ImageDraw.ImageDraw,
         box: tuple[int, int, int, int],
         texts: Sequence[tuple[str, float, bool, str]],
+        language: str = "",
     ) -> None:
         """Lines centred in `box`: (text, size in vmin, bold, colour), shrunk to fit."""
         left, top, right, bottom = box
@@ -378,7 +434,7 @@ class Painter:
         while True:
             lines: list[tuple[str, FontObject, str]] = []
             for text, size, bold, colour in texts:
-                font = self.fonts.get(size * self.unit * scale, bold)
+                font = self.fonts.get(size * self.unit * scale, bold, language)
                 lines += [(line, font, colour) for line in wrap(text, font, width) if line]
             total = sum(_size_of(font) * 1.25 for _, font, _ in lines)
             if total <= height or scale < 0.2:
@@ -408,10 +464,8 @@ class Painter:
             ],
         )
 
-    def _picture(
-        self, image: Image.Image, box: tuple[int, int, int, int], item: Mapping[str, Any]
-    ) -> bool:
-        name = str(item.get("file", ""))
+    def _picture(self, image: Image.Image, box: tuple[int, int, int, int], item: Item) -> bool:
+        name = item.get("file", "")
         return bool(SAFE_FILE.match(name) and _paste(image, self.media / name, box))
 
     def _notice(
@@ -419,14 +473,14 @@ class Painter:
         image: Image.Image,
         draw: ImageDraw.ImageDraw,
         box: tuple[int, int, int, int],
-        notice: Mapping[str, Any],
+        notice: NoticeBody,
         languages: Sequence[str],
         page: int = 0,
     ) -> None:
-        if notice.get("style") == "closure":
+        if notice["style"] == "closure":
             draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=CLOSURE_BG)
-        colour = IMPORTANT if notice.get("style") == "important" else WHITE
-        picture = notice.get("image")
+        colour = IMPORTANT if notice["style"] == "important" else WHITE
+        picture = notice["image"]
         if isinstance(picture, str) and SAFE_FILE.match(picture):
             _paste(image, self.media / picture, self._picture_cell(box), centre=False)
         laid = self.notice_layout(box, notice, languages)
@@ -446,7 +500,7 @@ class Painter:
     def notice_layout(
         self,
         box: tuple[int, int, int, int],
-        notice: Mapping[str, Any],
+        notice: NoticeBody,
         languages: Sequence[str],
         smallest: bool = False,
     ) -> NoticeLayout:
@@ -454,17 +508,14 @@ class Painter:
         not fit goes on further pages (page breaks fall between lines). `smallest` lays it
         out at MIN_SCALE at once (how many pages it needs at least)."""
         texts = [
-            text
-            for code in languages
-            for text in notice.get("texts", [])
-            if text.get("language") == code
-        ] or list(notice.get("texts", []))[:1]
-        picture = notice.get("image")
+            text for code in languages for text in notice["texts"] if text["language"] == code
+        ] or notice["texts"][:1]
+        picture = notice["image"]
         key = (
             box,
             smallest,
             picture,
-            tuple((t.get("language"), t.get("title"), t.get("html")) for t in texts),
+            tuple((t["language"], t["title"], t["html"]) for t in texts),
         )
         if key in self._layouts:
             return self._layouts[key]
@@ -477,14 +528,7 @@ class Painter:
         gap = 3 * self.unit
         count = max(1, len(texts))
         column = (right - left - gap * (count - 1)) / count
-        blocks = [
-            (
-                str(text.get("language", "")),
-                str(text.get("title", "")),
-                html_lines(str(text.get("html", ""))),
-            )
-            for text in texts
-        ]
+        blocks = [(text["language"], text["title"], html_lines(text["html"])) for text in texts]
         sizes = (TITLE_SIZE * self.unit, BODY_SIZE * self.unit)
         # Side by side, both languages share one type size.
         scale = MIN_SCALE
@@ -515,11 +559,6 @@ def _pages(placed: list[_Placed], height: float) -> tuple[tuple[_Placed, ...], .
             offset = line.y
         pages[-1].append(replace(line, y=line.y - offset))
     return tuple(tuple(page) for page in pages)
-
-
-def _counter_of(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    counter = manifest.get("queue", {}).get("counter")
-    return counter if isinstance(counter, Mapping) else None
 
 
 def _size_of(font: FontObject) -> float:

@@ -1,4 +1,7 @@
-"""The player: pairing, the socket of docs/protocol.md, manifests, events and the clock."""
+"""The player: pairing, the socket of docs/protocol.md, manifests, events and the clock.
+
+What the server sends is read into the types of content/protocol.py as it arrives
+(`receive`); past that edge, messages are handled as those types."""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ import secrets
 import threading
 import time
 import urllib.request
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,23 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from content.protocol import (
+    PROTOCOL,
+    AlertInfo,
+    BadMessage,
+    Board,
+    CallEvent,
+    EventMessage,
+    Hello,
+    Manifest,
+    PairRequest,
+    PlayerMessage,
+    ServerMessage,
+    Welcome,
+    event_place,
+    read_server_message,
+)
+from players.headless import alerts
 from players.headless.cache import (
     Cache,
     MediaError,
@@ -44,19 +64,20 @@ from players.headless.text import Fonts, banner
 
 log = logging.getLogger("players.headless")
 
-PROTOCOL = 1
 VERSION = "1"
 # Manifests carry a 48-hour timeline; the server's 64 KiB limit is for what players send.
 MAX_INBOUND = 32 * 1024 * 1024
 SEEN_EVENTS = 1000
 STALE_CALL = timedelta(minutes=1)  # a call caught up later than this is not shown
+ALERT_CONFIRM = 5.0  # seconds after a welcome: kept alerts the server did not send are gone
 
 
 def request_code(server: str, token: str, timeout: float = 15.0) -> str:
     """POST /player/pair: the code staff enter to pair this token to a screen."""
+    pair: PairRequest = {"token": token}
     request = urllib.request.Request(  # noqa: S310
         f"{server}/player/pair",
-        data=json.dumps({"token": token}).encode(),
+        data=json.dumps(pair).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -120,23 +141,33 @@ class Player:
             self.cache.keep_token(options.token)
         self.token = self.cache.token()
         stored = self.cache.manifest() if self.token else None
-        self.manifest_version, self.manifest = stored or (0, {})
+        self.manifest: Manifest | None = None
+        self.manifest_version = 0
+        if stored is not None:
+            self.manifest_version, self.manifest = stored
         self.epoch, self.seq = self.cache.events()
         self.pairing_code: str | None = None
-        self.screen_name = str(self.manifest.get("screen", {}).get("name", ""))
+        self.screen_name = self.manifest["screen"]["name"] if self.manifest else ""
         self.online = False
         self.playing: dict[str, str] = {}
         self.frame: Image.Image | None = None
         self.frames_written = 0
         self._seen: dict[str, None] = {}
-        self._pending: tuple[int, dict[str, Any]] | None = None
+        self._pending: tuple[int, Manifest] | None = None
         self._identify_until = 0.0
-        self.board: dict[str, Any] = {}
+        self.board: Board | None = None
         # The newest call: (text "A-023 → 3", its time, shown until (monotonic)).
         self._call: tuple[str, str, float] | None = None
         self._generation = 0
         self._scene: Scene | None = None
-        self._offset = timedelta(0)
+        # The server's clock minus this one's, measured at each welcome and kept, so alerts
+        # expire by the server's clock also after a restart while the server is away.
+        self._offset = timedelta(seconds=self.cache.offset())
+        self.alerts: list[alerts.Alert] = alerts.parse(self.cache.alerts())
+        self._alerts_key: alerts.AlertsKey = ()
+        self._alerts_since = time.monotonic()
+        self._acked: tuple[str, ...] | None = None  # what this connection was told shows
+        self._confirm: asyncio.TimerHandle | None = None  # drops kept alerts not sent again
         self._heartbeat = 30.0
         self._attempt = 0
         self._socket: ClientConnection | None = None
@@ -204,7 +235,7 @@ class Player:
         """The screen name while an `identify` command shows it, else None."""
         if self._identify_until <= time.monotonic():
             return None
-        return self.screen_name or str(self.manifest.get("screen", {}).get("name", ""))
+        return self.screen_name or (self.manifest["screen"]["name"] if self.manifest else "")
 
     @property
     def calling(self) -> str | None:
@@ -213,18 +244,28 @@ class Player:
             self._call = None
         return self._call[0] if self._call else None
 
+    def alert_views(self, at: datetime) -> tuple[alerts.AlertView | None, alerts.AlertView | None]:
+        """(takeover, banner) shown at `at`: each language in turn from when this set of
+        alerts first showed."""
+        key = alerts.key(self.alerts, at)
+        if key != self._alerts_key:
+            self._alerts_key, self._alerts_since = key, time.monotonic()
+        timezone = self.manifest["site"]["timezone"] if self.manifest else "UTC"
+        return alerts.views(self.alerts, at, time.monotonic() - self._alerts_since, timezone)
+
     def scene(self, at: datetime) -> Scene:
+        takeover, banner = self.alert_views(at)
+        scene = self._scene_under(at, banner is not None)
+        return replace(scene, alert=takeover, banner=banner)
+
+    def _scene_under(self, at: datetime, banner: bool) -> Scene:
         identify = self.identifying
         if self.manifest:
-            counter = self.manifest.get("queue", {}).get("counter")
-            views = self.painter.paged(zone_views(self.manifest, at), self.manifest)
+            counter = self.manifest["queue"]["counter"]
+            views = self.painter.paged(zone_views(self.manifest, at), self.manifest, banner)
             calling = self.calling
             newest = (calling, self._call[1]) if calling and self._call else None
-            board = (
-                board_view(self.board, counter if isinstance(counter, dict) else None, newest)
-                if self.board
-                else None
-            )
+            board = board_view(self.board, counter, newest) if self.board else None
             return Scene(
                 self.manifest_version,
                 views,
@@ -242,18 +283,31 @@ class Player:
         """Draw and write the frame for `at` (now) if it differs from the last; True if so."""
         scene = self.scene(at or self.now())
         playing = {
-            str(view.zone.get("name")): describe(view, scene.manifest, scene.board)
-            for view in scene.zones
+            view.zone["name"]: describe(view, scene.manifest, scene.board) for view in scene.zones
         }
         if scene == self._scene:
             self.playing = playing
+            self._ack_alerts(scene)  # drawn already; a new connection is told again
             return False
         self.frame = self.painter.paint(scene)
         self.output.write(self.frame)
         self._scene = scene
         self.frames_written += 1
         self.playing = playing  # set once the frame is out: it says what is on screen
+        self._ack_alerts(scene)
         return True
+
+    def _ack_alerts(self, scene: Scene) -> None:
+        """Tell the server every alert this screen shows whenever that changes (an empty
+        list once they are gone)."""
+        shown = scene.alert or scene.banner
+        ids = tuple(sorted(shown.ids)) if shown else ()
+        if self._socket is None or self._loop is None:
+            return
+        if ids == self._acked or (self._acked is None and not ids):
+            return
+        self._acked = ids
+        self._background(self._send({"type": "alert_ack", "ids": list(ids)}))
 
     def changed(self) -> None:
         self._render_now.set()
@@ -271,14 +325,14 @@ class Player:
 
     # -- manifests
 
-    async def offer_manifest(self, version: int, manifest: dict[str, Any]) -> bool:
+    async def offer_manifest(self, version: int, manifest: Manifest) -> bool:
         """Fetch a manifest's files and make it the one that plays. False if a file cannot
         be fetched or does not match: then the current manifest keeps playing."""
         token = self.token
         try:
             zone_views(manifest, self.now())  # refuse what cannot be played
             names = await asyncio.to_thread(
-                fetch_media, self.options.server, self.cache.media, manifest.get("media", [])
+                fetch_media, self.options.server, self.cache.media, manifest["media"]
             )
             fonts = await asyncio.to_thread(
                 fetch_fonts, self.options.server, self.cache.fonts, manifest_languages(manifest)
@@ -298,7 +352,7 @@ class Player:
                 self.options.size, self.cache.media, Fonts(folder=self.cache.fonts, index=fonts)
             )
         self._generation += 1
-        self.screen_name = str(manifest.get("screen", {}).get("name", self.screen_name))
+        self.screen_name = manifest["screen"]["name"] or self.screen_name
         self.cache.prune_media(set(names))
         log.info("playing manifest %s", version)
         self.changed()
@@ -378,7 +432,7 @@ class Player:
 
     def _forget(self) -> None:
         self.cache.forget()
-        self.token, self.manifest, self.manifest_version = None, {}, 0
+        self.token, self.manifest, self.manifest_version = None, None, 0
         self.epoch, self.seq, self.pairing_code, self.screen_name = None, 0, None, ""
         self._pending = None
         self.changed()
@@ -398,15 +452,10 @@ class Player:
                 try:
                     await socket.send(json.dumps(self._hello()))
                     async for raw in socket:
-                        message = _message(raw)
-                        if message is None:
-                            continue
-                        if message["type"] == "welcome" and beating is None:
+                        message = self.receive(raw)
+                        welcome = message is not None and message["type"] == "welcome"
+                        if welcome and beating is None:
                             beating = asyncio.create_task(self._heartbeats())
-                        try:
-                            self.handle(message)
-                        except Exception:
-                            log.exception("cannot handle a %r message", message["type"])
                 except ConnectionClosed:
                     pass
                 finally:
@@ -421,10 +470,10 @@ class Player:
             log.info("cannot connect to %s: %s", self.options.socket_url, error)
             return None
 
-    def _hello(self) -> dict[str, Any]:
+    def _hello(self) -> Hello:
         return {
             "type": "hello",
-            "token": self.token,
+            "token": self.token or "",
             "protocol": PROTOCOL,
             "epoch": self.epoch,
             "seq": self.seq,
@@ -432,7 +481,7 @@ class Player:
             "player": {"kind": "headless", "version": VERSION},
         }
 
-    async def _send(self, message: Mapping[str, Any]) -> None:
+    async def _send(self, message: PlayerMessage) -> None:
         socket = self._socket
         if socket is not None:
             with contextlib.suppress(ConnectionClosed):
@@ -450,91 +499,138 @@ class Player:
                 }
             )
 
-    def handle(self, message: dict[str, Any]) -> None:
+    def receive(self, raw: str | bytes) -> ServerMessage | None:
+        """The edge: one frame from the server, read into the protocol's types and acted
+        on; None (and nothing done) for one that is malformed or of a type this player
+        does not know."""
+        try:
+            message = json.loads(raw)
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                raise BadMessage("not a message")
+            typed = read_server_message(message)
+        except (ValueError, RecursionError) as error:  # BadMessage is a ValueError
+            log.warning("ignoring a malformed message: %s", error)
+            return None
+        if typed is None:
+            if message["type"] == "event":  # of a kind this player does not act on
+                self._place(*event_place(message))
+            return None
+        try:
+            self.handle(typed)
+        except Exception:
+            log.exception("cannot handle a %r message", typed["type"])
+        return typed
+
+    def handle(self, message: ServerMessage) -> None:
         """Act on one message from the server (docs/protocol.md)."""
-        kind = message["type"]
-        if kind == "pairing" and isinstance(message.get("code"), str):
+        if message["type"] == "pairing":
             self._attempt = 0
             self._show_code(message["code"])
-        elif kind == "paired":
+        elif message["type"] == "paired":
             self.pairing_code = None
-            self.screen_name = str(message.get("screen", {}).get("name", ""))
+            self.screen_name = message["screen"]["name"]
             log.info("paired as %s", self.screen_name)
             self.changed()
-        elif kind == "welcome":
+        elif message["type"] == "welcome":
             self._welcome(message)
-        elif kind == "manifest":
-            version, manifest = message.get("version"), message.get("manifest")
-            if not isinstance(version, int) or not isinstance(manifest, dict):
-                return
+        elif message["type"] == "manifest":
+            version, manifest = message["version"], message["manifest"]
             if version == self.manifest_version and self.manifest:
                 self._pending = None
                 self._background(self._send({"type": "ack", "manifest_version": version}))
             else:
                 self._pending = (version, manifest)
                 self._fetch_now.set()
-        elif kind == "event":
+        elif message["type"] == "event":
             self._event(message)
-        elif kind == "queue" and isinstance(message.get("board"), dict):
+        elif message["type"] == "queue":
             self.board = message["board"]
             self.changed()
+        elif message["type"] == "alerts":
+            self._receive_alerts(message["alerts"])
 
-    def _welcome(self, message: Mapping[str, Any]) -> None:
+    def _receive_alerts(self, items: list[AlertInfo]) -> None:
+        """The whole list (latest wins; empty clears): kept, so it shows until each alert's
+        expiry also while the server is away, and drawn at once."""
+        if self._confirm is not None:
+            self._confirm.cancel()
+            self._confirm = None
+        self.alerts = alerts.parse(items)
+        self.cache.keep_alerts(items)
+        if self._loop is not None:
+            now = self.now()
+            for alert in self.alerts:
+                left = (alert.expires_at - now).total_seconds()
+                if left > 0:  # gone at its expiry, not at a later tick
+                    self._loop.call_later(left + 0.01, self.changed)
+        self.changed()
+
+    def _welcome(self, message: Welcome) -> None:
         self.online, self._attempt, self.pairing_code = True, 0, None
         with contextlib.suppress(TypeError, ValueError):
-            self._offset = datetime.fromisoformat(str(message["server_time"])) - datetime.now(UTC)
-        if isinstance(message.get("heartbeat"), int | float) and message["heartbeat"] > 0:
-            self._heartbeat = float(message["heartbeat"])
-        self.screen_name = str(message.get("screen", {}).get("name", self.screen_name))
-        epoch = message.get("epoch")
+            self._offset = datetime.fromisoformat(message["server_time"]) - datetime.now(UTC)
+            self.cache.keep_offset(self._offset.total_seconds())
+        self._acked = None  # this connection has not been told what shows yet
+        # The server sends the alerts right after the welcome when any shows: kept ones it
+        # does not send again were cleared while this player was away.
+        if self._confirm is not None:
+            self._confirm.cancel()
+        if self._loop is not None and self.alerts:
+            self._confirm = self._loop.call_later(ALERT_CONFIRM, self._receive_alerts, [])
+        self._heartbeat = float(message["heartbeat"])
+        self.screen_name = message["screen"]["name"] or self.screen_name
+        epoch = message["epoch"] or None
         if epoch != self.epoch:
             # The server restarted: its events are numbered afresh, nothing old is replayed.
             self._seen.clear()
-            self.epoch = epoch if isinstance(epoch, str) else None
-            self.seq = message["seq"] if isinstance(message.get("seq"), int) else 0
+            self.epoch = epoch
+            self.seq = message["seq"]
             self.cache.keep_events(self.epoch, self.seq)
         self.changed()
 
-    def _event(self, message: Mapping[str, Any]) -> None:
-        event_id, seq = str(message.get("id")), message.get("seq")
-        if isinstance(seq, int) and seq > self.seq:
+    def _place(self, seq: int, event_id: str) -> bool:
+        """Keep the highest `seq` seen; False for an event applied before (by `id`)."""
+        if seq > self.seq:
             self.seq = seq
             self.cache.keep_events(self.epoch, self.seq)
         if event_id in self._seen:
-            return
+            return False
         self._seen[event_id] = None
         if len(self._seen) > SEEN_EVENTS:
             del self._seen[next(iter(self._seen))]
-        event = message.get("event")
-        event = event if isinstance(event, dict) else {}
-        kind = event.get("kind")
-        log.info("event %s", kind)
-        if kind == "identify":
-            seconds = event.get("seconds")
-            if not isinstance(seconds, int | float) or seconds != seconds:
+        return True
+
+    def _event(self, message: EventMessage) -> None:
+        if not self._place(message["seq"], message["id"]):
+            return
+        event = message["event"]
+        log.info("event %s", event["kind"])
+        if event["kind"] == "identify":
+            seconds = event["seconds"]
+            if seconds != seconds:  # NaN
                 seconds = 10.0
-            seconds = min(max(float(seconds), 1.0), 300.0)
+            seconds = min(max(seconds, 1.0), 300.0)
             self._identify_until = time.monotonic() + seconds
             self.changed()
             if self._loop is not None:
                 self._loop.call_later(seconds + 0.05, self.changed)
-        elif kind == "reload":
+        elif event["kind"] == "reload":
             self.painter = self._painter()
             self._generation += 1
             self._scene = None
             self.changed()
-        elif kind == "screenshot":
+        elif event["kind"] == "screenshot":
             self._background(self._screenshot())
-        elif kind == "queue.call":
+        elif event["kind"] == "queue.call":
             self._queue_call(event)
 
-    def _queue_call(self, event: Mapping[str, Any]) -> None:
+    def _queue_call(self, event: CallEvent) -> None:
         """Show the newest call at once, for its highlight time; a newer call replaces it
         (the board lists the others). A screen above a counter shows only its calls."""
-        counter = self.manifest.get("queue", {}).get("counter")
-        if isinstance(counter, dict) and event.get("counter_id") != counter.get("id"):
+        counter = self.manifest["queue"]["counter"] if self.manifest else None
+        if counter is not None and event["counter_id"] != counter["id"]:
             return
-        at = str(event.get("at"))
+        at = event["at"]
         try:
             when = datetime.fromisoformat(at)
             if self.now() - when > STALE_CALL:
@@ -543,10 +639,10 @@ class Player:
                 return  # an older call arriving late: the newest stays
         except (TypeError, ValueError):
             pass
-        seconds = event.get("highlight_seconds")
-        if not isinstance(seconds, int | float) or not 1 <= seconds <= 120:
+        seconds = event["highlight_seconds"]
+        if not 1 <= seconds <= 120:
             seconds = 10
-        text = f"{event.get('label', '')} → {event.get('counter', '')}"
+        text = f"{event['label']} → {event['counter']}"
         self._call = (text, at, time.monotonic() + float(seconds))
         if self._loop is not None:
             self._loop.call_later(float(seconds) + 0.05, self.changed)
@@ -569,13 +665,3 @@ class Player:
             )
         except (OSError, ValueError, http.client.HTTPException) as error:
             log.info("screenshot not uploaded: %s", error)
-
-
-def _message(raw: str | bytes) -> dict[str, Any] | None:
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return None
-    return message

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeAlias
 from PIL import Image, ImageDraw, ImageFont
 
 from content.fonts import find_cjk_font, japanese_face
+from content.protocol import FontEntry
 
 # Characters a line must not start with (Japanese line-breaking rules, kinsoku).
 _NO_LINE_START = frozenset(
@@ -183,7 +184,7 @@ class Fonts:
         bold: Path | None = None,
         *,
         folder: Path | None = None,
-        index: Sequence[Mapping[str, Any]] = (),
+        index: Sequence[FontEntry] = (),
         served: Mapping[tuple[str, bool], Path] | None = None,
     ) -> None:
         self.paths = {False: regular or find_cjk_font(False), True: bold or find_cjk_font(True)}
@@ -194,10 +195,9 @@ class Fonts:
         for entry in index:
             if folder is None:
                 break
-            path = folder / str(entry.get("file", ""))
-            bold_face = int(entry.get("weight", 400)) >= 600
-            codes = [str(code) for code in entry.get("languages", [])]
-            for code in [*codes, *([""] if entry.get("default") else [])]:
+            path = folder / entry["file"]
+            bold_face = entry["weight"] >= 600
+            for code in [*entry["languages"], *([""] if entry["default"] else [])]:
                 self.served[(code, bold_face)] = path
         self.served.update(served or {})  # (language or "", bold) -> a file given directly
         self._cache: dict[tuple[int, bool, str], FontObject] = {}

@@ -14,12 +14,12 @@ import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from content.alerts.templates import EASY_JAPANESE, order_languages
+from content.protocol import AlertInfo, AlertsMessage, AlertVoiceClip
 from signage.db import utcnow
 from signage.live.hub import Hub, encode
 from signage.models import Alert, AlertState, Screen, Site
@@ -60,12 +60,12 @@ def spoken(language: str, text: dict[str, str]) -> str:
     return f"{text['headline']}{stop}{text['body']}".strip()
 
 
-def item(alert: Alert, languages: Sequence[str], voice: Voice | None) -> dict[str, Any]:
+def item(alert: Alert, languages: Sequence[str], voice: Voice | None) -> AlertInfo:
     """One alert as the players get it."""
     texts = [t for t in alert.texts if t["language"] in languages] or list(alert.texts)
     order = order_languages([t["language"] for t in texts])
     texts.sort(key=lambda t: order.index(t["language"]))
-    clips = []
+    clips: list[AlertVoiceClip] = []
     if voice is not None:
         for text in texts:
             name = voice.kept(text["language"], spoken(text["language"], text))
@@ -87,7 +87,8 @@ def item(alert: Alert, languages: Sequence[str], voice: Voice | None) -> dict[st
 
 
 def message(alerts: Iterable[Alert], languages: Sequence[str], voice: Voice | None) -> str:
-    return encode({"type": KEY, "alerts": [item(a, languages, voice) for a in alerts]})
+    body: AlertsMessage = {"type": "alerts", "alerts": [item(a, languages, voice) for a in alerts]}
+    return encode(body)
 
 
 async def messages(

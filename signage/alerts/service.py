@@ -23,6 +23,7 @@ from signage.alerts.delivery import live_alerts
 from signage.db import utcnow
 from signage.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from signage.i18n import N_
+from signage.live.fleet import PlayerStatus
 from signage.models import Alert, AlertState, Screen, Site, User
 from signage.permissions import Permission, require
 
@@ -362,10 +363,9 @@ async def active_for_screen(db: AsyncSession, screen_id: int, now: datetime) -> 
     return [a for a in await live_alerts(db, now) if screen_id in a.screens]
 
 
-def acknowledged(status: dict[str, object], alert: Alert) -> bool:
+def acknowledged(status: PlayerStatus, alert: Alert) -> bool:
     """Whether the player's status (the hub's fleet status) says it shows this alert."""
-    shown = status.get("alerts")
-    return isinstance(shown, list) and f"a{alert.id}" in shown
+    return f"a{alert.id}" in status.get("alerts", [])
 
 
 def screens_of(alerts: Iterable[Alert]) -> set[int]:

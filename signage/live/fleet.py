@@ -9,20 +9,35 @@ screen and a killed process's screens show offline within `PROCESS_TTL` seconds.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 PROCESS_TTL = 15  # seconds a process counts as alive after its last refresh
 REFRESH_SECONDS = 1.0  # how often each process writes its players' status
 
 
-def dump(status: dict[str, Any], process: str) -> str:
+class PlayerStatus(TypedDict, total=False):
+    """What a screen's player last said (its `hello`, heartbeats and acks), and, as the
+    fleet view reads it, whether it is connected to any process."""
+
+    at: datetime | None
+    playing: dict[str, str]
+    manifest_version: int
+    kind: str
+    version: str
+    online: bool
+    alerts: list[str]  # the ids of the alerts it shows (its last `alert_ack`)
+    alerts_at: str  # when it said so (ISO 8601)
+
+
+def dump(status: PlayerStatus, process: str) -> str:
     at = status.get("at")
     record = {**status, "at": at.isoformat() if isinstance(at, datetime) else None}
     return json.dumps({"process": process, "status": record}, separators=(",", ":"))
 
 
-def load(text: str | bytes) -> tuple[str, dict[str, Any]] | None:
+def load(text: str | bytes) -> tuple[str, PlayerStatus] | None:
     """(process id, status) from a record, or None for one that cannot be read."""
     try:
         record = json.loads(text)
@@ -30,7 +45,28 @@ def load(text: str | bytes) -> tuple[str, dict[str, Any]] | None:
         if not isinstance(process, str) or not isinstance(status, dict):
             return None
         at = status.get("at")
-        status["at"] = datetime.fromisoformat(at) if isinstance(at, str) else None
+        return process, _status(status, datetime.fromisoformat(at) if isinstance(at, str) else None)
     except (ValueError, KeyError, TypeError):
         return None
-    return process, status
+
+
+def _status(raw: Mapping[str, object], at: datetime | None) -> PlayerStatus:
+    status: PlayerStatus = {"at": at}
+    playing, version = raw.get("playing"), raw.get("manifest_version")
+    if isinstance(playing, dict):
+        status["playing"] = {str(k): str(v) for k, v in playing.items()}
+    if isinstance(version, int) and not isinstance(version, bool):
+        status["manifest_version"] = version
+    kind, player_version = raw.get("kind"), raw.get("version")
+    if isinstance(kind, str):
+        status["kind"] = kind
+    if isinstance(player_version, str):
+        status["version"] = player_version
+    alerts, alerts_at = raw.get("alerts"), raw.get("alerts_at")
+    if isinstance(alerts, list):
+        status["alerts"] = [str(alert_id) for alert_id in alerts]
+    if isinstance(alerts_at, str):
+        status["alerts_at"] = alerts_at
+    if isinstance(raw.get("online"), bool):
+        status["online"] = raw.get("online") is True
+    return status

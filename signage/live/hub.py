@@ -8,10 +8,11 @@ on reconnect, so one stalled screen never slows down the others.
 Fast path: while a player's sender is idle (nothing queued, waiting for work), an event is
 handed to the subscriber's `write` callable, which the socket sets to write a frame at
 once when the connection can take it without waiting. One event to every screen then
-costs one synchronous write per screen and no task wake-ups. When `write` declines (the
-player's transport is backed up, or the connection is closing), the event goes to the
-queue as before, and so does every event after it until the sender has caught up, so
-order is kept and a stalled player still ends in 4004.
+costs one synchronous write per screen and no task wake-ups; so does a state message (a
+queue board, after every call). When `write` declines (the player's transport is backed
+up, or the connection is closing), the message goes to the queue as before, and so does
+every one after it until the sender has caught up, so order is kept and a stalled player
+still ends in 4004.
 
 Events carry one sequence number per `epoch`; the last `BUFFER` events are kept so a
 reconnecting player can be sent what it missed.
@@ -34,8 +35,11 @@ import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from content.protocol import Event, Manifest, ServerMessage
+from signage.live.fleet import PlayerStatus
 
 log = logging.getLogger("signage.live.hub")
 
@@ -53,7 +57,7 @@ CLOSE_NO_HELLO = 4008
 CLOSE_RESTART = 1012
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: ServerMessage | Event) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -99,18 +103,22 @@ class Subscriber:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def offer(self, text: str) -> None:
+    def _write_now(self, text: str) -> bool:
         waiter = self._waiter
         # An undone waiter means the sender is idle: nothing is queued (anything queued
         # or a close would have completed it), so writing now keeps the order.
         if waiter is not None and self.write is not None and not waiter.done():
             try:
-                if self.write(text):
-                    return
+                return self.write(text)
             except Exception:
                 # Queue it instead: the sender meets the failure on its own path and ends
                 # this connection; publishing goes on for everyone else.
                 log.exception("direct write to a player failed")
+        return False
+
+    def offer(self, text: str) -> None:
+        if self._write_now(text):
+            return
         if len(self.events) >= QUEUE_SIZE:
             self.close(CLOSE_TOO_SLOW)
             return
@@ -118,6 +126,10 @@ class Subscriber:
         self._wake()
 
     def set_state(self, key: str, text: str) -> None:
+        # Written at once like an event when the sender is idle (a queue board goes to
+        # every screen of a site after each call: no task wake-up per screen).
+        if self._write_now(text):
+            return
         self.state[key] = text
         self._wake()
 
@@ -148,6 +160,11 @@ class Subscriber:
                 self._waiter = None
 
 
+# What a backend carries between processes besides events (a manifest, a board, a pairing,
+# a disconnect...): JSON fields.
+Control = Mapping[str, int | str | list[int]]
+
+
 class Backend(Protocol):
     """What carries messages between processes (signage/live/redis_hub.py)."""
 
@@ -161,9 +178,9 @@ class Backend(Protocol):
         self, screen_id: int, epoch: str | None, seq: int, upto: int
     ) -> list[str] | None: ...
 
-    def send(self, kind: str, fields: dict[str, Any]) -> None: ...
+    def send(self, kind: str, fields: Control) -> None: ...
 
-    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, dict[str, Any]]: ...
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]: ...
 
 
 def event_text(seq: int, event_id: str, event_json: str) -> str:
@@ -189,7 +206,7 @@ class Hub:
         self._boards: dict[int, str] = {}
         # screen id -> what its player last said here: {"at", "playing", "manifest_version",
         # "kind", "version"}; the backend shares it with the other processes.
-        self.status: dict[int, dict[str, Any]] = {}
+        self.status: dict[int, PlayerStatus] = {}
 
     async def start(self) -> None:
         if self.backend is not None:
@@ -226,7 +243,7 @@ class Hub:
         """Screens connected to this process."""
         return set(self._subscribers)
 
-    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]:
         """What these screens' players last said (`status`), with "online": whether one is
         connected now, to any process."""
         if self.backend is None:
@@ -263,7 +280,7 @@ class Hub:
 
     # --- events -----------------------------------------------------------------------
 
-    def publish(self, event: dict[str, Any], screen_ids: Iterable[int] | None = None) -> int | None:
+    def publish(self, event: Event, screen_ids: Iterable[int] | None = None) -> int | None:
         """Send an event to these screens (None: to every screen). Never waits. Returns its
         seq with the memory hub (None with a backend: the seq is given in Redis)."""
         targets = frozenset(screen_ids) if screen_ids is not None else None
@@ -313,9 +330,7 @@ class Hub:
     def manifest(self, screen_id: int) -> tuple[int, str] | None:
         return self._manifests.get(screen_id)
 
-    def set_manifest(
-        self, screen_id: int, version: int, body: dict[str, Any], push: bool = True
-    ) -> None:
+    def set_manifest(self, screen_id: int, version: int, body: Manifest, push: bool = True) -> None:
         """Remember the screen's manifest (encoded once) and, with `push`, send it to the
         screen wherever it is connected (and replace it in every process's cache). Without
         `push` (a cache fill from the database) only this process remembers it."""

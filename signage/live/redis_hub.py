@@ -38,7 +38,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from signage.live import fleet
-from signage.live.hub import BUFFER, CLOSE_RESTART, Hub, event_text
+from signage.live.fleet import PlayerStatus
+from signage.live.hub import BUFFER, CLOSE_RESTART, Control, Hub, event_text
 
 log = logging.getLogger("signage.live.redis")
 
@@ -178,7 +179,7 @@ class RedisBackend:
         to = "*" if targets is None else ",".join(str(i) for i in sorted(targets))
         self._enqueue("event", (event_id, to, event_json))
 
-    def send(self, kind: str, fields: dict[str, Any]) -> None:
+    def send(self, kind: str, fields: Control) -> None:
         message = json.dumps({"kind": kind, "process": self.process, **fields})
         site = str(fields["site"]) if kind == "board" else ""
         self._enqueue("control", (message, site, str(fields.get("text", ""))))
@@ -391,7 +392,7 @@ class RedisBackend:
             await pipe.execute()
         self._written = records
 
-    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]:
         hub = self.hub
         assert hub is not None
         ids = list(screen_ids)
@@ -414,7 +415,7 @@ class RedisBackend:
             log.warning("Redis hub: fleet status unavailable (%s); showing this process", exc)
             return {i: {**hub.status.get(i, {}), "online": True} for i in ids if i in hub.online()}
         living = {p for p, flag in zip(processes, alive, strict=True) if flag is not None}
-        result = {
+        result: dict[int, PlayerStatus] = {
             i: {**status, "online": True}
             for i, (process, status) in records.items()
             if process in living

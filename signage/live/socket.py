@@ -10,6 +10,10 @@ screen (signage/live/hub.py). Without that extension (another server, the test c
 message goes through the sender task.
 What players report (last seen, player kind, acknowledged manifest) is written to the
 database in batches by `SeenWriter`, never on each message.
+
+Messages are the types of content/protocol.py: what a player sends is read into them as it
+arrives (`_parse`, then `read_hello` or the reader of each handler in `HANDLERS`), what is
+sent is built as them and encoded once.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import ClassVar, Protocol, TypedDict, Unpack, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -29,6 +35,15 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from content.protocol import (
+    BadMessage,
+    Hello,
+    Json,
+    read_ack,
+    read_alert_ack,
+    read_heartbeat,
+    read_hello,
+)
 from signage.alerts import delivery
 from signage.db import first_line, transaction, unreachable, utcnow
 from signage.live import pairing
@@ -105,6 +120,29 @@ class Disconnected(Exception):
     """The player went away."""
 
 
+class Boards(Protocol):
+    """Where the socket gets a site's queue board (signage/queue/announcer.py)."""
+
+    async def board_message(self, site_id: int) -> str | None: ...
+
+
+class PlayerState(Protocol):
+    """What the player socket uses of the app's state (set up in signage/app.py)."""
+
+    hub: Hub
+    readonly_db: async_sessionmaker[AsyncSession]
+    announcer: Boards
+    seen: SeenWriter
+    alerts: delivery.AlertPusher  # its voice: which clips of alerts are made
+
+
+class PlayerApp(Protocol):
+    """The ASGI app the socket runs in (`scope["app"]`)."""
+
+    @property
+    def state(self) -> PlayerState: ...
+
+
 @dataclass(frozen=True)
 class _Screen:
     id: int
@@ -112,7 +150,9 @@ class _Screen:
     site_id: int
 
 
-def _parse(raw: str) -> dict[str, Any]:
+def _parse(raw: str) -> Json:
+    """A message as JSON: an object with a string `type` (else 4000); its fields are read
+    into the protocol's types by whoever handles its type."""
     if len(raw) > MAX_MESSAGE:
         raise Closed(1009)
     try:
@@ -124,8 +164,13 @@ def _parse(raw: str) -> dict[str, Any]:
     return message
 
 
-def _number(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+class Seen(TypedDict, total=False):
+    """What `SeenWriter` writes to a screen's row (columns of `Screen`)."""
+
+    last_seen_at: datetime
+    player_kind: str
+    player_version: str
+    manifest_ack: int
 
 
 class SeenWriter:
@@ -134,22 +179,34 @@ class SeenWriter:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
-        self.pending: dict[int, dict[str, Any]] = {}
+        self.pending: dict[int, Seen] = {}
         self.failing = False  # the last write failed; logged once until one succeeds
 
-    def note(self, screen_id: int, **fields: Any) -> None:
-        self.pending.setdefault(screen_id, {}).update(fields, last_seen_at=utcnow())
+    def note(self, screen_id: int, **fields: Unpack[Seen]) -> None:
+        seen = self.pending.setdefault(screen_id, {})
+        seen.update(fields)
+        seen["last_seen_at"] = utcnow()
 
     async def flush(self) -> None:
         if not self.pending:
             return
         batch, self.pending = self.pending, {}
+        # One statement per set of fields, run for all its screens at once: on SQLite the
+        # transaction holds the only write lock, and a counter's call waits behind it.
+        groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for screen_id, fields in batch.items():
+            row = {"screen": screen_id} | {f"new_{k}": v for k, v in fields.items()}
+            groups.setdefault(tuple(sorted(fields)), []).append(row)
+        table = cast(sa.Table, Screen.__table__)
         try:
             async with transaction(self.sessions) as db:
-                for screen_id, fields in batch.items():
-                    await db.execute(
-                        sa.update(Screen).where(Screen.id == screen_id).values(**fields)
+                for keys, rows in groups.items():
+                    statement = (
+                        sa.update(table)
+                        .where(table.c.id == sa.bindparam("screen"))
+                        .values({k: sa.bindparam(f"new_{k}") for k in keys})
                     )
+                    await db.execute(statement, rows)
         except sa.exc.SQLAlchemyError as exc:
             # Kept and written with the next batch: players play on meanwhile.
             for screen_id, fields in batch.items():
@@ -170,11 +227,10 @@ class SeenWriter:
             await self.flush()
 
 
-async def warm_manifests(app: Any) -> None:
+async def warm_manifests(hub: Hub, readonly_db: async_sessionmaker[AsyncSession]) -> None:
     """Load every stored manifest into the hub's cache in one query, so the first
     reconnects after a start do not each read the database."""
-    hub: Hub = app.state.hub
-    async with app.state.readonly_db() as db:
+    async with readonly_db() as db:
         rows = await db.execute(sa.select(Manifest.screen_id, Manifest.version, Manifest.body))
         for screen_id, version, body in rows:
             hub.set_manifest(screen_id, version, body, push=False)
@@ -205,7 +261,7 @@ class _Socket:
     async def send(self, text: str) -> None:
         await self.send_raw({"type": "websocket.send", "text": text})
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Json:
         message: Message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self.open = False
@@ -246,24 +302,17 @@ class PlayerSocket:
 player_socket = PlayerSocket()
 
 
-async def _serve(socket: _Socket, app: Any) -> None:
+async def _serve(socket: _Socket, app: PlayerApp) -> None:
     hub: Hub = app.state.hub
     origin = socket.header(b"origin")
     if origin and urlsplit(origin).netloc != socket.header(b"host"):
         raise Closed(CLOSE_FOREIGN_ORIGIN)
     try:
-        hello = await asyncio.wait_for(socket.receive(), HELLO_SECONDS)
+        message = await asyncio.wait_for(socket.receive(), HELLO_SECONDS)
     except TimeoutError:
         raise Closed(CLOSE_NO_HELLO) from None
-    if hello["type"] != "hello":
-        raise Closed(CLOSE_MALFORMED)
-    token = hello.get("token")
-    if not pairing.valid_token(token):
-        raise Closed(CLOSE_UNKNOWN_TOKEN)
-    protocol = hello.get("protocol")
-    if type(protocol) is not int or protocol != PROTOCOL:
-        raise Closed(CLOSE_PROTOCOL)
-    digest = pairing.token_hash(str(token))
+    hello = _hello(message)
+    digest = pairing.token_hash(hello["token"])
     screen = await _screen_for(app, digest)
     if screen is None:
         screen = await _wait_for_pairing(socket, app, hub, digest)
@@ -275,7 +324,19 @@ async def _serve(socket: _Socket, app: Any) -> None:
         hub.unsubscribe(subscriber)
 
 
-async def _screen_for(app: Any, digest: str) -> _Screen | None:
+def _hello(message: Json) -> Hello:
+    if message["type"] != "hello":
+        raise Closed(CLOSE_MALFORMED)
+    token = message.get("token")
+    if not isinstance(token, str) or not pairing.valid_token(token):
+        raise Closed(CLOSE_UNKNOWN_TOKEN)
+    protocol = message.get("protocol")
+    if type(protocol) is not int or protocol != PROTOCOL:
+        raise Closed(CLOSE_PROTOCOL)
+    return read_hello(message, token)
+
+
+async def _screen_for(app: PlayerApp, digest: str) -> _Screen | None:
     async with app.state.readonly_db() as db:
         row = (
             await db.execute(
@@ -285,7 +346,7 @@ async def _screen_for(app: Any, digest: str) -> _Screen | None:
     return _Screen(row.id, row.name, row.site_id) if row else None
 
 
-async def _wait_for_pairing(socket: _Socket, app: Any, hub: Hub, digest: str) -> _Screen:
+async def _wait_for_pairing(socket: _Socket, app: PlayerApp, hub: Hub, digest: str) -> _Screen:
     """Hold the socket of an unpaired player until staff enter its code."""
     async with app.state.readonly_db() as db:
         request = await pairing.open_request(db, digest)
@@ -317,7 +378,7 @@ async def _wait_for_pairing(socket: _Socket, app: Any, hub: Hub, digest: str) ->
     return screen
 
 
-async def _manifest(app: Any, hub: Hub, screen_id: int) -> tuple[int, str] | None:
+async def _manifest(app: PlayerApp, hub: Hub, screen_id: int) -> tuple[int, str] | None:
     cached = hub.manifest(screen_id)
     if cached is None:
         async with app.state.readonly_db() as db:
@@ -334,9 +395,7 @@ async def _manifest(app: Any, hub: Hub, screen_id: int) -> tuple[int, str] | Non
     return cached
 
 
-async def _start(
-    socket: _Socket, app: Any, hub: Hub, screen: _Screen, hello: dict[str, Any]
-) -> None:
+async def _start(socket: _Socket, app: PlayerApp, hub: Hub, screen: _Screen, hello: Hello) -> None:
     # Where this process's deliveries stand: events after it reach the subscriber, the ones
     # up to it come from `missed`.
     position = hub.seq
@@ -353,26 +412,20 @@ async def _start(
             }
         )
     )
-    epoch = hello.get("epoch")
-    missed = await hub.missed(
-        screen.id, epoch if isinstance(epoch, str) else None, _number(hello.get("seq")), position
-    )
+    missed = await hub.missed(screen.id, hello["epoch"], hello["seq"], position)
     for text in missed or []:
         await socket.send(text)
     manifest = await _manifest(app, hub, screen.id)
-    if manifest is not None and manifest[0] != _number(hello.get("manifest_version")):
+    if manifest is not None and manifest[0] != hello["manifest_version"]:
         await socket.send(manifest[1])
     board = await app.state.announcer.board_message(screen.site_id)
     if board is not None:
         await socket.send(board)  # the site's queue board as it is now
     async with app.state.readonly_db() as db:
-        alerts = await delivery.for_screen(db, screen.id, app.state.announcer.voice)
+        alerts = await delivery.for_screen(db, screen.id, app.state.alerts.voice)
     if alerts is not None:
         await socket.send(alerts)  # the alerts it shows now (none: nothing is sent)
-    player = hello.get("player")
-    if not isinstance(player, dict):
-        player = {}
-    kind, version = str(player.get("kind", ""))[:16], str(player.get("version", ""))[:32]
+    kind, version = hello["player"]["kind"][:16], hello["player"]["version"][:32]
     app.state.seen.note(screen.id, player_kind=kind, player_version=version)
     hub.status[screen.id] = {
         "at": utcnow(),
@@ -383,7 +436,7 @@ async def _start(
     }
 
 
-async def _run(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
+async def _run(socket: _Socket, app: PlayerApp, subscriber: Subscriber) -> None:
     nowait = (socket.scope.get("extensions") or {}).get(SEND_NOWAIT)
     if nowait is not None:
         subscriber.write = nowait["send"]
@@ -424,39 +477,49 @@ async def _send_loop(socket: _Socket, subscriber: Subscriber) -> None:
             await send({"type": "websocket.send", "text": text})
 
 
-async def _receive_loop(socket: _Socket, app: Any, subscriber: Subscriber) -> None:
-    hub: Hub = app.state.hub
+def _on_heartbeat(message: Json, state: PlayerState, screen_id: int) -> None:
+    heartbeat = read_heartbeat(message)
+    hub = state.hub
+    previous = hub.status.get(screen_id, {})
+    hub.status[screen_id] = {
+        **previous,
+        "at": utcnow(),
+        "playing": heartbeat["playing"],
+        "manifest_version": heartbeat["manifest_version"],
+    }
+    state.seen.note(screen_id)
+
+
+def _on_ack(message: Json, state: PlayerState, screen_id: int) -> None:
+    version = read_ack(message)["manifest_version"]
+    state.hub.status.setdefault(screen_id, {})["manifest_version"] = version
+    state.seen.note(screen_id, manifest_ack=version)
+
+
+def _on_alert_ack(message: Json, state: PlayerState, screen_id: int) -> None:
+    """The alerts the player shows now (the fleet view reads them from the status)."""
+    try:
+        ids = read_alert_ack(message)["ids"]
+    except BadMessage:
+        raise Closed(CLOSE_MALFORMED) from None
+    status = state.hub.status.setdefault(screen_id, {})
+    status["alerts"] = ids
+    status["alerts_at"] = utcnow().isoformat()
+
+
+# What a player may send after its `hello`, by type; any other type closes with 4000.
+HANDLERS: dict[str, Callable[[Json, PlayerState, int], None]] = {
+    "heartbeat": _on_heartbeat,
+    "ack": _on_ack,
+    "alert_ack": _on_alert_ack,
+}
+
+
+async def _receive_loop(socket: _Socket, app: PlayerApp, subscriber: Subscriber) -> None:
+    state, screen_id = app.state, subscriber.screen_id
     while True:
         message = await socket.receive()
-        kind = message["type"]
-        if kind == "heartbeat":
-            playing = message.get("playing")
-            previous = hub.status.get(subscriber.screen_id, {})
-            hub.status[subscriber.screen_id] = {
-                **previous,
-                "at": utcnow(),
-                "playing": {
-                    str(zone)[:32]: str(what)[:200] for zone, what in list(playing.items())[:8]
-                }
-                if isinstance(playing, dict)
-                else {},
-                "manifest_version": _number(message.get("manifest_version")),
-            }
-            app.state.seen.note(subscriber.screen_id)
-        elif kind == "ack":
-            version = _number(message.get("manifest_version"))
-            hub.status.setdefault(subscriber.screen_id, {})["manifest_version"] = version
-            app.state.seen.note(subscriber.screen_id, manifest_ack=version)
-        elif kind == "alert_ack":
-            _alert_ack(hub, subscriber.screen_id, message)
-        else:
+        handler = HANDLERS.get(str(message["type"]))
+        if handler is None:
             raise Closed(CLOSE_MALFORMED)
-
-
-def _alert_ack(hub: Hub, screen_id: int, message: dict[str, Any]) -> None:
-    """The player shows these alerts now (the fleet view reads it from the status)."""
-    ids = message.get("ids")
-    if not isinstance(ids, list):
-        raise Closed(CLOSE_MALFORMED)
-    shown = [i[:16] for i in ids[:32] if isinstance(i, str)]
-    hub.status.setdefault(screen_id, {}).update(alerts=shown, alerts_at=utcnow().isoformat())
+        handler(message, state, screen_id)

@@ -7,7 +7,8 @@ meanwhile goes out at once without sound (it would be announced after its counte
 on), so a rush never waits for clips nobody should hear. Another task rebuilds the boards
 of the sites that changed (at most one rebuild per site every `BOARD_EVERY` seconds, so a
 burst of changes costs one): what screens show never waits for a clip to be made. A third
-task speaks the numbers of newly issued tickets ahead of their calls.
+task speaks the numbers of newly issued tickets ahead of their calls (and, at start, every
+counter's part).
 
 The latest board of each site is kept by the hub (`Hub.board`), so with the Redis hub a
 player connecting to any process gets the board another process built last.
@@ -20,13 +21,14 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from content.protocol import AudioClip
 from signage.live.hub import Hub, encode
-from signage.models import QueueService, Screen
+from signage.models import QueueCounter, QueueService, QueueSite, Screen
 from signage.queue import boards
 from signage.queue.tickets import Call
 from signage.queue.voice import Voice
@@ -43,12 +45,14 @@ class Announcer:
         self.voice = voice
         self._calls: deque[Call] = deque()
         self._dirty: set[int] = set()
-        self._prepare: deque[tuple[str, int, tuple[str, ...]]] = deque()
+        # What to speak ahead of calls: (what, how), oldest first.
+        self._prepare: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
         self._wake = asyncio.Event()
         self._called = asyncio.Event()
         self._prepared = asyncio.Event()
         self._built_at: dict[int, float] = {}  # site id -> when its board was last built
-        self._screen_lists: dict[int, tuple[float, list[int]]] = {}
+        self._screen_lists: dict[int, tuple[float, list[int]]] = {}  # site -> (until, ids)
+        self._listing: dict[int, asyncio.Future[list[int]]] = {}  # lists being read
         self._no_queue: set[int] = set()  # sites found without services
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -66,7 +70,15 @@ class Announcer:
         self._wake.set()
 
     def prepare(self, prefix: str, number: int, languages: tuple[str, ...]) -> None:
-        self._prepare.append((prefix, number, languages))
+        self._prepare.append(
+            (f"{prefix}{number}", lambda: self.voice.prepare(prefix, number, languages))
+        )
+        self._prepared.set()
+
+    def prepare_counter(self, counter: int, languages: tuple[str, ...]) -> None:
+        self._prepare.append(
+            (f"counter {counter}", lambda: self.voice.prepare_counter(counter, languages))
+        )
         self._prepared.set()
 
     # --- what the player socket reads -------------------------------------------------
@@ -96,20 +108,36 @@ class Announcer:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks: list[asyncio.Future[None] | asyncio.Future[list[int]]] = [
+            *self._tasks,
+            *self._listing.values(),
+        ]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
         await self.voice.close()
 
     async def warm(self) -> None:
-        """Build the board of every site that has services, before players connect."""
+        """Build the board of every site that has services, before players connect; draw
+        the chime and speak every counter's part in the background, so that no call waits
+        for them (a counter's first call used to make its clips while the boards waited)."""
         async with self.sessions() as db:
             site_ids = set(await db.scalars(sa.select(QueueService.site_id).distinct()))
+            counters = (
+                await db.execute(
+                    sa.select(QueueCounter.number, QueueSite.voice_languages)
+                    .join(QueueSite, QueueSite.site_id == QueueCounter.site_id)
+                    .distinct()
+                )
+            ).all()
         for site_id in site_ids:
             await self._refresh(site_id)
+        self.voice.chime()
+        for number, languages in counters:
+            self.prepare_counter(number, tuple(code for code in languages.split(",") if code))
 
     async def _run(self) -> None:
         while True:
@@ -161,30 +189,41 @@ class Announcer:
             await self._prepared.wait()
             self._prepared.clear()
             while self._prepare:
-                prefix, number, languages = self._prepare.popleft()
+                what, speak = self._prepare.popleft()
                 try:
-                    await self.voice.prepare(prefix, number, languages)
+                    await speak()
                 except Exception:
-                    log.exception("speaking %s%s failed", prefix, number)
+                    log.exception("speaking %s failed", what)
 
     async def _screens(self, site_id: int) -> list[int]:
+        """The site's screens, at most `SCREENS_FOR` s old. A list past half that age is
+        read again in the background, so calls a few seconds apart never wait for it."""
         cached = self._screen_lists.get(site_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        async with self.sessions() as db:
-            found = list(await db.scalars(sa.select(Screen.id).where(Screen.site_id == site_id)))
-        self._screen_lists[site_id] = (time.monotonic() + SCREENS_FOR, found)
-        return found
+        now = time.monotonic()
+        if cached is None or cached[0] <= now:
+            return await self._list_screens(site_id)
+        if cached[0] - SCREENS_FOR / 2 <= now and site_id not in self._listing:
+            self._listing[site_id] = asyncio.ensure_future(self._list_screens(site_id))
+        return cached[1]
+
+    async def _list_screens(self, site_id: int) -> list[int]:
+        try:
+            async with self.sessions() as db:
+                query = sa.select(Screen.id).where(Screen.site_id == site_id)
+                found = list(await db.scalars(query))
+            self._screen_lists[site_id] = (time.monotonic() + SCREENS_FOR, found)
+            return found
+        finally:
+            self._listing.pop(site_id, None)
 
     async def _announce(self, call: Call, *, silent: bool = False) -> None:
-        audio: list[dict[str, str]] = []
+        audio: list[AudioClip] = []
         texts: dict[str, str] = {}
         if not silent:
             audio, texts = await self.voice.call_audio(
                 call.prefix, call.number, call.counter, call.voice_languages
             )
-        event: dict[str, Any] = call.event() | {"audio": audio, "texts": texts}
-        self.hub.publish(event, await self._screens(call.site_id))
+        self.hub.publish(call.event(audio, texts), await self._screens(call.site_id))
 
     async def _refresh(self, site_id: int, push: bool = True) -> str:
         async with self.sessions() as db:

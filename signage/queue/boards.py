@@ -4,13 +4,13 @@ and per service the waiting count and the estimated wait (a reference value)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import residents
+from content.protocol import Board
 from content.queue import RECENT_SERVICES, estimated_wait
 from signage.db import utcnow
 from signage.models import (
@@ -43,7 +43,7 @@ CALLED_STATES = (
 
 
 async def recent_service_times(
-    db: AsyncSession, site_id: int, day: Any
+    db: AsyncSession, site_id: int, day: date
 ) -> dict[int, list[timedelta]]:
     """Today's latest service times per service, oldest first (the last 20 are averaged)."""
     rows = await db.execute(
@@ -83,7 +83,7 @@ class ServiceLine:
     wait: timedelta  # for a resident who takes a number now
 
 
-async def service_lines(db: AsyncSession, site_id: int, day: Any) -> list[ServiceLine]:
+async def service_lines(db: AsyncSession, site_id: int, day: date) -> list[ServiceLine]:
     services = list(
         await db.scalars(
             sa.select(QueueService)
@@ -114,7 +114,7 @@ async def service_lines(db: AsyncSession, site_id: int, day: Any) -> list[Servic
     ]
 
 
-async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> dict[str, Any]:
+async def board(db: AsyncSession, site_id: int, now: datetime | None = None) -> Board:
     """The body of a `queue` message for the site's screens."""
     now = now or utcnow()
     site = await db.get(Site, site_id)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from content.protocol import AudioClip, CallEvent
 from content.queue import FairRule, Waiting, next_ticket, ticket_number
 from signage import audit, changes, scope
 from signage.db import utcnow
@@ -226,7 +227,10 @@ class Call:
     voice_languages: tuple[str, ...] = ()
     highlight_seconds: int = 10
 
-    def event(self) -> dict[str, Any]:
+    def event(
+        self, audio: list[AudioClip] | None = None, texts: dict[str, str] | None = None
+    ) -> CallEvent:
+        """The `queue.call` event, with what to play (nothing: a call without sound)."""
         return {
             "kind": "queue.call",
             "ticket": self.ticket_id,
@@ -239,6 +243,8 @@ class Call:
             "recall": self.recall,
             "at": self.at.isoformat(),
             "highlight_seconds": self.highlight_seconds,
+            "audio": audio or [],
+            "texts": texts or {},
         }
 
 

@@ -27,6 +27,7 @@ import wave
 from pathlib import Path
 
 from content.announcements import PHRASES, counter_part, number_part, sentence
+from content.protocol import AudioClip
 
 log = logging.getLogger("signage.queue.voice")
 CHIME_RATE = 24000
@@ -251,6 +252,12 @@ class Voice:
         temporary.replace(path)
         return True
 
+    async def prepare_counter(self, counter: int, languages: tuple[str, ...]) -> None:
+        """Speak a counter's part ahead of its first call."""
+        for language in languages:
+            if language in PHRASES:
+                await self.clip(language, counter_part(language, counter))
+
     async def prepare(self, prefix: str, number: int, languages: tuple[str, ...]) -> None:
         """Speak a ticket's number ahead of its call."""
         for language in languages:
@@ -259,10 +266,10 @@ class Voice:
 
     async def call_audio(
         self, prefix: str, number: int, counter: int, languages: tuple[str, ...]
-    ) -> tuple[list[dict[str, str]], dict[str, str]]:
+    ) -> tuple[list[AudioClip], dict[str, str]]:
         """What a screen plays for a call, in order (the chime, then each language's
         number and counter), and the whole sentence in each language as text."""
-        audio = [{"file": self.chime(), "part": "chime"}]
+        audio: list[AudioClip] = [{"file": self.chime(), "part": "chime"}]
         texts: dict[str, str] = {}
         for language in languages:
             if language not in PHRASES:
@@ -273,7 +280,7 @@ class Voice:
                 await self.clip(language, counter_part(language, counter)),
             ]
             if all(parts):
-                audio.extend({"file": str(p), "language": language} for p in parts)
+                audio.extend(AudioClip(file=str(p), language=language) for p in parts)
         return audio, texts
 
     async def close(self) -> None:

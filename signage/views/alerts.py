@@ -23,6 +23,7 @@ from signage.alerts import delivery, phrases, service
 from signage.db import utcnow
 from signage.errors import ValidationFailed
 from signage.i18n import N_
+from signage.live.fleet import PlayerStatus
 from signage.live.hub import Hub
 from signage.models import Alert, Screen, Site, User
 from signage.permissions import Permission
@@ -339,7 +340,7 @@ async def alert_clear(request: Request, db: AsyncSession) -> Response:
 
 
 async def fleet_alerts(
-    db: AsyncSession, screen_ids: list[int], said: dict[int, dict[str, Any]]
+    db: AsyncSession, screen_ids: list[int], said: dict[int, PlayerStatus]
 ) -> dict[int, list[dict[str, Any]]]:
     """For the fleet view: per screen, the alerts it should show and whether it does."""
     out: dict[int, list[dict[str, Any]]] = {}

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from content.protocol import PairAnswer
 from signage import screens
 from signage.db import transaction
 from signage.errors import ValidationFailed
@@ -79,4 +80,5 @@ async def player_pair(request: Request) -> Response:
     async with transaction(request.app.state.db) as db:
         pending = await pairing.request_pairing(db, str(token or ""), client_ip(request))
         code, expires = pending.code, pending.expires_at
-    return JSONResponse({"code": code, "expires": expires.isoformat()}, status_code=201)
+    answer: PairAnswer = {"code": code, "expires": expires.isoformat()}
+    return JSONResponse(answer, status_code=201)

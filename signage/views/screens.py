@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +11,7 @@ from starlette.responses import FileResponse, Response
 
 from content.layouts import LAYOUTS
 from content.playback import shown_at, side_by_side
+from content.protocol import Manifest as ManifestBody
 from signage import manifests, playlists, screens, sites
 from signage.db import utcnow
 from signage.errors import NotFound, ValidationFailed
@@ -92,13 +92,9 @@ async def screen_list(request: Request, db: AsyncSession) -> Response:
     return render(request, "screen_list.html", context, status_code=status_code)
 
 
-def _timeline_rows(
-    body: dict[str, object], zone_name: str, tz: ZoneInfo
-) -> list[dict[str, object]]:
-    timeline = body.get("timeline")
-    assert isinstance(timeline, dict)
+def _timeline_rows(body: ManifestBody, zone_name: str, tz: ZoneInfo) -> list[dict[str, object]]:
     rows = []
-    for slot in timeline.get(zone_name, []):
+    for slot in body["timeline"].get(zone_name, []):
         start = datetime.fromisoformat(slot["start"]).astimezone(tz)
         end = datetime.fromisoformat(slot["end"]).astimezone(tz)
         rows.append({**slot, "local_start": start, "local_end": end})
@@ -144,22 +140,22 @@ async def screen_detail(request: Request, db: AsyncSession) -> Response:
     return render(request, "screen_detail.html", context, status_code=status_code)
 
 
-def preview_zones(body: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+def preview_zones(body: ManifestBody, at: datetime) -> list[dict[str, object]]:
     """Each zone of the manifest's layout with what it shows at `at`, as players do."""
     layout = body["layout"]
     notices = body["notices"]
-    shown = []
+    shown: list[dict[str, object]] = []
     for zone in layout["zones"]:
         wide = side_by_side(zone, layout["orientation"])
         showing = shown_at(
             body["timeline"].get(zone["name"], []),
-            body.get("fallback", {}).get(zone["name"], []),
+            body["fallback"].get(zone["name"], []),
             at,
             notices,
             wide,
         )
         item = showing.item if showing else None
-        notice = notices.get(str(item["notice"])) if item and item["type"] == "notice" else None
+        notice = notices.get(str(item.get("notice"))) if item and item["type"] == "notice" else None
         texts = []
         if notice and showing:
             by_language = {t["language"]: t for t in notice["texts"]}

@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 from content.layouts import LAYOUTS
+from content.protocol import Board, Manifest, read_manifest
 from players.headless import (
     FramebufferOutput,
     MediaError,
@@ -313,7 +314,9 @@ def _entry(name: str, data: bytes, sha256: str | None = None) -> dict[str, Any]:
 
 def _manifest(
     items: list[dict[str, Any]], media: list[dict[str, Any]], layout: str = "counter"
-) -> dict[str, Any]:
+) -> Manifest:
+    """A manifest as a player has it: read from what the server would send (parts the
+    player does not need are left out, as an older server might)."""
     now = datetime.now(UTC)
     zones = LAYOUTS[layout].zones
     slot = {
@@ -321,7 +324,7 @@ def _manifest(
         "end": (now + timedelta(hours=1)).isoformat(),
         "items": items,
     }
-    return {
+    return read_manifest({
         "screen": {"id": 1, "name": "窓口"},
         "site": {"name": "本庁舎", "timezone": "Asia/Tokyo"},
         "layout": {
@@ -337,7 +340,7 @@ def _manifest(
         "fallback": {},
         "notices": {},
         "media": media,
-    }
+    })  # fmt: skip
 
 
 def test_media_are_verified_and_a_mismatch_never_activates_the_manifest(
@@ -394,12 +397,20 @@ def test_events_are_applied_once_and_a_screenshot_is_posted(
         player.render()
         event = {"kind": "identify", "seconds": 1}
         identify = {"type": "event", "id": "e1", "seq": 7, "event": event}
-        player.handle(identify)
+        player.receive(json.dumps(identify))
         assert player.identifying == "窓口" and player.seq == 7
         await asyncio.sleep(1.05)
-        player.handle(identify | {"seq": 8})  # the same event again: not applied twice
+        player.receive(json.dumps(identify | {"seq": 8}))  # the same event again: not applied twice
         assert player.identifying is None and player.seq == 8
-        player.handle({"type": "event", "id": "e2", "seq": 9, "event": {"kind": "screenshot"}})
+        player.receive(
+            json.dumps({"type": "event", "id": "e2", "seq": 9, "event": {"kind": "screenshot"}})
+        )
+        # An event of a kind this player does not know is not acted on; its seq counts.
+        player.receive(json.dumps({"type": "event", "id": "e3", "seq": 12, "event": {"kind": "x"}}))
+        assert player.seq == 12
+        # A malformed message is ignored: the playing manifest stays.
+        player.receive(json.dumps({"type": "manifest", "version": 5, "manifest": {"layout": 1}}))
+        assert player.manifest_version == 1
         for _ in range(200):
             if handler.posts:
                 break
@@ -410,7 +421,7 @@ def test_events_are_applied_once_and_a_screenshot_is_posted(
     assert path == "/player/screenshot"
     assert headers["Authorization"] == "Bearer " + "t" * 32
     assert body.startswith(b"\x89PNG")
-    assert json.loads((tmp_path / "cache" / "events.json").read_text())["seq"] == 9
+    assert json.loads((tmp_path / "cache" / "events.json").read_text())["seq"] == 12
 
 
 def test_notice_bodies_become_plain_lines() -> None:
@@ -509,11 +520,12 @@ def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_
     options = _options(live_server.url, tmp_path, token=token.group(1))
     with _playing(options) as player:
         _wait(lambda: player.manifest_version > 0 and player.board, what="manifest and board")
+        assert player.manifest is not None and player.manifest["queue"]["counter"] is not None
         assert player.manifest["queue"]["counter"]["number"] == 3
         # Counter 3 serves no one yet: its screen plays what is scheduled, not the board.
         assert _main_zone_colour(player) != SIDE_BG
         press(consoles["住民票 1"])  # counter 1 calls A-001: not this screen's call
-        _wait(lambda: any(c.get("current") for c in player.board["counters"]), what="A-001")
+        _wait(lambda: _serving(player.board, 1), what="A-001")
         assert player.calling is None
         assert _main_zone_colour(player) != SIDE_BG
         press(consoles["税・保険"])  # counter 3 calls B-001
@@ -526,15 +538,17 @@ def test_a_counter_top_display_shows_its_own_calls(live_server: LiveServer, tmp_
         _wait(lambda: player.playing.get("main") == "serving B-001", what="serving")
         # Served: the screen goes back to its scheduled content, as the browser player does.
         press(consoles["税・保険"], "finish")
-        _wait(lambda: not _serving_three(player.board), what="counter 3 done")
+        _wait(lambda: not _serving(player.board, 3), what="counter 3 done")
         # Once the call's highlight time (10 s in the demo) is over:
         _wait(lambda: _main_zone_colour(player) != SIDE_BG, timeout=25, what=scheduled)
         _wait(lambda: not player.playing.get("main", "").startswith("serving"), what=scheduled)
     clerk.close()
 
 
-def _serving_three(board: dict[str, Any]) -> bool:
-    return any(c.get("number") == 3 and c.get("current") for c in board.get("counters", []))
+def _serving(board: Board | None, number: int) -> bool:
+    return board is not None and any(
+        c["number"] == number and c["current"] for c in board["counters"]
+    )
 
 
 def test_the_newest_call_shows_at_once_and_a_board_lists_the_others(
@@ -543,21 +557,21 @@ def test_the_newest_call_shows_at_once_and_a_board_lists_the_others(
     url, _ = file_server
     player = Player(Options(server=url, cache=tmp_path / "cache", token="t" * 32, size=(320, 180)))
 
-    def call(n: int, label: str, counter: int, counter_id: int, age: float = 0) -> dict[str, Any]:
+    def call(n: int, label: str, counter: int, counter_id: int, age: float = 0) -> str:
         at = (player.now() - timedelta(seconds=age)).isoformat()
         event = {"kind": "queue.call", "label": label, "counter": counter,
                  "counter_id": counter_id, "at": at, "highlight_seconds": 5}  # fmt: skip
-        return {"type": "event", "id": f"c{n}", "seq": n, "event": event}
+        return json.dumps({"type": "event", "id": f"c{n}", "seq": n, "event": event})
 
     async def scenario() -> list[str | None]:
         assert await player.offer_manifest(1, _manifest([], []))  # a screen with no board
         seen = [player.calling]
-        player.handle(call(1, "A-001", 1, 11, age=0.2))
+        player.receive(call(1, "A-001", 1, 11, age=0.2))
         seen.append(player.calling)
-        player.handle(call(2, "B-001", 2, 12, age=0.1))  # newer: shown at once
+        player.receive(call(2, "B-001", 2, 12, age=0.1))  # newer: shown at once
         seen.append(player.calling)
-        player.handle(call(3, "A-002", 1, 11, age=0.15))  # older than the one shown
-        player.handle(call(4, "C-001", 3, 13, age=120))  # caught up late: never shown
+        player.receive(call(3, "A-002", 1, 11, age=0.15))  # older than the one shown
+        player.receive(call(4, "C-001", 3, 13, age=120))  # caught up late: never shown
         seen.append(player.calling)
         return seen
 
@@ -568,10 +582,10 @@ def test_the_newest_call_shows_at_once_and_a_board_lists_the_others(
 
     # On a queue board the board highlights the newest call and lists the recent ones.
     asyncio.run(player.offer_manifest(2, _manifest([], [], layout="queue")))
-    player.handle({"type": "queue", "board": {
+    player.receive(json.dumps({"type": "queue", "board": {
         "languages": ["ja"], "texts": {}, "services": [], "counters": [],
         "calls": [{"label": "A-001", "counter": 1, "counter_id": 11,
-                   "at": (player.now() - timedelta(seconds=1)).isoformat()}]}})  # fmt: skip
+                   "at": (player.now() - timedelta(seconds=1)).isoformat()}]}}))  # fmt: skip
     scene = player.scene(player.now())
     assert scene.call is None and scene.board is not None
     assert scene.board.now == "B-001 → 2" and scene.board.recent == ("A-001 → 1",)

@@ -18,6 +18,7 @@ from content.languages import LANGUAGES
 from content.layouts import LAYOUTS
 from content.notices import render_body
 from content.playback import Showing, side_by_side
+from content.protocol import read_manifest
 from players.headless import Options, Player
 from players.headless.cache import MediaError, fetch_fonts
 from players.headless.frames import MIN_SCALE, Painter, ZoneView
@@ -109,7 +110,7 @@ def test_the_player_fetches_the_fonts_of_a_new_manifest_and_draws_with_them(
         "media": [],
     }
     assert player.painter.fonts.path_for(False, "th")[0] != tmp_path / "cache" / "fonts"
-    assert asyncio.run(player.offer_manifest(1, manifest))
+    assert asyncio.run(player.offer_manifest(1, read_manifest(manifest)))
     path, _ = player.painter.fonts.path_for(False, "th")
     assert path == tmp_path / "cache" / "fonts" / "NotoSansThai_400Regular.ttf"
     assert {p.name for p in (tmp_path / "cache" / "fonts").iterdir()} >= {
