@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from content.alerts.rules import load_rules
 from signage import auth, changes
 from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
 from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, NotFound
@@ -31,6 +32,7 @@ from signage.queue.announcer import Announcer
 from signage.queue.voice import Voice
 from signage.routes import routes
 from signage.settings import Settings
+from signage.views.api_alerts import RefusalLog
 from signage.views.player import SCREENSHOT_MAX_BYTES
 from signage.web import create_templates, render_error
 
@@ -117,7 +119,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             Middleware(
                 CSRFMiddleware,
                 secure_cookies=settings.secure_cookies,
-                exempt_prefixes=("/player/", "/api/kiosk/"),
+                exempt_prefixes=("/player/", "/api/kiosk/", "/api/v1/"),
             ),
         ],
         exception_handlers={
@@ -141,6 +143,9 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.templates = create_templates(settings.timezone)
     # Where authenticator codes read the time; tests put a fake clock here.
     app.state.clock = time.time
+    # Alert feeds (signage/views/api_alerts.py): the rules, checked when settings load.
+    app.state.alert_rules = load_rules(settings.alert_rules)
+    app.state.feed_refusals = RefusalLog()
     app.state.decodes = DecodeGate(settings.decode_pixel_budget, settings.max_parallel_decodes)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),

@@ -64,6 +64,8 @@ ACTION_LABELS = {
     "ticket.transfer": N_("Ticket transferred"),
     "ticket.no_show": N_("Ticket marked as no-show"),
     "ticket.cancel": N_("Ticket cancelled"),
+    "api_token.create": N_("API token created"),
+    "alert_feed.refused": N_("Alert feed refused"),
 }
 TARGET_LABELS = {
     "user": N_("User"),
@@ -78,6 +80,8 @@ TARGET_LABELS = {
     "counter": N_("Counter"),
     "kiosk": N_("Kiosk"),
     "queue": N_("Queue"),
+    "api_token": N_("API token"),
+    "alert_feed": N_("Alert feed"),
 }
 FIELD_LABELS = {
     "username": N_("User name"),
@@ -137,6 +141,8 @@ FIELD_LABELS = {
     "day": N_("Day"),
     "closure": N_("Closure day"),
     "kind": N_("Kind"),
+    "field": N_("Field"),
+    "message": N_("Message"),
 }
 
 
