@@ -66,6 +66,18 @@ ACTION_LABELS = {
     "ticket.cancel": N_("Ticket cancelled"),
     "api_token.create": N_("API token created"),
     "alert_feed.refused": N_("Alert feed refused"),
+    "alert.raise": N_("Alert raised"),
+    "alert.confirm": N_("Alert confirmed by a second publisher"),
+    "alert.clear": N_("Alert cleared"),
+    "alert.cancel": N_("Alert cancelled"),
+    "alert.expire": N_("Alert expired"),
+    "alert.replace": N_("Alert replaced by an update"),
+    "drill.raise": N_("Drill alert raised"),
+    "drill.confirm": N_("Drill alert confirmed"),
+    "drill.clear": N_("Drill alert cleared"),
+    "drill.cancel": N_("Drill alert cancelled"),
+    "drill.expire": N_("Drill alert expired"),
+    "drill.replace": N_("Drill alert replaced by an update"),
 }
 TARGET_LABELS = {
     "user": N_("User"),
@@ -82,6 +94,7 @@ TARGET_LABELS = {
     "queue": N_("Queue"),
     "api_token": N_("API token"),
     "alert_feed": N_("Alert feed"),
+    "alert": N_("Alert"),
 }
 FIELD_LABELS = {
     "username": N_("User name"),
@@ -143,6 +156,16 @@ FIELD_LABELS = {
     "kind": N_("Kind"),
     "field": N_("Field"),
     "message": N_("Message"),
+    "identifier": N_("Identifier"),
+    "level": N_("Level"),
+    "mode": N_("Shown as"),
+    "drill": N_("Drill"),
+    "template": N_("Template"),
+    "targets": N_("Targets"),
+    "screens": N_("Screens"),
+    "state": N_("State"),
+    "expires_at": N_("Expires"),
+    "headline": N_("Headline"),
 }
 
 

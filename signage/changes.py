@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signage import manifests, schedules
+from signage.alerts import delivery
 from signage.db import before_commit, on_commit
 from signage.live.hub import CLOSE_REVOKED, Hub
 from signage.models import (
@@ -146,6 +147,13 @@ class ScreenCommand:
 
 
 @dataclass(frozen=True)
+class AlertsChanged:
+    """An alert raised, confirmed, cleared, replaced or expired: what these screens show."""
+
+    screen_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
 class WindowMoved:
     """The hour turned (or a boundary passed): every manifest is rebuilt from `now`."""
 
@@ -169,6 +177,7 @@ Change = (
     | ScreenRevoked
     | ScreenCommand
     | WindowMoved
+    | AlertsChanged
 )
 
 
@@ -209,6 +218,7 @@ class Reach:
     paired: list[ScreenPaired] = field(default_factory=list)
     revoked: list[int] = field(default_factory=list)
     commands: list[ScreenCommand] = field(default_factory=list)
+    alerts: set[int] = field(default_factory=set)  # screens whose alerts to send again
     replan: bool = False  # the next notice/schedule boundary may have moved
     now: datetime | None = None
 
@@ -266,6 +276,8 @@ async def reach(db: AsyncSession, changes: Iterable[Change]) -> Reach:
                 out.revoked.append(screen_id)
             case ScreenCommand():
                 out.commands.append(change)
+            case AlertsChanged(screen_ids):
+                out.alerts |= screen_ids
             case WindowMoved(now):
                 out.screens |= set(await db.scalars(sa.select(Screen.id)))
                 out.now = now
@@ -298,13 +310,25 @@ async def settle(db: AsyncSession) -> list[int]:
     rebuilt = await manifests.rebuild(db, found.screens, found.now) if found.screens else []
     outlets = outlets_of(db)
     if outlets is not None:
-        on_commit(db, lambda: _publish(outlets, found, rebuilt))
+        alerts: dict[str, list[int]] = {}
+        if found.alerts:
+            voice = outlets.announcer.voice if outlets.announcer is not None else None
+            alerts = await delivery.messages(db, found.alerts, voice)
+        on_commit(db, lambda: _publish(outlets, found, rebuilt, alerts))
     return [r.screen_id for r in rebuilt]
 
 
-def _publish(outlets: Outlets, found: Reach, rebuilt: list[manifests.Rebuilt]) -> None:
-    """After commit, in this order: new manifests, devices, commands, calls, boards."""
+def _publish(
+    outlets: Outlets,
+    found: Reach,
+    rebuilt: list[manifests.Rebuilt],
+    alerts: dict[str, list[int]] | None = None,
+) -> None:
+    """After commit, in this order: alerts, new manifests, devices, commands, calls,
+    boards; then the alerts' voice, in the background."""
     hub, announcer = outlets.hub, outlets.announcer
+    if alerts:
+        delivery.push(hub, alerts)
     for manifest in rebuilt:
         hub.set_manifest(manifest.screen_id, manifest.version, manifest.body)
     for paired in found.paired:
@@ -324,6 +348,10 @@ def _publish(outlets: Outlets, found: Reach, rebuilt: list[manifests.Rebuilt]) -
             announcer.changed(site_id)
     if found.replan and outlets.jobs is not None:
         _background(outlets.jobs.replan())
+    if found.alerts and announcer is not None and announcer.voice.enabled:
+        _background(
+            delivery.speak_then_push(hub, announcer.sessions, announcer.voice, found.alerts)
+        )
 
 
 _tasks: set[asyncio.Task[None]] = set()

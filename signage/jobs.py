@@ -15,6 +15,7 @@ their turn with one log line.
   stored manifests change then. Players already switch at that moment by their own clock,
   because manifests carry each item's window; this keeps the server's copy exact too.
 - `housekeeping`: expired sessions, old login failures, media files nothing refers to.
+- `alerts`: every few seconds, alerts past their expiry end (signage/alerts/service.py).
 - `queue_day`: every minute, each site's queue day starts at its opening time (numbers
   from 1 again) and what is still open is closed out at its closing time.
 """
@@ -33,6 +34,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signage import auth, changes, manifests, media, submissions, totp
+from signage.alerts import service as alert_service
 from signage.db import first_line, transaction, unreachable, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 from signage.queue import tickets
@@ -40,6 +42,7 @@ from signage.queue import tickets
 log = logging.getLogger("signage.jobs")
 LEASE = "scheduler"
 LEASE_SECONDS = 90
+ALERT_SECONDS = 5  # how often alerts past their expiry are marked expired
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -121,6 +124,10 @@ class Jobs:
             self.renew, "interval", seconds=max(1, lease_seconds // 3), id="lease", **common
         )
         self.scheduler.add_job(self.queue_day, "cron", second=20, id="queue_day", **common)
+        self.scheduler.add_job(
+            self.alerts, "interval", seconds=ALERT_SECONDS, id="alerts", **common
+        )
+        self._alerts_looked = utcnow()
 
     def start(self) -> None:
         self.scheduler.start()
@@ -179,6 +186,21 @@ class Jobs:
         if done:
             log.info("queue days: %s", done)
         return done
+
+    async def alerts(self, now: datetime | None = None) -> list[int]:
+        """Expire alerts past their expiry and send the ones that became effective; the
+        expired alerts' ids. Players never show an alert past its expiry by their own
+        clock meanwhile."""
+        if not await self.lead():
+            return []
+        now = now or utcnow()
+        since, self._alerts_looked = self._alerts_looked, now
+        async with transaction(self.sessions) as db:
+            expired = await alert_service.expire_due(db, now)
+            await alert_service.became_effective(db, min(since, now), now)
+        if expired:
+            log.info("alerts expired: %s", expired)
+        return expired
 
     async def rebuild_manifests(self) -> list[int]:
         """Rebuild every manifest; plan the next content boundary. Returns changed screens."""

@@ -732,3 +732,62 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+
+
+# --- emergency alerts -----------------------------------------------------------------
+
+
+class AlertState(enum.StrEnum):
+    PENDING = "pending_confirmation"
+    ACTIVE = "active"
+    CLEARED = "cleared"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Alert(Base):
+    """An emergency alert (signage/alerts/service.py): raised by staff or a feed, shown on
+    its `screens` (resolved from `targets` when raised) while active and not expired."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (sa.UniqueConstraint("source", "identifier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(16))  # manual, cap, jma
+    identifier: Mapped[str] = mapped_column(sa.String(200))
+    level: Mapped[str] = mapped_column(sa.String(16))
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    drill: Mapped[bool] = mapped_column(default=False)
+    template: Mapped[str] = mapped_column(sa.String(32), default="")
+    # [{"language", "headline", "body"}, ...]
+    texts: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON)
+    # {"all": true} | {"sites": [ids]} | {"screens": [ids]}, as chosen
+    targets: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    screens: Mapped[list[int]] = mapped_column(sa.JSON)  # the screens they meant then
+    # The site of whoever raised it (None: staff of all sites, or a feed).
+    site_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(sa.String(24), index=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    effective_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    cleared_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    confirmed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    replaced_by: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="SET NULL"))
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "identifier": self.identifier,
+            "level": self.level,
+            "mode": self.mode,
+            "drill": self.drill,
+            "template": self.template,
+            "targets": self.targets,
+            "screens": self.screens,
+            "state": self.state,
+            "expires_at": self.expires_at.isoformat(),
+            "headline": self.texts[0]["headline"] if self.texts else "",
+        }

@@ -37,6 +37,8 @@ class Permission(enum.StrEnum):
     SET_UP_QUEUE = "set_up_queue"  # services, counters, rules, kiosks
     SEE_QUEUE_STATS = "see_queue_stats"
     WORK_COUNTER = "work_counter"  # the counter console: issue, call and serve tickets
+    RAISE_ALERTS = "raise_alerts"  # emergency alerts and drills: raise, confirm, clear
+    EDIT_ALERT_TEMPLATES = "edit_alert_templates"  # the texts of the ready alert templates
 
 
 _P = Permission
@@ -60,10 +62,11 @@ _PUBLISHER = _EDITOR | {
     _P.SET_UP_QUEUE,
     _P.SEE_QUEUE_STATS,
     _P.WORK_COUNTER,
+    _P.RAISE_ALERTS,
 }
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(_PUBLISHER | {_P.MANAGE_SITES, _P.MANAGE_USERS}),
+    Role.ADMIN: frozenset(_PUBLISHER | {_P.MANAGE_SITES, _P.MANAGE_USERS, _P.EDIT_ALERT_TEMPLATES}),
     Role.PUBLISHER: frozenset(_PUBLISHER),
     Role.EDITOR: frozenset(_EDITOR),
     Role.COUNTER: frozenset(_EVERY_STAFF | {_P.WORK_COUNTER}),

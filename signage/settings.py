@@ -137,6 +137,12 @@ def _parse_public_url(raw: str) -> str:
     return value
 
 
+def _parse_alert_hours(raw: str) -> int:
+    if not (raw.strip().isascii() and raw.strip().isdigit() and 1 <= int(raw) <= 72):
+        raise ValueError("expected a whole number of hours from 1 to 72")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -312,6 +318,20 @@ SETTINGS: tuple[Setting, ...] = (
         "means the default CAP rule and no site listed, so posted alerts reach no screen.",
         _parse_alert_rules,
     ),
+    Setting(
+        "ALERT_SECOND_PUBLISHER",
+        "false",
+        "A real (non-drill) emergency alert raised by staff is shown only once a second "
+        "publisher or administrator confirms it. Drills never wait for a second person.",
+        _parse_bool,
+    ),
+    Setting(
+        "ALERT_MAX_HOURS",
+        "3",
+        "Longest time, in hours, an alert raised by staff may stay up before it expires "
+        "(from 1 to 72).",
+        _parse_alert_hours,
+    ),
 )
 
 
@@ -357,6 +377,8 @@ class Settings:
     job_lease_seconds: int
     voice: bool
     alert_rules: Path | None
+    alert_second_publisher: bool
+    alert_max_hours: int
 
     @classmethod
     def load(

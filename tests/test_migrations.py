@@ -44,6 +44,7 @@ TABLES = {
     "recovery_codes",
     "pending_logins",
     "form_submissions",
+    "alerts",
 }
 
 

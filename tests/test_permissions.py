@@ -41,6 +41,8 @@ EXPECTED: dict[Permission, set[Role]] = {
     P.SET_UP_QUEUE: {Role.ADMIN, Role.PUBLISHER},
     P.SEE_QUEUE_STATS: {Role.ADMIN, Role.PUBLISHER},
     P.WORK_COUNTER: {Role.ADMIN, Role.PUBLISHER, Role.COUNTER},
+    P.RAISE_ALERTS: {Role.ADMIN, Role.PUBLISHER},
+    P.EDIT_ALERT_TEMPLATES: {Role.ADMIN},
 }
 
 
@@ -146,6 +148,7 @@ PAGES: list[tuple[str, Permission, str | None]] = [
     ("/queue", P.SET_UP_QUEUE, 'href="/queue"'),
     ("/queue/{site}/stats", P.SEE_QUEUE_STATS, None),
     ("/counter", P.WORK_COUNTER, 'href="/counter"'),
+    ("/alerts", P.RAISE_ALERTS, 'href="/alerts"'),
 ]
 
 

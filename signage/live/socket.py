@@ -29,6 +29,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from signage.alerts import delivery
 from signage.db import first_line, transaction, unreachable, utcnow
 from signage.live import pairing
 from signage.live.hub import (
@@ -364,6 +365,10 @@ async def _start(
     board = await app.state.announcer.board_message(screen.site_id)
     if board is not None:
         await socket.send(board)  # the site's queue board as it is now
+    async with app.state.readonly_db() as db:
+        alerts = await delivery.for_screen(db, screen.id, app.state.announcer.voice)
+    if alerts is not None:
+        await socket.send(alerts)  # the alerts it shows now (none: nothing is sent)
     player = hello.get("player")
     if not isinstance(player, dict):
         player = {}
@@ -442,5 +447,16 @@ async def _receive_loop(socket: _Socket, app: Any, subscriber: Subscriber) -> No
             version = _number(message.get("manifest_version"))
             hub.status.setdefault(subscriber.screen_id, {})["manifest_version"] = version
             app.state.seen.note(subscriber.screen_id, manifest_ack=version)
+        elif kind == "alert_ack":
+            _alert_ack(hub, subscriber.screen_id, message)
         else:
             raise Closed(CLOSE_MALFORMED)
+
+
+def _alert_ack(hub: Hub, screen_id: int, message: dict[str, Any]) -> None:
+    """The player shows these alerts now (the fleet view reads it from the status)."""
+    ids = message.get("ids")
+    if not isinstance(ids, list):
+        raise Closed(CLOSE_MALFORMED)
+    shown = [i[:16] for i in ids[:32] if isinstance(i, str)]
+    hub.status.setdefault(screen_id, {}).update(alerts=shown, alerts_at=utcnow().isoformat())

@@ -59,6 +59,24 @@ def chime_samples(rate: int = CHIME_RATE) -> bytes:
     return bytes(frames)
 
 
+def alarm_samples(rate: int = CHIME_RATE) -> bytes:
+    """The alert alarm, unlike the chime: a hard two-tone warble (988 and 740 Hz, a quarter
+    second each, four times), with a short fade at each edge so it never clicks."""
+    frames = bytearray()
+    edge = int(rate * 0.005)
+    for _ in range(4):
+        for frequency in (987.77, 739.99):
+            count = int(rate * 0.25)
+            for i in range(count):
+                t = i / rate
+                envelope = min(1.0, i / edge, (count - i) / edge)
+                value = math.sin(2 * math.pi * frequency * t) + 0.35 * math.sin(
+                    6 * math.pi * frequency * t
+                )
+                frames += struct.pack("<h", int(12000 * envelope * value))
+    return bytes(frames)
+
+
 class _JapaneseWorker:
     """One `python -m signage.queue.voice_worker` process, asked one sentence at a time."""
 
@@ -133,6 +151,7 @@ class Voice:
         self._espeak = espeak_path() if enabled else None
         self._openjtalk = enabled and openjtalk_installed()
         self._chime: str | None = None
+        self._alarm: str | None = None
         self._making: dict[str, asyncio.Future[bool]] = {}
 
     def engine(self, language: str) -> str | None:
@@ -153,6 +172,26 @@ class Voice:
                 _write_wav(path, CHIME_RATE, samples)
             self._chime = name
         return self._chime
+
+    def alarm(self) -> str:
+        """The alert alarm's file (made once)."""
+        if self._alarm is None:
+            samples = alarm_samples()
+            name = "alarm-" + hashlib.sha256(samples).hexdigest()[:24] + ".wav"
+            path = self.folder / name
+            if not path.is_file():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                _write_wav(path, CHIME_RATE, samples)
+            self._alarm = name
+        return self._alarm
+
+    def kept(self, language: str, text: str) -> str | None:
+        """The clip saying `text` if it is already made; never makes one."""
+        engine = self.engine(language)
+        if engine is None:
+            return None
+        name = self._name(engine, language, text)
+        return name if (self.folder / name).is_file() else None
 
     def _name(self, engine: str, language: str, text: str) -> str:
         digest = hashlib.sha256(f"{engine}\n{language}\n{text}".encode()).hexdigest()

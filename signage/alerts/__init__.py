@@ -1,0 +1,1 @@
+"""Emergency alerts: storage, rules of raising and clearing, delivery to screens."""
