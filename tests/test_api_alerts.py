@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ from starlette.testclient import TestClient
 from signage import api_tokens
 from signage.app import create_app
 from signage.db import create_engine, session_factory, transaction
-from signage.models import ApiToken, AuditEntry, Base
+from signage.models import Alert, ApiToken, AuditEntry, Base
 from signage.settings import Settings, SettingsError
 from tests.alerts_docs import doc, edxl
+
+from .conftest import add_site
 
 RULES = """
 [[sites]]
@@ -116,6 +119,69 @@ def test_a_jma_report_in_an_edxl_envelope_is_accepted(api: TestClient, settings:
     assert draft["texts"][1]["headline"] == (
         "An earthquake of seismic intensity 5+ was observed in the city"
     )
+
+
+def alerts(engine: sa.Engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(Alert.identifier, Alert.state, Alert.mode).order_by(Alert.id))
+        return [(i, s, m) for i, s, m in rows]
+
+
+def test_cap_alert_update_cancel_and_replay_reach_the_alerts_service(
+    api: TestClient, db: sa.Engine, settings: Settings
+) -> None:
+    add_site(db, "honcho")
+    token = make_token(settings)
+    first = "bousai@city.example.jp,CITY-2026-0001@honcho"
+    second = "bousai@city.example.jp,CITY-2026-0002@honcho"
+    response = api.post("/api/v1/alerts/cap", content=doc("cap_severe.xml"), headers=bearer(token))
+    assert response.json()["raised"] == [first]
+    assert alerts(db) == [(first, "active", "takeover")]
+    again = api.post("/api/v1/alerts/cap", content=doc("cap_severe.xml"), headers=bearer(token))
+    assert again.json()["ignored"] == [{"identifier": first, "why": "replay"}]
+    update = api.post("/api/v1/alerts/cap", content=doc("cap_update.xml"), headers=bearer(token))
+    assert update.json()["replaced"] == [first]
+    assert [a[:2] for a in alerts(db)] == [(first, "cleared"), (second, "active")]
+    # The cancel names both; the last one named is the one shown.
+    cancel = api.post("/api/v1/alerts/cap", content=doc("cap_cancel.xml"), headers=bearer(token))
+    assert cancel.json()["cancelled"] == [second]
+    assert [a[1] for a in alerts(db)] == ["cleared", "cancelled"]
+
+
+def test_a_cancel_naming_only_the_first_alert_clears_its_update(
+    api: TestClient, db: sa.Engine, settings: Settings
+) -> None:
+    add_site(db, "honcho")
+    token = make_token(settings)
+    for name in ("cap_severe.xml", "cap_update.xml"):
+        api.post("/api/v1/alerts/cap", content=doc(name), headers=bearer(token))
+    only_first = doc("cap_cancel.xml").split(b" bousai")[0] + b"</references>\n</alert>\n"
+    cancel = api.post("/api/v1/alerts/cap", content=only_first, headers=bearer(token))
+    assert cancel.json()["cancelled"] == ["bousai@city.example.jp,CITY-2026-0002@honcho"]
+
+
+def test_jma_serials_replace_the_event_and_its_cancellation_clears_it(
+    api: TestClient, db: sa.Engine, settings: Settings
+) -> None:
+    add_site(db, "honcho")
+    token = make_token(settings)
+    now = datetime.now(UTC)
+
+    def post(data: bytes) -> dict[str, object]:
+        response = api.post("/api/v1/alerts/jma", content=data, headers=bearer(token))
+        assert response.status_code == 202, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    first = post(doc("vxse51.xml", now - timedelta(minutes=2)))
+    [shown] = first["raised"]  # type: ignore[misc]
+    later = post(doc("vxse53.xml", now - timedelta(minutes=1), SERIAL="2"))
+    assert later["replaced"] == [shown]
+    # A late copy of an older report changes nothing.
+    late = post(doc("vxse51.xml", now - timedelta(minutes=3), SERIAL="1"))
+    assert late["raised"] == [] and late["ignored"]
+    gone = post(doc("vxse53.xml", now, SERIAL="3", INFOTYPE="取消"))
+    assert len(gone["cancelled"]) == 1  # type: ignore[arg-type]
+    assert [a[1] for a in alerts(db)] == ["cleared", "cancelled"]
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic dXNlcjpwYXNz", "Bearer "])

@@ -14,6 +14,7 @@ itself replaced it, is the one it updates or, with `cancel`, clears.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -121,8 +122,8 @@ def _site(raw: object, n: int) -> SiteRules:
         raise RulesError(f"{where}: expected a table")
     _check_keys(raw, SiteRules.__dataclass_fields__, where)
     code = raw.get("code")
-    if not isinstance(code, str) or not code:
-        raise RulesError(f"{where}.code: the site's code is required")
+    if not isinstance(code, str) or not code or len(code) > 32 or "@" in code:
+        raise RulesError(f"{where}.code: the site's code is required (up to 32 characters)")
     values: dict[str, Any] = {"code": code}
     if "municipality" in raw:
         values["municipality"] = str(raw["municipality"])
@@ -218,6 +219,14 @@ def content_language(tag: str) -> str:
     return primary if primary in LANGUAGES else tag
 
 
+def _fit(key: str) -> str:
+    """A CAP sender and identifier as a key short enough to store (identifiers hold 200
+    characters with the site code): a long one becomes a digest of itself."""
+    if len(key) <= 120:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 def cap_mode(rules: Rules, info: CapInfo) -> Mode | None:
     for rule in rules.cap:
         if (
@@ -254,8 +263,9 @@ def cap_drafts(rules: Rules, alert: CapAlert, now: datetime) -> list[AlertDraft]
     messages, Ack and Error raise nothing; Exercise ones are drills."""
     if alert.status not in ("Actual", "Exercise") or alert.msg_type in ("Ack", "Error"):
         return []
-    key = f"{alert.sender},{alert.identifier}"
-    thread = f"{alert.references[-1][0]},{alert.references[-1][1]}" if alert.references else None
+    key = _fit(f"{alert.sender},{alert.identifier}")
+    last = alert.references[-1] if alert.references else None
+    thread = _fit(f"{last[0]},{last[1]}") if last else None
     if alert.msg_type == "Cancel":
         sites = _cap_sites(rules, alert.infos) if alert.infos else [s.code for s in rules.sites]
         return [_cancel("cap", f"{key}@{site}", f"{thread}@{site}", alert.sent, site)
