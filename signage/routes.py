@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from signage.live.socket import player_socket
 from signage.settings import PROJECT_ROOT, Settings
 from signage.views import (
+    alerts,
     api_alerts,
     audit,
     auth,
@@ -147,6 +148,17 @@ def routes(settings: Settings) -> list[BaseRoute]:
         WebSocketRoute("/player/ws", player_socket, name="player_socket"),
         Mount("/player/static", StaticFiles(directory=PLAYER_DIR), name="player_assets"),
         Route("/fleet", fleet.fleet, name="fleet"),
+        Route("/alerts", alerts.alert_list, name="alert_list"),
+        Route("/alerts/new", alerts.alert_new, methods=["GET", "POST"], name="alert_new"),
+        Route(
+            "/alerts/{alert_id:id}/confirm",
+            alerts.alert_confirm,
+            methods=["POST"],
+            name="alert_confirm",
+        ),
+        Route(
+            "/alerts/{alert_id:id}/clear", alerts.alert_clear, methods=["POST"], name="alert_clear"
+        ),
         Route("/screens/pair", pairing.screen_pair, methods=["GET", "POST"], name="screen_pair"),
         Route(
             "/screens/{screen_id:id}/revoke",

@@ -150,7 +150,7 @@ def check_expiry(draft: AlertDraft, now: datetime, policy: Policy) -> None:
         )
 
 
-def _new(
+def draft_alert(
     draft: AlertDraft, screens: list[int], targets: Targets, site_id: int | None, state: str
 ) -> Alert:
     return Alert(
@@ -194,7 +194,7 @@ async def raise_alert(
     if not screens:
         raise ValidationFailed({"targets": N_("No screen is among the chosen targets.")})
     waits = policy.second_publisher and not draft.drill
-    alert = _new(
+    alert = draft_alert(
         draft,
         screens,
         targets,
@@ -340,7 +340,7 @@ async def ingest(
             continue
         chosen = targets(draft) if callable(targets) else targets
         screens = await resolve(db, scope.ALL_SITES, chosen)
-        alert = _new(draft, screens, chosen, None, AlertState.ACTIVE.value)
+        alert = draft_alert(draft, screens, chosen, None, AlertState.ACTIVE.value)
         db.add(alert)
         await db.flush()
         _audit(db, None, "raise", alert, ip, actor_name=feed)

@@ -16,6 +16,7 @@ from signage.db import utcnow
 from signage.live.hub import Hub
 from signage.models import Manifest, Screen, User
 from signage.permissions import Permission, require
+from signage.views import alerts
 from signage.web import (
     Form,
     client_ip,
@@ -41,6 +42,7 @@ async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, An
         connected = bool(status.get("online")) and heard is not None and now - heard < OFFLINE_AFTER
         result.append(
             {
+                "said": status,
                 "screen": screen,
                 "online": connected,
                 "paired": screen.token_hash is not None,
@@ -61,6 +63,11 @@ async def fleet(request: Request, db: AsyncSession) -> Response:
     user: User = request.state.user
     rows = await _fleet_rows(request, await screens.list_screens(db, user))
     await _playing_in_words(request, db, rows)
+    shown = await alerts.fleet_alerts(
+        db, [row["screen"].id for row in rows], {row["screen"].id: row["said"] for row in rows}
+    )
+    for row in rows:
+        row["alerts"] = shown.get(row["screen"].id, [])
     return render(
         request,
         "fleet.html",

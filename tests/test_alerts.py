@@ -1,0 +1,260 @@
+"""Emergency alerts (issue 12): raised in the staff UI, delivered to real websocket
+players, cleared, expired by the job, confirmed by a second publisher, audited."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+from websockets.sync.client import ClientConnection
+
+from signage.app import create_app
+from signage.db import utcnow
+from signage.models import Alert, AuditEntry, Role, Screen
+from signage.settings import Settings
+
+from .conftest import LiveServer, Staff, add_site, add_user, csrf_token, login
+from .test_players import _hello, _paired_player, _ws
+
+FIRE = {
+    "template": "fire",
+    "level": "severe",
+    "floor": "3F",
+    "place": "East stairs / 東階段",
+    "targets": "all",
+    "expires_minutes": "60",
+    "step": "send",
+}
+
+
+def _alerts(ws: ClientConnection, timeout: float) -> list[dict[str, Any]]:
+    """The next `alerts` message within `timeout` seconds (other messages are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "no alerts message in time"
+        message = json.loads(ws.recv(timeout=left))
+        if message["type"] == "alerts":
+            alerts: list[dict[str, Any]] = message["alerts"]
+            return alerts
+
+
+def _raise(staff: Staff, **fields: str) -> httpx.Response:
+    response = staff.post("/alerts/new", {**FIRE, **fields}, page="/alerts/new")
+    assert response.headers["location"].startswith("/alerts?done=")
+    return response
+
+
+def test_raise_reaches_players_at_once_then_clear_and_expiry(
+    live_server: LiveServer, staff: Staff, db: sa.Engine
+) -> None:
+    token, screen_id, ws = _paired_player(live_server, staff)
+    _raise(staff, drill="1")
+    alerts = _alerts(ws, timeout=1.0)  # within a second of the answer to the POST
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert["mode"] == "takeover" and alert["level"] == "severe" and alert["drill"] is True
+    assert [t["language"] for t in alert["texts"]] == ["ja", "ja-easy", "en"]
+    assert "3F" in alert["texts"][2]["body"] and "East stairs" in alert["texts"][2]["body"]
+    assert re.fullmatch(r"/voice/alarm-[0-9a-f]{24}\.wav", alert["alarm"])
+    assert live_server_get(live_server, alert["alarm"]).status_code == 200
+
+    # Not acknowledged yet: the fleet view says so; after the ack it says it shows it.
+    assert 'class="status status-rejected"' in _fleet_cell(staff, screen_id)
+    ws.send(json.dumps({"type": "alert_ack", "ids": [alert["id"]]}))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if 'class="status status-approved"' in _fleet_cell(staff, screen_id):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the fleet view never showed the acknowledgement")
+
+    # A player connecting later gets it in its start.
+    ws.close()
+    late = _ws(live_server)
+    late.send(_hello(token))
+    assert _alerts(late, timeout=5.0)[0]["id"] == alert["id"]
+
+    # Clear: every targeted screen gets the empty list.
+    alert_id = int(alert["id"][1:])
+    staff.post(f"/alerts/{alert_id}/clear", {}, page="/alerts")
+    assert _alerts(late, timeout=1.0) == []
+
+    # Expiry: the job ends an alert past its expiry (the stored expiry is moved back).
+    _raise(staff)
+    second = _alerts(late, timeout=1.0)
+    assert len(second) == 1 and second[0]["drill"] is False
+    with db.begin() as conn:
+        conn.execute(
+            sa.update(Alert)
+            .where(Alert.id == int(second[0]["id"][1:]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert _alerts(late, timeout=12.0) == []  # the job runs every 5 seconds
+    late.close()
+    with db.connect() as conn:
+        states = dict(conn.execute(sa.select(Alert.id, Alert.state)).all())
+        actions = list(conn.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert states == {alert_id: "cleared", int(second[0]["id"][1:]): "expired"}
+    alert_actions = [a for a in actions if a.startswith(("alert.", "drill."))]
+    assert alert_actions == ["drill.raise", "drill.clear", "alert.raise", "alert.expire"]
+
+
+def live_server_get(server: LiveServer, path: str) -> httpx.Response:
+    return httpx.get(server.url + path, timeout=10)
+
+
+def _fleet_cell(staff: Staff, screen_id: int) -> str:
+    page = staff.http.get("/fleet").text
+    row = page.split(f'data-screen="{screen_id}"', 1)[1].split("</tr>", 1)[0]
+    return row.split('class="alerts"', 1)[1]
+
+
+# --- in-process: bad input, scope, the second publisher --------------------------------
+
+
+def _add_screen(engine: sa.Engine, site_id: int, name: str) -> int:
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(Screen).values(site_id=site_id, name=name, layout="hall", created_at=utcnow())
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _post(client: TestClient, data: dict[str, object]) -> Any:
+    return client.post(
+        "/alerts/new", data={**data, "csrf_token": csrf_token(client, "/alerts/new")}
+    )
+
+
+def _count(engine: sa.Engine, model: Any = Alert) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"template": ""}, "template"),
+        ({"template": "no_such"}, "template"),
+        ({"level": "apocalyptic"}, "level"),
+        ({"expires_minutes": str(3 * 60 + 1)}, "expires_minutes"),
+        ({"place": ""}, "place"),
+        ({"targets": "screens"}, "targets"),
+        ({"targets": "everywhere"}, "targets"),
+        ({"template": "free_text"}, "headline_ja"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field_and_stores_nothing(
+    client: TestClient, db: sa.Engine, change: dict[str, str], field: str
+) -> None:
+    site = add_site(db)
+    _add_screen(db, site, "1F")
+    add_user(db, "pub", Role.PUBLISHER)
+    login(client, "pub")
+    audits = _count(db, AuditEntry)
+    response = _post(client, {**FIRE, **change})
+    assert response.status_code == 422, response.text[-300:]
+    assert f'id="e-{field}"' in response.text  # the message under that field
+    assert _count(db) == 0 and _count(db, AuditEntry) == audits
+
+
+def test_json_answer_names_the_field(client: TestClient, db: sa.Engine) -> None:
+    site = add_site(db)
+    _add_screen(db, site, "1F")
+    add_user(db, "pub", Role.PUBLISHER)
+    login(client, "pub")
+    token = csrf_token(client, "/alerts/new")
+    response = client.post(
+        "/alerts/new",
+        data={**FIRE, "level": "apocalyptic", "csrf_token": token},
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 422 and _count(db) == 0
+    assert set(response.json()["fields"]) == {"level"}
+
+
+def test_another_sites_screen_is_404_and_preview_counts_screens(
+    client: TestClient, db: sa.Engine
+) -> None:
+    mine, theirs = add_site(db), add_site(db, "shisho", "支所")
+    own = _add_screen(db, mine, "1F")
+    _add_screen(db, mine, "2F")
+    foreign = _add_screen(db, theirs, "支所 1F")
+    add_user(db, "local", Role.PUBLISHER, site_id=mine)
+    login(client, "local")
+    response = _post(client, {**FIRE, "targets": "screens", "screen_ids": [foreign]})
+    assert response.status_code == 404 and _count(db) == 0
+    response = _post(client, {**FIRE, "targets": "sites", "site_ids": [theirs]})
+    assert response.status_code == 404 and _count(db) == 0
+    preview = _post(client, {**FIRE, "step": "preview"})
+    assert preview.status_code == 200 and _count(db) == 0
+    assert "支所 1F" not in preview.text and "2F" in preview.text
+    assert 'name="request_id"' in preview.text and 'value="send"' in preview.text
+    assert re.search(r"\b2\b", preview.text.split('value="send"', 1)[1].split("</button>")[0])
+    sent = _post(client, {**FIRE, "targets": "screens", "screen_ids": [own]})
+    assert sent.status_code == 303
+    with db.connect() as conn:
+        row = conn.execute(sa.select(Alert.screens, Alert.site_id, Alert.state)).one()
+    assert list(row.screens) == [own] and row.site_id == mine and row.state == "active"
+
+
+@pytest.fixture
+def strict_client(settings: Settings, db: sa.Engine) -> Iterator[TestClient]:
+    """An app whose real alerts need a second publisher."""
+    app = create_app(
+        Settings(**{**settings.__dict__, "alert_second_publisher": True}), scheduler=False
+    )
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def test_second_publisher_confirms_real_alerts_not_drills(
+    strict_client: TestClient, db: sa.Engine
+) -> None:
+    client = strict_client
+    site = add_site(db)
+    _add_screen(db, site, "1F")
+    add_user(db, "first", Role.PUBLISHER)
+    add_user(db, "second", Role.ADMIN)
+    add_user(db, "editor", Role.EDITOR)
+    login(client, "first")
+    assert _post(client, FIRE).headers["location"] == "/alerts?done=waiting"
+    assert _post(client, {**FIRE, "drill": "1"}).headers["location"] == "/alerts?done=raised"
+    with db.connect() as conn:
+        real_id, state = conn.execute(
+            sa.select(Alert.id, Alert.state).where(Alert.drill.is_(False))
+        ).one()
+    assert state == "pending_confirmation"
+    token = csrf_token(client, "/alerts")
+    own = client.post(f"/alerts/{real_id}/confirm", data={"csrf_token": token})
+    assert own.status_code == 403  # not by the one who raised it
+    client.cookies.clear()
+    login(client, "editor")
+    assert client.get("/alerts").status_code == 403
+    client.cookies.clear()
+    login(client, "second")
+    token = csrf_token(client, "/alerts")
+    assert client.post(f"/alerts/{real_id}/confirm", data={"csrf_token": token}).status_code == 303
+    with db.connect() as conn:
+        state = conn.scalar(sa.select(Alert.state).where(Alert.id == real_id))
+        actions = list(
+            conn.scalars(
+                sa.select(AuditEntry.action)
+                .where(AuditEntry.target_type == "alert")
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert state == "active"
+    assert actions == ["alert.raise", "drill.raise", "alert.confirm"]
+    again = client.post(f"/alerts/{real_id}/confirm", data={"csrf_token": token})
+    assert again.status_code == 409
