@@ -323,3 +323,16 @@ def test_screenshots_from_a_player(live_server: LiveServer, staff: Staff) -> Non
     not_png = httpx.post(url, content=b"<html>", headers={"Authorization": f"Bearer {token}"})
     assert not_png.status_code == 400
     assert staff.http.get(f"/screens/{screen_id}/screenshot").content == frame.getvalue()
+
+
+def test_alert_acks_are_taken_and_a_malformed_one_closes(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    _, _, ws = _paired_player(live_server, staff)
+    with ws:
+        # Ids the player shows, some not ids at all (skipped): the socket stays open.
+        ws.send(json.dumps({"type": "alert_ack", "ids": ["a17", 5, "", "x" * 65]}))
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)
+        ws.send(json.dumps({"type": "alert_ack", "ids": "a17"}))
+        assert _close_code(ws) == 4000

@@ -8,7 +8,7 @@
 
   var PROTOCOL = 1;
   var VERSION = "1";
-  var KEYS = { token: "signage.token", manifest: "signage.manifest", epoch: "signage.epoch", seq: "signage.seq", board: "signage.board" };
+  var KEYS = { token: "signage.token", manifest: "signage.manifest", epoch: "signage.epoch", seq: "signage.seq", board: "signage.board", alerts: "signage.alerts", offset: "signage.offset" };
   var MEDIA_CACHE = "signage-media-v1";
   var SIDE_BY_SIDE_WIDTH = 0.6;
 
@@ -23,7 +23,9 @@
     shown: {},
     labels: {},
     brokenFiles: {},
-    offset: 0, // server time minus local time, in ms
+    // Server time minus local time, in ms: measured at each welcome and kept, so a player
+    // reloaded while its server is down still goes by the server's clock (alert expiry).
+    offset: Number(localStorage.getItem(KEYS.offset) || 0) || 0,
     heartbeat: 30,
     board: readJSON(KEYS.board), // the site's queue board (latest wins)
     boardVersion: 0,
@@ -35,6 +37,10 @@
     received: [], // the last calls received: {counter, ticket, label, at} (ms; tests read it)
     played: [] // each clip that played: {counter, label, part, file, asked, at} (ms; tests read it)
   };
+  // Emergency alerts (the `alerts` state message): the whole list, kept like the manifest
+  // so a player whose server is down shows them until they expire.
+  state.alerts = readJSON(KEYS.alerts) || [];
+  state.alert = { key: "", since: 0, takeover: false, acked: null, sounded: {}, expiry: null, sounds: [] };
 
   function readJSON(key) {
     try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
@@ -136,7 +142,12 @@
     } else if (data.type === "welcome") {
       state.attempt = 0;
       setOnline(true);
-      state.offset = new Date(data.server_time).getTime() - Date.now();
+      var serverTime = new Date(data.server_time).getTime();
+      if (!isNaN(serverTime)) {
+        state.offset = serverTime - Date.now();
+        localStorage.setItem(KEYS.offset, String(Math.round(state.offset)));
+      }
+      state.alert.acked = null; // this connection has not been told what shows yet
       if (data.epoch !== state.epoch) {
         // The server restarted: its event numbers start again.
         state.seenEvents = {};
@@ -153,6 +164,8 @@
       receiveEvent(data);
     } else if (data.type === "queue") {
       receiveBoard(data.board);
+    } else if (data.type === "alerts") {
+      receiveAlerts(data.alerts);
     }
   }
 
@@ -341,6 +354,10 @@
     if (speaking && speaking.counter_id === call.counter_id && speaking.ticket === call.ticket) {
       return; // being said right now: a recall is not said twice
     }
+    if (alertHolds()) {
+      // Said when the alert ends (however long it lasted): only the counter's latest.
+      call = Object.assign({}, call, { heldByAlert: true });
+    }
     // The counter's newest call takes the place of the one it had waiting.
     voice.waiting[call.counter_id] = call;
     if (voice.order.indexOf(call.counter_id) < 0) { voice.order.push(call.counter_id); }
@@ -403,8 +420,12 @@
         if (moved) { return; }
         moved = true;
         clearTimeout(watchdog);
+        if (state.voice.stopClip === stop) { state.voice.stopClip = null; }
         resolve(true);
       };
+      // A takeover alert stops the clip at once (the call is said again after the alert).
+      var stop = function () { clip.pause(); advance(); };
+      state.voice.stopClip = stop;
       // A clip that stalls (a half-loaded file) must not hold up every later call.
       watchdog = setTimeout(advance, CLIP_LIMIT_MS);
       clip.onended = advance;
@@ -432,6 +453,14 @@
       var index = 0;
       var step = function (ok) {
         if (!ok) { return { call: call, ok: false }; }
+        if (alertHolds()) {
+          // A takeover alert came up: the call waits for its end (unless its counter has
+          // a newer one waiting, which is then said instead).
+          var voice = state.voice;
+          if (!voice.waiting[call.counter_id]) { voice.waiting[call.counter_id] = Object.assign({}, call, { heldByAlert: true }); }
+          if (voice.order.indexOf(call.counter_id) < 0) { voice.order.unshift(call.counter_id); }
+          return { call: call, ok: false, held: true };
+        }
         if (index > 0 || !withChime) {
           var newer = takeNewer(call);
           if (newer && sayable(newer) && !stale(newer)) {
@@ -457,11 +486,11 @@
 
   function speakNext() {
     var voice = state.voice;
-    if (voice.speaking || !voice.order.length) { return; }
+    if (voice.speaking || !voice.order.length || alertHolds()) { return; }
     var id = voice.order.shift();
     var call = voice.waiting[id];
     delete voice.waiting[id];
-    if (!call || !sayable(call) || stale(call)) { speakNext(); return; }
+    if (!call || !sayable(call) || (stale(call) && !call.heldByAlert)) { speakNext(); return; }
     voice.speaking = call;
     var record = { counter: call.counter, labels: [], started: Date.now(), ended: null };
     state.announced.push(record);
@@ -471,7 +500,7 @@
     box.setAttribute("data-audio", state.lastAudio.join(" "));
     box.removeAttribute("data-played");
     sayCall(call, record, true).then(function (said) {
-      speakWithBrowser(said.call); // languages the server had no voice for, if any
+      if (!said.held) { speakWithBrowser(said.call); } // languages the server had no voice for, if any
       box.setAttribute("data-played", said.ok ? "yes" : "no");
       record.ended = Date.now();
       voice.speaking = null;
@@ -607,6 +636,210 @@
       lists.appendChild(services);
     }
     holder.appendChild(lists);
+  }
+
+  // --- emergency alerts ------------------------------------------------------------
+  // The `alerts` state message carries the whole list (latest wins; empty clears). A
+  // takeover alert covers every zone (queue board and call included) in high contrast,
+  // each of its languages in turn; a banner alert is a band below the stage, which moves
+  // up to make room, so it never hides a queue call. An alert is never shown past its
+  // expiry, by the server's clock (the welcome's server_time corrects this one's). The
+  // picture never waits for sound: the alarm and the voice follow when they can.
+
+  var ALERT_PAGE_MS = 5000; // each language (and each takeover alert) in turn
+  var ALERT_LEVELS = { extreme: 4, severe: 3, moderate: 2, minor: 1 };
+  var ISSUED = { ja: "{t} 発表", en: "Issued at {t}", "ja-easy": "{t} に でました" };
+
+  function receiveAlerts(list) {
+    if (!Array.isArray(list)) { return; }
+    state.alerts = list.filter(function (alert) {
+      return alert && typeof alert.id === "string" && Array.isArray(alert.texts);
+    });
+    try { localStorage.setItem(KEYS.alerts, JSON.stringify(state.alerts)); } catch (e) { /* full */ }
+    showAlerts();
+  }
+
+  function liveAlerts() {
+    var at = now().getTime();
+    return state.alerts.filter(function (alert) {
+      var expires = new Date(alert.expires_at).getTime();
+      return !isNaN(expires) && at < expires && alert.texts.length > 0;
+    });
+  }
+
+  function alertOrder(a, b) {
+    // The gravest first, then the newest.
+    return (ALERT_LEVELS[b.level] || 0) - (ALERT_LEVELS[a.level] || 0) ||
+      new Date(b.issued_at) - new Date(a.issued_at);
+  }
+
+  function alertHolds() { return state.alert.takeover; }
+
+  function issuedText(alert, language) {
+    var at = new Date(alert.issued_at);
+    if (isNaN(at.getTime())) { return ""; }
+    var time;
+    try {
+      var zone = state.manifest && state.manifest.site ? state.manifest.site.timezone : undefined;
+      time = at.toLocaleString("ja-JP", { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: zone });
+    } catch (e) {
+      time = at.toTimeString().slice(0, 5);
+    }
+    return (ISSUED[language] || "{t} 発表 / Issued").replace("{t}", time);
+  }
+
+  function alertPages(alerts) {
+    var pages = [];
+    alerts.forEach(function (alert) {
+      alert.texts.forEach(function (text) { pages.push({ alert: alert, text: text }); });
+    });
+    return pages;
+  }
+
+  function drillMark() { return element("div", "alert-drill", "訓練 / DRILL"); }
+
+  function renderAlertPage(page, banner) {
+    var alert = page.alert;
+    var text = page.text || {};
+    var node = element("div", "alert-page level-" + alert.level + (alert.drill ? " drill" : ""));
+    node.setAttribute("data-alert", alert.id);
+    node.setAttribute("data-language", text.language || "");
+    node.lang = text.language === "ja-easy" ? "ja" : (text.language || "");
+    if (alert.drill) { node.appendChild(drillMark()); }
+    node.appendChild(element(banner ? "strong" : "h1", "alert-headline", text.headline || ""));
+    if (text.body) { node.appendChild(element(banner ? "span" : "p", "alert-body", text.body)); }
+    node.appendChild(element(banner ? "span" : "p", "alert-issued", issuedText(alert, text.language)));
+    return node;
+  }
+
+  function fillAlertBox(box, pages, key, banner) {
+    if (box.getAttribute("data-key") === key) { return; }
+    box.setAttribute("data-key", key);
+    box.removeAttribute("data-page");
+    box.innerHTML = "";
+    pages.forEach(function (page) { box.appendChild(renderAlertPage(page, banner)); });
+    box.hidden = pages.length === 0;
+  }
+
+  function turnAlertPages(box) {
+    var pages = box.children;
+    if (!pages.length) { return; }
+    var index = Math.floor((Date.now() - state.alert.since) / ALERT_PAGE_MS) % pages.length;
+    if (box.getAttribute("data-page") === String(index)) { return; }
+    box.setAttribute("data-page", String(index));
+    for (var i = 0; i < pages.length; i++) {
+      pages[i].className = pages[i].className.replace(/ current/g, "") + (i === index ? " current" : "");
+    }
+    if (box.id === "alert") { fitAlert(box, pages[index]); }
+  }
+
+  function fitAlert(box, page) {
+    // A long text gets smaller type (down to a third) until the whole of it is in view.
+    var room = box.clientHeight * 0.92;
+    var fits = function () { return page.scrollHeight <= room && page.scrollWidth <= box.clientWidth; };
+    page.style.setProperty("--fit", "1");
+    if (fits()) { return; }
+    var low = 0.33, high = 1;
+    for (var round = 0; round < 7; round++) {
+      var middle = (low + high) / 2;
+      page.style.setProperty("--fit", middle.toFixed(3));
+      if (fits()) { low = middle; } else { high = middle; }
+    }
+    page.style.setProperty("--fit", low.toFixed(3));
+  }
+
+  function showAlerts() {
+    var live = liveAlerts().sort(alertOrder);
+    var takeovers = live.filter(function (a) { return a.mode === "takeover"; });
+    var banners = takeovers.length ? [] : live.filter(function (a) { return a.mode !== "takeover"; });
+    var shown = takeovers.length ? takeovers : banners;
+    var key = JSON.stringify(shown.map(function (a) { return [a.id, a.drill, a.issued_at, a.texts]; }));
+    if (key !== state.alert.key) {
+      state.alert.key = key;
+      state.alert.since = Date.now();
+    }
+    var holding = takeovers.length > 0;
+    var wasHolding = state.alert.takeover;
+    state.alert.takeover = holding;
+    fillAlertBox($("alert"), alertPages(takeovers), holding ? key : "", false);
+    fillAlertBox($("alert-banner"), alertPages(banners), banners.length ? key : "", true);
+    turnAlertPages($("alert"));
+    turnAlertPages($("alert-banner"));
+    document.body.className = document.body.className.replace(/ ?(alert-takeover|alert-banner)/g, "") +
+      (holding ? " alert-takeover" : "") + (banners.length ? " alert-banner" : "");
+    if (holding && !wasHolding && state.voice.stopClip) { state.voice.stopClip(); }
+    if (!holding && wasHolding) { speakNext(); } // each counter's latest call, in turn
+    if (banners.length !== Number($("alert-banner").getAttribute("data-count") || 0)) {
+      $("alert-banner").setAttribute("data-count", String(banners.length));
+      refit(); // the stage got shorter (or taller again)
+    }
+    ackAlerts(shown);
+    soundAlerts(shown);
+    scheduleExpiry(live);
+  }
+
+  function ackAlerts(shown) {
+    if (!state.socket || state.socket.readyState !== WebSocket.OPEN) { return; }
+    // Every alert on screen, whenever that changes (an empty list once they are gone).
+    var ids = shown.map(function (a) { return a.id; }).sort();
+    var said = ids.join("\n");
+    if (said === state.alert.acked || (state.alert.acked === null && !ids.length)) { return; }
+    state.alert.acked = said;
+    send({ type: "alert_ack", ids: ids });
+  }
+
+  function scheduleExpiry(live) {
+    // Gone the moment it expires, not at the next tick.
+    clearTimeout(state.alert.expiry);
+    var soonest = Infinity;
+    live.forEach(function (a) { soonest = Math.min(soonest, new Date(a.expires_at).getTime()); });
+    if (soonest < Infinity) {
+      state.alert.expiry = setTimeout(showAlerts, Math.max(0, soonest - now().getTime()) + 5);
+    }
+  }
+
+  function voiceUrl(url) {
+    // Only this server's sound files: /voice/<file>.
+    return typeof url === "string" && /^\/voice\/[A-Za-z0-9._-]+$/.test(url) ? url : null;
+  }
+
+  function soundAlerts(shown) {
+    // The alarm, then the spoken clips in order, once per alert; the picture is already up.
+    if (queueSettings().silent) { return; }
+    shown.forEach(function (alert) {
+      if (state.alert.sounded[alert.id]) { return; }
+      state.alert.sounded[alert.id] = true;
+      var urls = [voiceUrl(alert.alarm)].concat((alert.voice || []).map(function (v) { return voiceUrl(v && v.url); }));
+      state.alert.sounds = state.alert.sounds.concat(urls.filter(Boolean).map(function (url) { return { alert: alert.id, url: url }; }));
+    });
+    playAlertSounds();
+  }
+
+  function playAlertSounds() {
+    var queue = state.alert.sounds;
+    if (state.alert.playing || !queue.length) { return; }
+    var next = queue.shift();
+    var stillShown = liveAlerts().some(function (a) { return a.id === next.alert; });
+    if (!stillShown) { playAlertSounds(); return; }
+    state.alert.playing = next;
+    var clip = new Audio(next.url);
+    var done = false;
+    var finish = function () {
+      if (done) { return; }
+      done = true;
+      clearTimeout(watchdog);
+      state.alert.playing = null;
+      playAlertSounds();
+    };
+    var watchdog = setTimeout(finish, CLIP_LIMIT_MS);
+    clip.onended = finish;
+    clip.onerror = finish;
+    clip.onplaying = function () {
+      state.played.push({ alert: next.alert, part: "alert", file: next.url, at: Date.now() });
+      if (state.played.length > 200) { state.played.shift(); }
+    };
+    var playing = clip.play();
+    if (playing && playing.catch) { playing.catch(finish); }
   }
 
   // --- playback (mirrors content/playback.py) --------------------------------------
@@ -966,7 +1199,8 @@
       navigator.serviceWorker.register("/player/sw.js").catch(function () { /* optional */ });
     }
     if (state.manifest) { show(); }
-    setInterval(show, 1000);
+    showAlerts();
+    setInterval(function () { show(); showAlerts(); }, 1000);
     if (document.fonts && document.fonts.addEventListener) {
       document.fonts.addEventListener("loadingdone", refit);
     }
@@ -976,6 +1210,6 @@
     ready.then(connect, function () { retry(backoff()); });
   }
 
-  window.signagePlayer = { state: state, shownAt: shownAt, receiveCall: receiveCall, show: show };
+  window.signagePlayer = { state: state, shownAt: shownAt, receiveCall: receiveCall, show: show, showAlerts: showAlerts };
   start();
 })();

@@ -192,7 +192,7 @@ class Cache:
 
     def forget(self) -> None:
         """Forget the token and what it played (a revoked or unknown screen)."""
-        for name in ("token", "manifest.json", "events.json"):
+        for name in ("token", "manifest.json", "events.json", "alerts.json"):
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / name).unlink()
 
@@ -214,6 +214,24 @@ class Cache:
 
     def keep_events(self, epoch: str | None, seq: int) -> None:
         write_atomic(self.folder / "events.json", json.dumps({"epoch": epoch, "seq": seq}).encode())
+
+    def alerts(self) -> list[Any]:
+        """The last `alerts` list received (shown until each expires, also offline)."""
+        stored = _read_json(self.folder / "alerts.json") or {}
+        alerts = stored.get("alerts")
+        return alerts if isinstance(alerts, list) else []
+
+    def keep_alerts(self, alerts: list[Any]) -> None:
+        body = json.dumps({"alerts": alerts}, ensure_ascii=False)
+        write_atomic(self.folder / "alerts.json", body.encode())
+
+    def offset(self) -> float:
+        """The server's clock minus this one's, in seconds, as last measured."""
+        value = (_read_json(self.folder / "clock.json") or {}).get("offset")
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    def keep_offset(self, seconds: float) -> None:
+        write_atomic(self.folder / "clock.json", json.dumps({"offset": seconds}).encode())
 
     def prune_media(self, keep: set[str]) -> None:
         """Remove files no manifest needs any more, so a small device does not fill up."""

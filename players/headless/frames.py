@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from PIL import Image, ImageDraw, ImageOps
 
 from content.playback import Showing, shown_at, side_by_side
+from players.headless.alerts import DRILL_MARK, AlertView
 from players.headless.cache import SAFE_FILE
 from players.headless.text import FontObject, Fonts, ellipsize, html_lines, wrap
 
@@ -26,6 +27,10 @@ HEADER_BG = "#0b4f8a"
 SIDE_BG = "#101820"
 TICKER_BG = "#1a1a1a"
 CLOSURE_BG = "#7a0d10"
+ALERT_BG = "#a30000"  # a takeover alert: white on deep red, as the browser player
+BANNER_BG = "#b33a00"
+DRILL_BG = "#ffd400"
+BANNER_SHARE = 0.14  # of the height: the band of a banner alert, below the zones
 # Notice type shrinks to fit its zone down to this share of its size (a body of 2.5vmin,
 # as in the browser player), then the text turns pages within the item's time.
 MIN_SCALE = 0.55
@@ -137,6 +142,8 @@ class Scene:
     call: str | None = None  # a queue call shown over everything: "A-023 → 3"
     board: Board | None = None
     manifest: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    alert: AlertView | None = None  # a takeover alert: over everything
+    banner: AlertView | None = None  # a banner alert: a band below the zones
 
 
 def describe(view: ZoneView, manifest: Mapping[str, Any], board: Board | None = None) -> str:
@@ -235,8 +242,13 @@ class Painter:
         self.unit = min(size) / 100  # 1vmin, as the browser player's CSS measures
         self._layouts: dict[tuple[Any, ...], NoticeLayout] = {}
 
-    def box(self, zone: Mapping[str, Any]) -> tuple[int, int, int, int]:
-        width, height = self.size
+    def stage_height(self, banner: bool = False) -> int:
+        """The height the zones share: less the band of a banner alert, so the band never
+        hides a zone's content (a queue call)."""
+        return self.size[1] - (round(self.size[1] * BANNER_SHARE) if banner else 0)
+
+    def box(self, zone: Mapping[str, Any], banner: bool = False) -> tuple[int, int, int, int]:
+        width, height = self.size[0], self.stage_height(banner)
         return (
             round(float(zone.get("x", 0)) * width),
             round(float(zone.get("y", 0)) * height),
@@ -244,14 +256,17 @@ class Painter:
             round((float(zone.get("y", 0)) + float(zone.get("height", 1))) * height),
         )
 
-    def paged(self, views: Sequence[ZoneView], manifest: Mapping[str, Any]) -> tuple[ZoneView, ...]:
+    def paged(
+        self, views: Sequence[ZoneView], manifest: Mapping[str, Any], banner: bool = False
+    ) -> tuple[ZoneView, ...]:
         """The views with the page each notice shows now: its pages share the time it is
         on screen equally, so all of its text is shown."""
         result = []
         for view in views:
             notice = self._notice_of(view, manifest)
             if notice is not None and view.showing is not None and not _shows_board(view):
-                pages = self.notice_layout(self.box(view.zone), notice, view.showing.languages)
+                box = self.box(view.zone, banner)
+                pages = self.notice_layout(box, notice, view.showing.languages)
                 share = max(view.showing.duration, 1.0) / pages.pages
                 page = min(pages.pages - 1, int(view.showing.elapsed // share))
                 view = replace(view, page=max(0, page))
@@ -270,20 +285,65 @@ class Painter:
         image = Image.new("RGB", self.size, BLACK)
         draw = ImageDraw.Draw(image)
         width, height = self.size
+        banner = scene.banner is not None and scene.alert is None
+        stage = self.stage_height(banner)
         if scene.zones:
             for view in scene.zones:
-                self._zone(image, draw, self.box(view.zone), view, scene)
+                self._zone(image, draw, self.box(view.zone, banner), view, scene)
         elif scene.code:
             self._pairing(draw, scene.code)
         else:
-            self._centered(draw, (0, 0, width, height), [(scene.status, 5, True, WHITE)])
+            self._centered(draw, (0, 0, width, stage), [(scene.status, 5, True, WHITE)])
         if scene.call is not None:
-            draw.rectangle((0, 0, width, height), fill=IMPORTANT)
-            self._centered(draw, (0, 0, width, height), [(scene.call, 24, True, BLACK)])
+            draw.rectangle((0, 0, width, stage), fill=IMPORTANT)
+            self._centered(draw, (0, 0, width, stage), [(scene.call, 24, True, BLACK)])
         if scene.identify is not None:
-            draw.rectangle((0, 0, width, height), fill=HEADER_BG)
-            self._centered(draw, (0, 0, width, height), [(scene.identify, 12, True, WHITE)])
+            draw.rectangle((0, 0, width, stage), fill=HEADER_BG)
+            self._centered(draw, (0, 0, width, stage), [(scene.identify, 12, True, WHITE)])
+        if banner and scene.banner is not None:
+            self._banner(draw, (0, stage, width, height), scene.banner)
+        if scene.alert is not None:
+            self._takeover(draw, scene.alert)
         return image
+
+    def _takeover(self, draw: ImageDraw.ImageDraw, alert: AlertView) -> None:
+        """A takeover alert over the whole screen: the drill mark, the headline, the body
+        and when it was issued, in one language, as large as fits."""
+        width, height = self.size
+        draw.rectangle((0, 0, width, height), fill=ALERT_BG)
+        top = 0
+        if alert.drill:
+            band = round(height * 0.16)
+            draw.rectangle((0, 0, width, band), fill=DRILL_BG)
+            self._centered(draw, (0, 0, width, band), [(DRILL_MARK, 9, True, BLACK)])
+            top = band
+        lines = [(alert.headline, 10.0, True, WHITE)]
+        if alert.body:
+            lines.append((alert.body, 5.6, True, WHITE))
+        if alert.issued:
+            lines.append((alert.issued, 4.0, True, WHITE))
+        self._centered(draw, (0, top, width, height), lines, language=alert.language)
+
+    def _banner(
+        self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], alert: AlertView
+    ) -> None:
+        """A banner alert: one line in the band below the zones."""
+        left, top, right, bottom = box
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=BANNER_BG)
+        pad = 3 * self.unit
+        x = left + pad
+        middle = (top + bottom) / 2
+        if alert.drill:
+            mark = self.fonts.get(min(3.4 * self.unit, (bottom - top) * 0.45), bold=True)
+            length, half = mark.getlength(DRILL_MARK), _size_of(mark) * 0.75
+            draw.rectangle((x, middle - half, x + length + pad, middle + half), fill=DRILL_BG)
+            draw.text((x + pad / 2, middle), DRILL_MARK, font=mark, fill=BLACK, anchor="lm")
+            x += length + 2 * pad
+        text = " ".join(f"{alert.headline}  {alert.body}  {alert.issued}".split())
+        size = min(4.2 * self.unit, (bottom - top) * 0.5)
+        font = self.fonts.get(size, bold=True, language=alert.language)
+        line = ellipsize(text, font, right - pad - x)
+        draw.text((x, middle), line, font=font, fill=WHITE, anchor="lm")
 
     def _zone(
         self,
@@ -370,6 +430,7 @@ class Painter:
         draw: ImageDraw.ImageDraw,
         box: tuple[int, int, int, int],
         texts: Sequence[tuple[str, float, bool, str]],
+        language: str = "",
     ) -> None:
         """Lines centred in `box`: (text, size in vmin, bold, colour), shrunk to fit."""
         left, top, right, bottom = box
@@ -378,7 +439,7 @@ class Painter:
         while True:
             lines: list[tuple[str, FontObject, str]] = []
             for text, size, bold, colour in texts:
-                font = self.fonts.get(size * self.unit * scale, bold)
+                font = self.fonts.get(size * self.unit * scale, bold, language)
                 lines += [(line, font, colour) for line in wrap(text, font, width) if line]
             total = sum(_size_of(font) * 1.25 for _, font, _ in lines)
             if total <= height or scale < 0.2:

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from players.headless import alerts
 from players.headless.cache import (
     Cache,
     MediaError,
@@ -136,7 +137,13 @@ class Player:
         self._call: tuple[str, str, float] | None = None
         self._generation = 0
         self._scene: Scene | None = None
-        self._offset = timedelta(0)
+        # The server's clock minus this one's, measured at each welcome and kept, so alerts
+        # expire by the server's clock also after a restart while the server is away.
+        self._offset = timedelta(seconds=self.cache.offset())
+        self.alerts: list[alerts.Alert] = alerts.parse(self.cache.alerts())
+        self._alerts_key: tuple[Any, ...] = ()
+        self._alerts_since = time.monotonic()
+        self._acked: tuple[str, ...] | None = None  # what this connection was told shows
         self._heartbeat = 30.0
         self._attempt = 0
         self._socket: ClientConnection | None = None
@@ -213,11 +220,25 @@ class Player:
             self._call = None
         return self._call[0] if self._call else None
 
+    def alert_views(self, at: datetime) -> tuple[alerts.AlertView | None, alerts.AlertView | None]:
+        """(takeover, banner) shown at `at`: each language in turn from when this set of
+        alerts first showed."""
+        key = alerts.key(self.alerts, at)
+        if key != self._alerts_key:
+            self._alerts_key, self._alerts_since = key, time.monotonic()
+        timezone = str(self.manifest.get("site", {}).get("timezone", "UTC"))
+        return alerts.views(self.alerts, at, time.monotonic() - self._alerts_since, timezone)
+
     def scene(self, at: datetime) -> Scene:
+        takeover, banner = self.alert_views(at)
+        scene = self._scene_under(at, banner is not None)
+        return replace(scene, alert=takeover, banner=banner)
+
+    def _scene_under(self, at: datetime, banner: bool) -> Scene:
         identify = self.identifying
         if self.manifest:
             counter = self.manifest.get("queue", {}).get("counter")
-            views = self.painter.paged(zone_views(self.manifest, at), self.manifest)
+            views = self.painter.paged(zone_views(self.manifest, at), self.manifest, banner)
             calling = self.calling
             newest = (calling, self._call[1]) if calling and self._call else None
             board = (
@@ -247,13 +268,27 @@ class Player:
         }
         if scene == self._scene:
             self.playing = playing
+            self._ack_alerts(scene)  # drawn already; a new connection is told again
             return False
         self.frame = self.painter.paint(scene)
         self.output.write(self.frame)
         self._scene = scene
         self.frames_written += 1
         self.playing = playing  # set once the frame is out: it says what is on screen
+        self._ack_alerts(scene)
         return True
+
+    def _ack_alerts(self, scene: Scene) -> None:
+        """Tell the server every alert this screen shows whenever that changes (an empty
+        list once they are gone)."""
+        shown = scene.alert or scene.banner
+        ids = tuple(sorted(shown.ids)) if shown else ()
+        if self._socket is None or self._loop is None:
+            return
+        if ids == self._acked or (self._acked is None and not ids):
+            return
+        self._acked = ids
+        self._background(self._send({"type": "alert_ack", "ids": list(ids)}))
 
     def changed(self) -> None:
         self._render_now.set()
@@ -478,11 +513,28 @@ class Player:
         elif kind == "queue" and isinstance(message.get("board"), dict):
             self.board = message["board"]
             self.changed()
+        elif kind == "alerts" and isinstance(message.get("alerts"), list):
+            self._receive_alerts(message["alerts"])
+
+    def _receive_alerts(self, items: list[Any]) -> None:
+        """The whole list (latest wins; empty clears): kept, so it shows until each alert's
+        expiry also while the server is away, and drawn at once."""
+        self.alerts = alerts.parse(items)
+        self.cache.keep_alerts(items)
+        if self._loop is not None:
+            now = self.now()
+            for alert in self.alerts:
+                left = (alert.expires_at - now).total_seconds()
+                if left > 0:  # gone at its expiry, not at a later tick
+                    self._loop.call_later(left + 0.01, self.changed)
+        self.changed()
 
     def _welcome(self, message: Mapping[str, Any]) -> None:
         self.online, self._attempt, self.pairing_code = True, 0, None
         with contextlib.suppress(TypeError, ValueError):
             self._offset = datetime.fromisoformat(str(message["server_time"])) - datetime.now(UTC)
+            self.cache.keep_offset(self._offset.total_seconds())
+        self._acked = None  # this connection has not been told what shows yet
         if isinstance(message.get("heartbeat"), int | float) and message["heartbeat"] > 0:
             self._heartbeat = float(message["heartbeat"])
         self.screen_name = str(message.get("screen", {}).get("name", self.screen_name))
