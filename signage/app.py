@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from content.alerts.rules import load_rules
 from signage import auth, changes
+from signage.alerts.feeds import FeedPoller
 from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
 from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, NotFound
 from signage.i18n import N_
@@ -161,6 +162,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             media_dir=settings.media_dir,
             readonly=app.state.readonly_db,
             lease_seconds=settings.job_lease_seconds,
+            poller=FeedPoller(app.state.db, app.state.alert_rules),
         )
         if scheduler
         else None

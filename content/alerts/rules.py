@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from content.alerts import cap as cap_format
 from content.alerts import phrases
@@ -72,6 +73,15 @@ class SiteRules:
 
 
 @dataclass(frozen=True)
+class Feed:
+    """An Atom feed the server polls (its entries' documents on the same host only)."""
+
+    url: str
+    kind: Literal["cap", "jma"]
+    every_seconds: int = 60
+
+
+@dataclass(frozen=True)
 class Rules:
     cap: tuple[CapRule, ...] = DEFAULT_CAP_RULES
     cap_hours: float = 3.0  # expiry of a CAP alert without <expires>
@@ -79,6 +89,7 @@ class Rules:
     tsunami_hours: float = 12.0  # until a later report lifts it
     weather_hours: float = 24.0  # until a later report lifts it
     sites: tuple[SiteRules, ...] = field(default_factory=tuple)
+    feeds: tuple[Feed, ...] = field(default_factory=tuple)
 
 
 # --- the file --------------------------------------------------------------------------
@@ -142,9 +153,28 @@ def _site(raw: object, n: int) -> SiteRules:
     return SiteRules(**values)
 
 
+def _feed(raw: object, n: int) -> Feed:
+    where = f"feeds[{n}]"
+    if not isinstance(raw, dict):
+        raise RulesError(f"{where}: expected a table")
+    _check_keys(raw, ("url", "kind", "every_seconds"), where)
+    url = raw.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RulesError(f"{where}.url: expected an http:// or https:// address")
+    kind = raw.get("kind")
+    if kind not in ("cap", "jma"):
+        raise RulesError(f"{where}.kind: expected cap or jma")
+    every = raw.get("every_seconds", 60)
+    if not isinstance(every, int) or isinstance(every, bool) or not 10 <= every <= 3600:
+        raise RulesError(f"{where}.every_seconds: expected a whole number from 10 to 3600")
+    assert isinstance(url, str)
+    return Feed(url, "cap" if kind == "cap" else "jma", every)
+
+
 def rules_from(data: Mapping[str, Any]) -> Rules:
     """Rules from the parsed TOML; `RulesError` names the first key that is wrong."""
-    _check_keys(data, ("cap", "jma", "sites"), "rules")
+    _check_keys(data, ("cap", "jma", "sites", "feeds"), "rules")
     values: dict[str, Any] = {}
     cap = data.get("cap", {})
     if not isinstance(cap, dict):
@@ -181,6 +211,10 @@ def rules_from(data: Mapping[str, Any]) -> Rules:
     if not isinstance(sites, list):
         raise RulesError("sites: expected a list of tables ([[sites]])")
     values["sites"] = tuple(_site(raw, n) for n, raw in enumerate(sites))
+    feeds = data.get("feeds", [])
+    if not isinstance(feeds, list):
+        raise RulesError("feeds: expected a list of tables ([[feeds]])")
+    values["feeds"] = tuple(_feed(raw, n) for n, raw in enumerate(feeds))
     codes = [s.code for s in values["sites"]]
     if len(set(codes)) != len(codes):
         raise RulesError("sites: a site code is listed twice")
