@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from content.alerts.rules import load_rules
 from signage import auth, changes
+from signage.alerts.delivery import AlertPusher
 from signage.alerts.feeds import FeedPoller
 from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
 from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, NotFound
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             app.state.jobs.start()
         await warm_manifests(app)
         announcer.start()
+        alert_pusher.start()
         await announcer.warm()
         seen_task = asyncio.ensure_future(app.state.seen.run())
         try:
@@ -98,6 +100,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             await asyncio.sleep(0.2)
             await app.state.seen.flush()
             await announcer.stop()
+            await alert_pusher.stop()
             await hub.stop()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
@@ -138,7 +141,8 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     voice = Voice(settings.media_dir / "voice", enabled=settings.voice)
     announcer = Announcer(hub, app.state.readonly_db, voice)
     app.state.announcer = announcer
-    outlets = changes.Outlets(hub, announcer)
+    alert_pusher = AlertPusher(hub, app.state.readonly_db, voice)
+    outlets = changes.Outlets(hub, announcer, alerts=alert_pusher)
     app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signage import manifests, schedules
-from signage.alerts import delivery
 from signage.db import before_commit, on_commit
 from signage.live.hub import CLOSE_REVOKED, Hub
 from signage.models import (
@@ -33,6 +32,7 @@ from signage.models import (
 )
 
 if TYPE_CHECKING:
+    from signage.alerts.delivery import AlertPusher
     from signage.jobs import Jobs
     from signage.queue.announcer import Announcer
     from signage.queue.tickets import Call
@@ -197,6 +197,7 @@ class Outlets:
     hub: Hub
     announcer: Announcer | None = None
     jobs: Jobs | None = None
+    alerts: AlertPusher | None = None
 
 
 def outlets_of(db: AsyncSession) -> Outlets | None:
@@ -310,25 +311,16 @@ async def settle(db: AsyncSession) -> list[int]:
     rebuilt = await manifests.rebuild(db, found.screens, found.now) if found.screens else []
     outlets = outlets_of(db)
     if outlets is not None:
-        alerts: dict[str, list[int]] = {}
-        if found.alerts:
-            voice = outlets.announcer.voice if outlets.announcer is not None else None
-            alerts = await delivery.messages(db, found.alerts, voice)
-        on_commit(db, lambda: _publish(outlets, found, rebuilt, alerts))
+        on_commit(db, lambda: _publish(outlets, found, rebuilt))
     return [r.screen_id for r in rebuilt]
 
 
-def _publish(
-    outlets: Outlets,
-    found: Reach,
-    rebuilt: list[manifests.Rebuilt],
-    alerts: dict[str, list[int]] | None = None,
-) -> None:
-    """After commit, in this order: alerts, new manifests, devices, commands, calls,
-    boards; then the alerts' voice, in the background."""
+def _publish(outlets: Outlets, found: Reach, rebuilt: list[manifests.Rebuilt]) -> None:
+    """After commit, in this order: alerts (read afresh and sent by the alert pusher), new
+    manifests, devices, commands, calls, boards."""
     hub, announcer = outlets.hub, outlets.announcer
-    if alerts:
-        delivery.push(hub, alerts)
+    if found.alerts and outlets.alerts is not None:
+        outlets.alerts.changed(found.alerts)
     for manifest in rebuilt:
         hub.set_manifest(manifest.screen_id, manifest.version, manifest.body)
     for paired in found.paired:
@@ -348,10 +340,6 @@ def _publish(
             announcer.changed(site_id)
     if found.replan and outlets.jobs is not None:
         _background(outlets.jobs.replan())
-    if found.alerts and announcer is not None and announcer.voice.enabled:
-        _background(
-            delivery.speak_then_push(hub, announcer.sessions, announcer.voice, found.alerts)
-        )
 
 
 _tasks: set[asyncio.Task[None]] = set()

@@ -3,6 +3,7 @@ players, cleared, expired by the job, confirmed by a second publisher, audited."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -14,10 +15,14 @@ import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
+from content.alerts.model import AlertDraft, AlertText, Level, Mode
+from signage.alerts import service
+from signage.alerts.service import Ingested
 from signage.app import create_app
-from signage.db import utcnow
+from signage.db import create_engine, session_factory, transaction, utcnow
 from signage.models import Alert, AuditEntry, Role, Screen
 from signage.settings import Settings
 
@@ -101,9 +106,14 @@ def test_raise_reaches_players_at_once_then_clear_and_expiry(
         )
     assert _alerts(late, timeout=12.0) == []  # the job runs every 5 seconds
     late.close()
-    with db.connect() as conn:
-        states = dict(conn.execute(sa.select(Alert.id, Alert.state)).all())
-        actions = list(conn.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+    deadline = time.monotonic() + 12
+    while True:
+        with db.connect() as conn:
+            states = dict(conn.execute(sa.select(Alert.id, Alert.state)).all())
+            actions = list(conn.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+        if "active" not in states.values() or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert states == {alert_id: "cleared", int(second[0]["id"][1:]): "expired"}
     alert_actions = [a for a in actions if a.startswith(("alert.", "drill."))]
     assert alert_actions == ["drill.raise", "drill.clear", "alert.raise", "alert.expire"]
@@ -200,7 +210,9 @@ def test_another_sites_screen_is_404_and_preview_counts_screens(
     assert preview.status_code == 200 and _count(db) == 0
     assert "支所 1F" not in preview.text and "2F" in preview.text
     assert 'name="request_id"' in preview.text and 'value="send"' in preview.text
-    assert re.search(r"\b2\b", preview.text.split('value="send"', 1)[1].split("</button>")[0])
+    assert re.search(
+        r"(?<!\d)2(?!\d)", preview.text.split('value="send"', 1)[1].split("</button>")[0]
+    )
     sent = _post(client, {**FIRE, "targets": "screens", "screen_ids": [own]})
     assert sent.status_code == 303
     with db.connect() as conn:
@@ -258,3 +270,78 @@ def test_second_publisher_confirms_real_alerts_not_drills(
     assert actions == ["alert.raise", "drill.raise", "alert.confirm"]
     again = client.post(f"/alerts/{real_id}/confirm", data={"csrf_token": token})
     assert again.status_code == 409
+
+
+# --- feeds: ingest (used by the CAP and JMA endpoints) ----------------------------------
+
+
+def _draft(identifier: str, **fields: Any) -> AlertDraft:
+    now = utcnow()
+    values: dict[str, Any] = {
+        "source": "cap",
+        "identifier": identifier,
+        "level": Level.SEVERE,
+        "mode": Mode.TAKEOVER,
+        "drill": False,
+        "texts": (AlertText("ja", "大雨警報", "本文"), AlertText("en", "Heavy rain", "Text")),
+        "sent_at": now,
+        "effective_at": now,
+        "expires_at": now + timedelta(hours=1),
+    }
+    return AlertDraft(**{**values, **fields})
+
+
+def test_ingest_replay_expired_update_and_cancel(database_url: str, db: sa.Engine) -> None:
+    site = add_site(db)
+    screen = _add_screen(db, site, "1F")
+
+    async def scenario() -> list[Ingested]:
+        engine = create_engine(database_url)
+        sessions = session_factory(engine)
+        done = []
+        try:
+            for batch in (
+                [_draft("c1")],
+                [_draft("c1"), _draft("old", expires_at=utcnow() - timedelta(seconds=1))],
+                [_draft("c2", replaces="c1")],
+                [_draft("c3", replaces="c2", cancel=True, texts=())],
+                [_draft("c4", replaces="nothing", cancel=True, texts=())],
+            ):
+                async with transaction(sessions) as session:
+                    done.append(await service.ingest(session, batch, source="cap", ip="10.0.0.1"))
+            async with sessions() as session:
+                assert await service.active_for_screen(session, screen, utcnow()) == []
+        finally:
+            await engine.dispose()
+        return done
+
+    first, replay, update, cancel, stray = asyncio.run(scenario())
+    assert [a.identifier for a in first.raised] == ["c1"] and first.raised[0].screens == [screen]
+    assert replay.raised == [] and replay.ignored == [("c1", "replay"), ("old", "expired")]
+    assert [a.identifier for a in update.replaced] == ["c1"]
+    assert [a.identifier for a in cancel.cancelled] == ["c2"]
+    assert stray.ignored == [("c4", "nothing to cancel")]
+    with db.connect() as conn:
+        rows = dict(conn.execute(sa.select(Alert.identifier, Alert.state)).all())
+        actions = [
+            (row.action, row.actor)
+            for row in conn.execute(
+                sa.select(AuditEntry.action, AuditEntry.actor).order_by(AuditEntry.id)
+            )
+        ]
+    assert rows == {"c1": "cleared", "c2": "cancelled"}
+    assert actions == [
+        ("alert.raise", "feed:cap"),
+        ("alert.raise", "feed:cap"),
+        ("alert.replace", "feed:cap"),
+        ("alert.cancel", "feed:cap"),
+    ]
+
+
+def test_a_malformed_alert_ack_closes_the_socket(live_server: LiveServer, staff: Staff) -> None:
+    _, _, ws = _paired_player(live_server, staff)
+    ws.send(json.dumps({"type": "alert_ack", "ids": "a1"}))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000

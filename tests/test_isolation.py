@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
 from signage.models import (
+    Alert,
     Base,
     Closure,
     Kiosk,
@@ -105,6 +106,14 @@ SCREEN, SCHEDULE, CLOSURE, SERVICE, COUNTER = (
     Ref("counter"),
 )
 ITEM, KIOSK, HELD, WAITING = Ref("item"), Ref("kiosk"), Ref("held"), Ref("waiting")
+ALERT = Ref("alert")
+ALERT_FORM = {
+    "template": "evacuation",
+    "level": "severe",
+    "place": "駐車場",
+    "expires_minutes": "30",
+    "step": "send",
+}
 
 NOTICE_FORM = {
     "style": "normal",
@@ -292,6 +301,14 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     ],
     "kiosk_add": [Case("POST", path={"site_id": SITE}, form={"name": "2階"})],
     "kiosk_revoke": [Case("POST", path={"kiosk_id": KIOSK}, form={})],
+    "alert_list": [NamesNothing(("GET",), "lists the user's sites' alerts")],
+    "alert_new": [
+        NamesNothing(("GET",), "the empty form"),
+        Case("POST", form={**ALERT_FORM, "targets": "screens", "screen_ids": [SCREEN]}),
+        Case("POST", form={**ALERT_FORM, "targets": "sites", "site_ids": [SITE]}),
+    ],
+    "alert_confirm": [Case("POST", path={"alert_id": ALERT}, form={})],
+    "alert_clear": [Case("POST", path={"alert_id": ALERT}, form={})],
     "queue_stats": [Case("GET", path={"site_id": SITE})],
     "queue_stats_csv": [Case("GET", path={"site_id": SITE})],
     "counter_home": [NamesNothing(("GET",), "lists the user's sites' counters")],
@@ -471,7 +488,20 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         role=Role.EDITOR.value,
         site_id=site.id,
     )
-    session.add_all([schedule, closure, kiosk, user])
+    alert = Alert(
+        source="manual",
+        identifier=f"manual-{code}",
+        level="severe",
+        mode="takeover",
+        drill=True,
+        texts=[{"language": "ja", "headline": "避難", "body": ""}],
+        targets={"screens": [screen.id]},
+        screens=[screen.id],
+        site_id=site.id,
+        state="pending_confirmation",
+        expires_at=now + timedelta(hours=1),
+    )
+    session.add_all([schedule, closure, kiosk, user, alert])
     tickets = {}
     for number, status in ((1, "called"), (2, "waiting"), (3, "held")):
         ticket = Ticket(
@@ -509,6 +539,7 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         "kiosk": kiosk.id,
         "held": tickets["held"].id,
         "waiting": tickets["waiting"].id,
+        "alert": alert.id,
     }
 
 

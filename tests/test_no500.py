@@ -123,6 +123,12 @@ SITE = {
 }  # fmt: skip
 SERVICE = {"prefix": "C", "name": "窓口", "name_en": "Desk", "name_ko": "창구", "open": "1"}
 COUNTER = {"number": "4", "name": "4番", "service_ids": "{service_id}"}
+ALERT_NEW = {
+    "template": "fire", "level": "severe", "floor": "3F", "place": "東階段", "time": "14:30",
+    "targets": "screens", "screen_ids": "{screen_id}", "site_ids": "{site_id}",
+    "expires_minutes": "30", "drill": "1", "step": "send", "headline_ja": "見出し",
+    "body_ja": "本文",
+}  # fmt: skip
 ROUTES: dict[str, Spec] = {
     "dashboard": Spec(),
     "healthz": Spec(),
@@ -213,6 +219,10 @@ ROUTES: dict[str, Spec] = {
     "counter_add": Spec(COUNTER),
     "counter_edit": Spec(COUNTER),
     "kiosk_add": Spec({"name": "2F 入口"}),
+    "alert_list": Spec(),
+    "alert_new": Spec(ALERT_NEW),
+    "alert_confirm": Spec(),
+    "alert_clear": Spec(),
     "kiosk_revoke": Spec(),
     "queue_stats": Spec({}, ("from", "to")),
     "queue_stats_csv": Spec({}, ("from", "to")),
@@ -647,6 +657,10 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         )
         assert issued.status_code == 201, issued.text
         ticket = issued.json()["ticket"]
+        _post(client, pub, tok, "/alerts/new", {
+            "template": "evacuation", "level": "severe", "place": "駐車場", "targets": "all",
+            "expires_minutes": "60", "drill": "1", "step": "send",
+        })  # fmt: skip
         with engine.connect() as conn:
 
             def ids(table: str) -> list[int]:
@@ -669,6 +683,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     "closure_id": ids("closures"),
                     "ticket_id": ids("tickets"),
                     "item_id": ids("playlist_items"),
+                    "alert_id": ids("alerts"),
                     "any": sorted(
                         {
                             *ids("users"),

@@ -149,7 +149,9 @@
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     while (walker.nextNode()) {
       const node = walker.currentNode;
-      if (node.parentElement && !["SCRIPT", "STYLE"].includes(node.parentElement.tagName)) check(node.nodeValue);
+      const parent = node.parentElement;
+      // What a screen shows (a preview's zones, an alert as screens show it) is content.
+      if (parent && !["SCRIPT", "STYLE"].includes(parent.tagName) && !parent.closest("[data-zone]")) check(node.nodeValue);
     }
     for (const el of document.querySelectorAll("[title], [placeholder], [aria-label], [alt]")) {
       for (const a of ["title", "placeholder", "aria-label", "alt"]) check(el.getAttribute(a));

@@ -9,6 +9,8 @@ for sound (docs/alerts.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -128,21 +130,91 @@ def push(hub: Hub, grouped: dict[str, list[int]]) -> None:
         hub.push_state(KEY, text, screens)
 
 
-async def speak_then_push(
-    hub: Hub, sessions: async_sessionmaker[AsyncSession], voice: Voice, screen_ids: set[int]
-) -> None:
-    """Make the clips of the alerts these screens show, then send them again with voice."""
-    try:
-        async with sessions() as db:
-            alerts = [a for a in await live_alerts(db, utcnow()) if screen_ids & set(a.screens)]
+class AlertPusher:
+    """Sends screens their alerts after each change commits, one read at a time.
+
+    Changes only mark screens (`changed`, after commit); one task reads the alerts afresh
+    and pushes, so a message built before a clear can never arrive after the clear's
+    empty list (in this process). Voice clips are made by another task, which marks the
+    screens again once they are ready; the picture never waits for them.
+    """
+
+    def __init__(
+        self, hub: Hub, sessions: async_sessionmaker[AsyncSession], voice: Voice | None
+    ) -> None:
+        self.hub = hub
+        self.sessions = sessions
+        self.voice = voice
+        self._dirty: set[int] = set()
+        self._speak: set[int] = set()
+        self._wake = asyncio.Event()
+        self._spoken = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._send()),
+            asyncio.get_running_loop().create_task(self._make_voice()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def changed(self, screen_ids: Iterable[int], *, speak: bool = True) -> None:
+        screens = set(screen_ids)
+        self._dirty |= screens
+        self._wake.set()
+        if speak and self.voice is not None and self.voice.enabled:
+            self._speak |= screens
+            self._spoken.set()
+
+    async def send_now(self) -> None:
+        """Read and push what is marked (the task's one step)."""
+        screens, self._dirty = self._dirty, set()
+        if not screens:
+            return
+        try:
+            async with self.sessions() as db:
+                push(self.hub, await messages(db, screens, self.voice))
+        except Exception:
+            self._dirty |= screens  # tried again after a pause
+            log.exception("could not send alerts to screens; will retry")
+            await asyncio.sleep(1.0)
+            self._wake.set()
+
+    async def _send(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.send_now()
+
+    async def _make_voice(self) -> None:
+        while True:
+            await self._spoken.wait()
+            self._spoken.clear()
+            screens, self._speak = self._speak, set()
+            if await self._clips(screens):
+                self.changed(screens, speak=False)
+
+    async def _clips(self, screens: set[int]) -> bool:
+        """Make the clips of the alerts these screens show; whether any is new."""
+        voice = self.voice
+        if voice is None:
+            return False
         made = False
-        for alert in alerts:
-            for text in alert.texts:
-                language = text["language"]
-                if voice.engine(language) and voice.kept(language, spoken(language, text)) is None:
-                    made = bool(await voice.clip(language, spoken(language, text))) or made
-        if made:
-            async with sessions() as db:
-                push(hub, await messages(db, screen_ids, voice))
-    except Exception:
-        log.exception("could not make the voice of an alert; it is shown without")
+        try:
+            async with self.sessions() as db:
+                alerts = [a for a in await live_alerts(db, utcnow()) if screens & set(a.screens)]
+            for alert in alerts:
+                for text in alert.texts:
+                    language, said = text["language"], spoken(text["language"], text)
+                    if voice.engine(language) and voice.kept(language, said) is None:
+                        made = bool(await voice.clip(language, said)) or made
+        except Exception:
+            log.exception("could not make the voice of an alert; it is shown without")
+        return made

@@ -279,6 +279,7 @@ async def became_effective(db: AsyncSession, since: datetime, now: datetime) -> 
         await db.scalars(
             sa.select(Alert).where(
                 Alert.state == AlertState.ACTIVE,
+                Alert.effective_at > Alert.issued_at,  # else sent when it was raised
                 Alert.effective_at > since,
                 Alert.effective_at <= now,
                 Alert.expires_at > now,

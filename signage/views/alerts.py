@@ -120,7 +120,15 @@ def _read(form: Form, policy: service.Policy) -> tuple[AlertDraft, service.Targe
     level = form.choice("level", {lv.value for lv in Level})
     kind = form.choice("targets", TARGET_LABELS)
     drill = form.flag("drill")
-    minutes = form.integer("expires_minutes", minimum=1, maximum=policy.max_hours * 60, default=60)
+    raw_minutes = form.text("expires_minutes", max_length=6)
+    minutes = 60
+    if "expires_minutes" not in form.errors:
+        if not (raw_minutes.isascii() and raw_minutes.isdigit()):
+            form.errors["expires_minutes"] = N_("Enter a whole number.")
+        elif not 1 <= int(raw_minutes) <= policy.max_hours * 60:
+            form.errors["expires_minutes"] = N_("This number is out of range.")
+        else:
+            minutes = int(raw_minutes)
     ids: list[int] = []
     if kind in ("sites", "screens"):
         for raw in data.getlist(f"{kind[:-1]}_ids"):
