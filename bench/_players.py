@@ -366,7 +366,9 @@ async def _control(
     stop()  # stdin closed: the driver is gone
 
 
-async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: float) -> None:
+async def _serve_ours(
+    port: int, database_url: str, data_dir: str, lifetime: float, alert_rules: str = ""
+) -> None:
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
@@ -384,6 +386,8 @@ async def _serve_ours(port: int, database_url: str, data_dir: str, lifetime: flo
         secret_key="bench-secret-key",
         vendor_dir=PROJECT_ROOT / "node_modules",
         log_level="warning",
+        # bench/alerts.py: the rules of posted alerts, and no voice (one message per alert).
+        **({"alert_rules": Path(alert_rules), "voice": False} if alert_rules else {}),
     )
     app = create_app(settings, scheduler=False)
     hub = app.state.hub
@@ -470,10 +474,15 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--lifetime", type=float, default=600)
+    parser.add_argument("--alert-rules", default="")
     args = parser.parse_args()
     raise_nofile()
     if args.kind == "ours":
-        asyncio.run(_serve_ours(args.port, args.database_url, args.data_dir, args.lifetime))
+        asyncio.run(
+            _serve_ours(
+                args.port, args.database_url, args.data_dir, args.lifetime, args.alert_rules
+            )
+        )
     else:
         asyncio.run(_serve_bare(args.port, args.lifetime))
 
