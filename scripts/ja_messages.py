@@ -720,4 +720,13 @@ JA = {
     "Expired": "期限切れ",
     "Write a headline in Japanese or English.": "見出しを日本語か英語で書いてください。",
     "This template needs it.": "この定型文では必須です。",
+    "This template does not exist.": "この定型文は存在しません。",
+    "Use exactly the blanks of the shipped text (such as {place}), no others.": "元の文と同じ空欄({place} など)をそのまま使ってください。ほかの空欄は使えません。",
+    "Alert texts": "警報の定型文",
+    "The ready texts of alerts, per template and language. A changed text is used instead of the shipped one from the next alert on. Keep the blanks in braces, such as {place}, as they are.": "警報の定型文を、種類と言語ごとに表示します。変更した文は、次に発信する警報から元の文の代わりに使われます。{place} のような波かっこの空欄は、そのまま残してください。",
+    "For review": "確認待ち",
+    "Changed here": "変更済み",
+    "Checked by a speaker of the language": "その言語の話者が確認済み",
+    "Alert text changed": "警報の定型文を変更",
+    "Alert text": "警報の定型文",
 }

@@ -78,6 +78,7 @@ ACTION_LABELS = {
     "drill.cancel": N_("Drill alert cancelled"),
     "drill.expire": N_("Drill alert expired"),
     "drill.replace": N_("Drill alert replaced by an update"),
+    "alert_template.update": N_("Alert text changed"),
 }
 TARGET_LABELS = {
     "user": N_("User"),
@@ -95,6 +96,7 @@ TARGET_LABELS = {
     "api_token": N_("API token"),
     "alert_feed": N_("Alert feed"),
     "alert": N_("Alert"),
+    "alert_template": N_("Alert text"),
 }
 FIELD_LABELS = {
     "username": N_("User name"),
@@ -166,6 +168,8 @@ FIELD_LABELS = {
     "state": N_("State"),
     "expires_at": N_("Expires"),
     "headline": N_("Headline"),
+    "body": N_("Text"),
+    "reviewed": N_("Checked by a speaker of the language"),
 }
 
 

@@ -791,3 +791,23 @@ class Alert(Base):
             "expires_at": self.expires_at.isoformat(),
             "headline": self.texts[0]["headline"] if self.texts else "",
         }
+
+
+class AlertPhrase(Base):
+    """An administrator's version of one ready alert text (content/alerts/templates.py),
+    used instead of the shipped one; `reviewed`: checked by a speaker of the language."""
+
+    __tablename__ = "alert_phrases"
+    __table_args__ = (sa.UniqueConstraint("template", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template: Mapped[str] = mapped_column(sa.String(32))
+    language: Mapped[str] = mapped_column(sa.String(16))
+    headline: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    reviewed: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    def audit_view(self) -> dict[str, Any]:
+        return {"headline": self.headline, "body": self.body, "reviewed": self.reviewed}

@@ -150,6 +150,13 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/fleet", fleet.fleet, name="fleet"),
         Route("/alerts", alerts.alert_list, name="alert_list"),
         Route("/alerts/new", alerts.alert_new, methods=["GET", "POST"], name="alert_new"),
+        Route("/alerts/templates", alerts.alert_templates, name="alert_templates"),
+        Route(
+            "/alerts/templates/{key:str}/{language:str}",
+            alerts.alert_template_save,
+            methods=["POST"],
+            name="alert_template_save",
+        ),
         Route(
             "/alerts/{alert_id:id}/confirm",
             alerts.alert_confirm,

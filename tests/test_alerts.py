@@ -23,7 +23,7 @@ from signage.alerts import service
 from signage.alerts.service import Ingested
 from signage.app import create_app
 from signage.db import create_engine, session_factory, transaction, utcnow
-from signage.models import Alert, AuditEntry, Role, Screen
+from signage.models import Alert, AlertPhrase, AuditEntry, Role, Screen
 from signage.settings import Settings
 
 from .conftest import LiveServer, Staff, add_site, add_user, csrf_token, login
@@ -345,3 +345,39 @@ def test_a_malformed_alert_ack_closes_the_socket(live_server: LiveServer, staff:
         while True:
             ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+
+
+def test_administrators_edit_texts_used_by_the_next_alert(
+    client: TestClient, db: sa.Engine
+) -> None:
+    site = add_site(db)
+    _add_screen(db, site, "1F")
+    add_user(db, "boss", Role.ADMIN)
+    add_user(db, "pub", Role.PUBLISHER)
+    login(client, "pub")
+    token = csrf_token(client, "/alerts")
+    path = "/alerts/templates/fire/vi"
+    assert client.get("/alerts/templates").status_code == 403
+    mine = {"headline": "Cháy", "body": "Cháy ở {floor} ({place}).", "csrf_token": token}
+    assert client.post(path, data=mine).status_code == 403
+    client.cookies.clear()
+    login(client, "boss")
+    page = client.get("/alerts/templates")
+    assert page.status_code == 200 and 'id="t-fire-vi"' in page.text
+    token = csrf_token(client, "/alerts/templates")
+    wrong = client.post(path, data={**mine, "body": "Cháy ở {floor} {room}.", "csrf_token": token})
+    assert wrong.status_code == 422 and 'id="e-body"' in wrong.text
+    assert _count(db, AlertPhrase) == 0
+    missing = client.post("/alerts/templates/fire/xx", data={**mine, "csrf_token": token})
+    assert missing.status_code == 404
+    saved = client.post(path, data={**mine, "reviewed": "1", "csrf_token": token})
+    assert saved.status_code == 303
+    assert _post(client, FIRE).status_code == 303
+    with db.connect() as conn:
+        texts = conn.scalar(sa.select(Alert.texts))
+        action = conn.scalar(
+            sa.select(AuditEntry.action).where(AuditEntry.target_type == "alert_template")
+        )
+    vi = next(t for t in texts if t["language"] == "vi")
+    assert vi["headline"] == "Cháy" and vi["body"] == "Cháy ở 3F (East stairs / 東階段)."
+    assert action == "alert_template.update"

@@ -72,11 +72,11 @@ _CONTENT = {
 }
 _QUEUE = {"queue_home", "queue_setup", "queue_stats", "queue_stats_csv"}
 _ADMIN = {"user_list", "user_edit", "site_list", "site_edit"}
-_ALERTS = {"alert_list", "alert_new"}
+_ALERTS = {"alert_list", "alert_new", "alert_templates"}
 # (demo account, staff pages the role has no business on: no link leads there)
 ROLES = {
     "admin": ("admin", set()),
-    "publisher": ("sato", _ADMIN),
+    "publisher": ("sato", _ADMIN | {"alert_templates"}),
     "editor": (
         "tanaka",
         _ADMIN

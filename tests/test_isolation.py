@@ -307,6 +307,10 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
         Case("POST", form={**ALERT_FORM, "targets": "screens", "screen_ids": [SCREEN]}),
         Case("POST", form={**ALERT_FORM, "targets": "sites", "site_ids": [SITE]}),
     ],
+    "alert_templates": [NamesNothing(("GET",), "the texts shared by all sites")],
+    "alert_template_save": [
+        NamesNothing(("POST",), "texts shared by all sites: only staff of all sites change them")
+    ],
     "alert_confirm": [Case("POST", path={"alert_id": ALERT}, form={})],
     "alert_clear": [Case("POST", path={"alert_id": ALERT}, form={})],
     "queue_stats": [Case("GET", path={"site_id": SITE})],

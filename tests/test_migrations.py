@@ -45,6 +45,7 @@ TABLES = {
     "pending_logins",
     "form_submissions",
     "alerts",
+    "alert_phrases",
 }
 
 

@@ -221,6 +221,8 @@ ROUTES: dict[str, Spec] = {
     "kiosk_add": Spec({"name": "2F 入口"}),
     "alert_list": Spec(),
     "alert_new": Spec(ALERT_NEW),
+    "alert_templates": Spec(),
+    "alert_template_save": Spec({"headline": "火災", "body": "{floor}の{place}", "reviewed": "1"}),
     "alert_confirm": Spec(),
     "alert_clear": Spec(),
     "kiosk_revoke": Spec(),
@@ -262,6 +264,8 @@ PATH_WORDS = {
     "filename": ["NotoSansThai_400Regular.ttf", "fonts.css", "index.json"],
     "action": ["submit", "approve", "reject", "next", "call", "recall", "start", "finish",
                "hold", "no_show", "transfer", "return", "cancel", "open", "close", "issue"],
+    "key": ["fire", "earthquake", "free_text", "tsunami"],
+    "language": ["ja", "en", "ja-easy", "vi", "xx"],
 }  # fmt: skip
 
 

@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from content.alerts import templates
 from content.alerts.model import AlertDraft, AlertText, Level, mode_for
+from content.languages import LANGUAGES as CONTENT_LANGUAGES
 from signage import scope
-from signage.alerts import delivery, service
+from signage.alerts import delivery, phrases, service
 from signage.db import utcnow
 from signage.errors import ValidationFailed
 from signage.i18n import N_
@@ -113,7 +114,9 @@ def _values(data: FormData) -> dict[str, Any]:
     return values
 
 
-def _read(form: Form, policy: service.Policy) -> tuple[AlertDraft, service.Targets, str]:
+def _read(
+    form: Form, policy: service.Policy, edits: phrases.Edits
+) -> tuple[AlertDraft, service.Targets, str]:
     """The draft and its targets, or ValidationFailed naming each wrong field."""
     data = form.data
     key = form.choice("template", templates.TEMPLATES)
@@ -154,7 +157,7 @@ def _read(form: Form, policy: service.Policy) -> tuple[AlertDraft, service.Targe
     elif template is not None:
         values = {name: str(data.get(name, "")) for name in templates.PLACEHOLDERS}
         try:
-            texts = templates.fill(template, values, list(template.phrases))
+            texts = templates.fill(template, values, list(template.phrases), edits.get(key))
         except templates.MissingValue as missing:
             form.errors[missing.field] = N_("This template needs it.")
         except ValueError:
@@ -255,7 +258,7 @@ async def alert_new(request: Request, db: AsyncSession) -> Response:
     if data.get("step") == "edit":  # back from the preview
         return await _form_page(request, db, values)
     try:
-        draft, targets, key = _read(form, policy)
+        draft, targets, key = _read(form, policy, await phrases.edits(db))
         screens = await service.resolve(db, user, targets)
         if not screens:
             raise ValidationFailed({"targets": N_("No screen is among the chosen targets.")})
@@ -351,3 +354,67 @@ async def fleet_alerts(
                 }
             )
     return out
+
+
+@staff_view(Permission.EDIT_ALERT_TEMPLATES)
+async def alert_templates(request: Request, db: AsyncSession) -> Response:
+    """Every ready text, per template and language, with a form to change it."""
+    return await _templates_page(request, db)
+
+
+async def _templates_page(
+    request: Request,
+    db: AsyncSession,
+    errors: dict[str, str] | None = None,
+    failed: tuple[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    edits = await phrases.edits(db)
+    checked = await phrases.reviewed(db)
+    rows = []
+    for key, template in templates.TEMPLATES.items():
+        for language, shipped in template.phrases.items():
+            current = edits.get(key, {}).get(language, shipped)
+            rows.append(
+                {
+                    "key": key,
+                    "language": language,
+                    "phrase": current,
+                    "edited": language in edits.get(key, {}),
+                    "reviewed": template.reviewed(language) or (key, language) in checked,
+                    "needs": template.needs,
+                }
+            )
+    return render(
+        request,
+        "alert_templates.html",
+        {
+            "rows": rows,
+            "template_labels": TEMPLATE_LABELS,
+            "language_names": {**CONTENT_LANGUAGES, templates.EASY_JAPANESE: "やさしい日本語"},
+            "errors": errors or {},
+            "failed": failed,
+            "done": request.query_params.get("done", ""),
+        },
+        status_code=status_code,
+    )
+
+
+@staff_view(Permission.EDIT_ALERT_TEMPLATES)
+async def alert_template_save(request: Request, db: AsyncSession) -> Response:
+    key, language = request.path_params["key"], request.path_params["language"]
+    form = Form(await read_form(request))
+    headline = form.text("headline", max_length=200)
+    body = form.text("body", required=False, max_length=1000)
+    checked = form.flag("reviewed")
+    try:
+        form.check()
+        await phrases.save(
+            db, request.state.user, client_ip(request), key, language, headline, body,
+            checked=checked,
+        )  # fmt: skip
+    except ValidationFailed as exc:
+        if wants_json(request):
+            raise
+        return await _templates_page(request, db, exc.errors, (key, language), status_code=422)
+    return redirect(request, f"/alerts/templates?done=saved#t-{key}-{language}")

@@ -1,4 +1,4 @@
-"""alerts: emergency alerts raised by staff or read from CAP and JMA feeds
+"""alerts: emergency alerts (staff, CAP and JMA feeds) and edited alert texts
 
 Revision ID: 0008
 Revises: 0007
@@ -65,9 +65,29 @@ def upgrade() -> None:
     op.create_index(op.f("ix_alerts_site_id"), "alerts", ["site_id"], unique=False)
     op.create_index(op.f("ix_alerts_state"), "alerts", ["state"], unique=False)
     op.create_index(op.f("ix_alerts_expires_at"), "alerts", ["expires_at"], unique=False)
+    op.create_table(
+        "alert_phrases",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("template", sa.String(length=32), nullable=False),
+        sa.Column("language", sa.String(length=16), nullable=False),
+        sa.Column("headline", sa.String(length=200), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("reviewed", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["updated_by"],
+            ["users.id"],
+            name=op.f("fk_alert_phrases_updated_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_phrases")),
+        sa.UniqueConstraint("template", "language", name=op.f("uq_alert_phrases_template")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("alert_phrases")
     op.drop_index(op.f("ix_alerts_expires_at"), table_name="alerts")
     op.drop_index(op.f("ix_alerts_state"), table_name="alerts")
     op.drop_index(op.f("ix_alerts_site_id"), table_name="alerts")
