@@ -506,7 +506,12 @@ async def _control(
 
 
 async def _serve_ours(
-    port: int, database_url: str, data_dir: str, lifetime: float, gc_tuning: bool
+    port: int,
+    database_url: str,
+    data_dir: str,
+    lifetime: float,
+    gc_tuning: bool,
+    alert_rules: str = "",
 ) -> None:
     import uvicorn
     from starlette.requests import Request
@@ -525,6 +530,8 @@ async def _serve_ours(
         secret_key="bench-secret-key",
         vendor_dir=PROJECT_ROOT / "node_modules",
         log_level="warning",
+        # bench/alerts.py: the rules of posted alerts, and no voice (one message per alert).
+        **({"alert_rules": Path(alert_rules), "voice": False} if alert_rules else {}),
     )
     app = create_app(settings, scheduler=False)
     hub = app.state.hub
@@ -623,12 +630,18 @@ def main() -> None:
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--lifetime", type=float, default=600)
     parser.add_argument("--gc", choices=["serve", "default"], default="serve")
+    parser.add_argument("--alert-rules", default="")
     args = parser.parse_args()
     raise_nofile()
     if args.kind == "ours":
         asyncio.run(
             _serve_ours(
-                args.port, args.database_url, args.data_dir, args.lifetime, args.gc == "serve"
+                args.port,
+                args.database_url,
+                args.data_dir,
+                args.lifetime,
+                args.gc == "serve",
+                args.alert_rules,
             )
         )
     else:

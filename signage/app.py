@@ -17,8 +17,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from content.alerts.rules import load_rules
 from signage import auth, changes
 from signage.alerts.delivery import AlertPusher
+from signage.alerts.feeds import FeedPoller
 from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
 from signage.errors import DatabaseUnavailable, HTTPError, MethodNotAllowed, NotFound
 from signage.i18n import N_
@@ -32,6 +34,7 @@ from signage.queue.announcer import Announcer
 from signage.queue.voice import Voice
 from signage.routes import routes
 from signage.settings import Settings
+from signage.views.api_alerts import RefusalLog
 from signage.views.player import SCREENSHOT_MAX_BYTES
 from signage.web import create_templates, render_error
 
@@ -120,7 +123,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             Middleware(
                 CSRFMiddleware,
                 secure_cookies=settings.secure_cookies,
-                exempt_prefixes=("/player/", "/api/kiosk/"),
+                exempt_prefixes=("/player/", "/api/kiosk/", "/api/v1/"),
             ),
         ],
         exception_handlers={
@@ -146,6 +149,9 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.templates = create_templates(settings.timezone)
     # Where authenticator codes read the time; tests put a fake clock here.
     app.state.clock = time.time
+    # Alert feeds (signage/views/api_alerts.py): the rules, checked when settings load.
+    app.state.alert_rules = load_rules(settings.alert_rules)
+    app.state.feed_refusals = RefusalLog()
     app.state.decodes = DecodeGate(settings.decode_pixel_budget, settings.max_parallel_decodes)
     app.state.policy = auth.SessionPolicy(
         idle=timedelta(minutes=settings.session_idle_minutes),
@@ -161,6 +167,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             media_dir=settings.media_dir,
             readonly=app.state.readonly_db,
             lease_seconds=settings.job_lease_seconds,
+            poller=FeedPoller(app.state.db, app.state.alert_rules),
         )
         if scheduler
         else None

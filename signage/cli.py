@@ -1,4 +1,5 @@
-"""The `signage` command: serve, migrate, create an admin, load demo data, run the demo."""
+"""The `signage` command: serve, migrate, create an admin or an API token, load demo data, run
+the demo."""
 
 from __future__ import annotations
 
@@ -209,6 +210,23 @@ async def _reset_two_step(settings: Settings, username: str) -> None:
         await engine.dispose()
 
 
+async def _create_api_token(settings: Settings, name: str) -> str:
+    from signage import api_tokens
+    from signage.db import transaction
+    from signage.errors import Conflict, ValidationFailed
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as db:
+            return await api_tokens.create_token(db, name, actor_name="command line")
+    except ValidationFailed as exc:
+        raise CommandError(f"name: {exc.errors['name']}") from exc
+    except Conflict as exc:
+        raise CommandError(f"an API token named {name!r} already exists") from exc
+    finally:
+        await engine.dispose()
+
+
 async def _load_demo(settings: Settings) -> Demo:
     engine = create_engine(settings.database_url)
     try:
@@ -271,6 +289,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         help="turn off a user's two-step sign-in (the last administrator lost their phone)",
     )
     reset.add_argument("username")
+    api_token = sub.add_parser(
+        "create-api-token",
+        help="make a token for a system that posts alert feeds (CAP, JMA); printed once",
+    )
+    api_token.add_argument("name", help="who uses it, e.g. jma-relay")
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
     demo_command = sub.add_parser(
         "demo", help="start a fresh demo city hall on SQLite and serve it"
@@ -310,6 +333,12 @@ def run(argv: Sequence[str] | None = None) -> int:
             _migrate(settings)
             asyncio.run(_reset_two_step(settings, args.username))
             print(f"two-step sign-in of {args.username!r} is off; they log in with their password")
+        elif args.command == "create-api-token":
+            settings = _settings()
+            _migrate(settings)
+            token = asyncio.run(_create_api_token(settings, args.name))
+            print(f"API token {args.name!r} (shown only now; send it as Authorization: Bearer):")
+            print(token)
         elif args.command == "load-demo":
             settings = _settings()
             _migrate(settings)

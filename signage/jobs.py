@@ -16,6 +16,8 @@ their turn with one log line.
   because manifests carry each item's window; this keeps the server's copy exact too.
 - `housekeeping`: expired sessions, old login failures, media files nothing refers to.
 - `alerts`: every few seconds, alerts past their expiry end (signage/alerts/service.py).
+- `alert_feeds`: the Atom feeds of CAP or JMA alerts listed in SIGNAGE_ALERT_RULES, at
+  the shortest `every_seconds` of them (signage/alerts/feeds.py).
 - `queue_day`: every minute, each site's queue day starts at its opening time (numbers
   from 1 again) and what is still open is closed out at its closing time.
 """
@@ -35,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signage import auth, changes, manifests, media, submissions, totp
 from signage.alerts import service as alert_service
+from signage.alerts.feeds import FeedPoller
 from signage.db import first_line, transaction, unreachable, utcnow
 from signage.models import JobLease, Notice, ScheduleEntry
 from signage.queue import tickets
@@ -103,8 +106,10 @@ class Jobs:
         holder: str = HOLDER,
         readonly: async_sessionmaker[AsyncSession] | None = None,
         lease_seconds: int = LEASE_SECONDS,
+        poller: FeedPoller | None = None,
     ) -> None:
         self.sessions = sessions
+        self.poller = poller
         self.lease_seconds = lease_seconds
         self.leading = False  # held the lease at the last look
         self.database_down = False
@@ -128,6 +133,11 @@ class Jobs:
             self.alerts, "interval", seconds=ALERT_SECONDS, id="alerts", **common
         )
         self._alerts_looked = utcnow()
+        if poller is not None and poller.feeds:
+            every = min(feed.every_seconds for feed in poller.feeds)
+            self.scheduler.add_job(
+                self.poll_feeds, "interval", seconds=every, id="alert_feeds", **common
+            )
 
     def start(self) -> None:
         self.scheduler.start()
@@ -201,6 +211,12 @@ class Jobs:
         if expired:
             log.info("alerts expired: %s", expired)
         return expired
+
+    async def poll_feeds(self) -> int:
+        """Read the alert feeds of the rules file (signage/alerts/feeds.py)."""
+        if self.poller is None or not await self.lead():
+            return 0
+        return await self.poller.poll_all()
 
     async def rebuild_manifests(self) -> list[int]:
         """Rebuild every manifest; plan the next content boundary. Returns changed screens."""

@@ -719,6 +719,22 @@ class Kiosk(Base):
         return {"name": self.name, "site_id": self.site_id}
 
 
+# --- the JSON API ---------------------------------------------------------------------
+
+
+class ApiToken(Base):
+    """A token a system outside the CMS sends (`Authorization: Bearer ...`) to post alert
+    feeds; only its SHA-256 is kept (`signage create-api-token NAME` shows it once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
 # --- emergency alerts -----------------------------------------------------------------
 
 

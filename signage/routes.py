@@ -12,6 +12,7 @@ from signage.live.socket import player_socket
 from signage.settings import PROJECT_ROOT, Settings
 from signage.views import (
     alerts,
+    api_alerts,
     audit,
     auth,
     boards,
@@ -240,6 +241,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/kiosk/", kiosks.kiosk_page, name="kiosk_page"),
         Route("/api/kiosk/setup", kiosks.kiosk_setup, name="kiosk_setup"),
         Route("/api/kiosk/tickets", kiosks.kiosk_ticket, methods=["POST"], name="kiosk_ticket"),
+        # Alert feeds from systems outside the CMS, with an API token (docs/alerts.md).
+        Route("/api/v1/alerts/cap", api_alerts.alerts_cap, methods=["POST"], name="alerts_cap"),
+        Route("/api/v1/alerts/jma", api_alerts.alerts_jma, methods=["POST"], name="alerts_jma"),
         Route("/q/{public_id:str}", boards.ticket_status, name="ticket_status"),
         Route("/q/{public_id:str}/ticket.png", boards.ticket_image, name="ticket_image"),
         Route("/q/{public_id:str}/qr.svg", boards.ticket_qr, name="ticket_qr"),

@@ -116,6 +116,20 @@ def _parse_database_url(raw: str) -> str:
     return raw
 
 
+def _parse_alert_rules(raw: str) -> Path | None:
+    """A TOML rules file for CAP and JMA alerts, read and checked now (docs/alerts.md)."""
+    from content.alerts.rules import RulesError, load_rules
+
+    if not raw.strip():
+        return None
+    path = Path(raw).resolve()
+    try:
+        load_rules(path)
+    except RulesError as exc:
+        raise ValueError(str(exc)) from None
+    return path
+
+
 def _parse_public_url(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if value and not value.startswith(("http://", "https://")):
@@ -296,6 +310,15 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
     ),
     Setting(
+        "ALERT_RULES",
+        "",
+        "TOML file with the rules for CAP and JMA alerts posted to /api/v1/alerts/: which "
+        "severity, urgency and certainty take over the screen or show a banner, and each "
+        "site's area codes and JMA thresholds (docs/alerts.md). Checked at start. Empty "
+        "means the default CAP rule and no site listed, so posted alerts reach no screen.",
+        _parse_alert_rules,
+    ),
+    Setting(
         "ALERT_SECOND_PUBLISHER",
         "false",
         "A real (non-drill) emergency alert raised by staff is shown only once a second "
@@ -353,6 +376,7 @@ class Settings:
     public_url: str
     job_lease_seconds: int
     voice: bool
+    alert_rules: Path | None
     alert_second_publisher: bool
     alert_max_hours: int
 

@@ -343,6 +343,8 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     "kiosk_page": [NamesNothing(("GET",), PUBLIC)],
     "kiosk_setup": [NamesNothing(("GET",), "a kiosk's own site, by its token")],
     "kiosk_ticket": [Case("POST", json={"service": SERVICE, "language": "ja"}, kiosk=True)],
+    "alerts_cap": [NamesNothing(("POST",), "an API token's feed: areas map to sites by the rules")],
+    "alerts_jma": [NamesNothing(("POST",), "an API token's feed: areas map to sites by the rules")],
     "ticket_status": [NamesNothing(("GET",), "public: a resident's ticket, by its secret id")],
     "ticket_image": [NamesNothing(("GET",), "public: a resident's ticket, by its secret id")],
     "ticket_qr": [NamesNothing(("GET",), "public: a resident's ticket, by its secret id")],

@@ -15,6 +15,7 @@ from .conftest import PG_URL
 
 TABLES = {
     "sites",
+    "api_tokens",
     "users",
     "staff_sessions",
     "login_failures",

@@ -1,0 +1,177 @@
+"""Alert feeds: time from a POST of a CAP or JMA document to the last of N connected
+players receiving the alert, against websockets' own broadcast() in the same run.
+
+Each server runs in its own process (bench/_players.py): `ours` is the real app under
+uvicorn with the production websocket options, on a temporary SQLite database with N
+paired screens at one site, a rules file naming that site and an API token; `bare` is
+`websockets.asyncio.server.serve()` + `broadcast()`. N real players connect from this
+process and say hello. Then each round:
+
+- ours, CAP: `POST /api/v1/alerts/cap` with a severe CAP 1.2 alert (then a Cancel, also
+  timed): parsed, mapped by the rules, stored by the alerts service, and sent to every
+  screen as the `alerts` state message;
+- ours, JMA: `POST /api/v1/alerts/jma` with a VXSE53 report of intensity 5+ in the
+  site's municipality (then its 取消);
+- bare: one broadcast() of a message of the same size, started by an HTTP request.
+
+The time is from sending the request to the moment the last player has the message;
+p50 and p99 over the rounds (nearest rank), and the ratio ours/bare. Players here are
+websocket clients: what a browser needs to draw it is not counted (tests/
+test_browser_alert_feeds.py checks that a real browser shows it within a second).
+
+    .venv/bin/python bench/alerts.py [--n 1000] [--rounds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _players import (
+    Player,
+    ServerProcess,
+    Tally,
+    connect_all,
+    finish,
+    free_port,
+    log_problems,
+    make_database,
+    percentile,
+    raise_nofile,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.alerts_docs import doc  # the test documents, filled in
+
+RULES = """
+[[sites]]
+code = "bench"
+municipality = "1310100"
+earthquake_areas = ["350"]
+cap_geocodes = ["JIS=13101"]
+"""
+
+
+async def http(port: int, method: str, path: str, body: bytes = b"", token: str = "") -> int:
+    """A plain HTTP/1.1 request on a fresh connection; the status code."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+        f"Content-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
+        + (f"Authorization: Bearer {token}\r\n" if token else "")
+        + "\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    return int(data.split(b" ", 2)[1])
+
+
+def add_token(url: str) -> str:
+    import sqlalchemy as sa
+
+    from signage.api_tokens import token_hash
+    from signage.db import create_sync_engine
+    from signage.models import ApiToken
+
+    token = secrets.token_urlsafe(32)
+    engine = create_sync_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(ApiToken).values(name="bench", token_hash=token_hash(token)))
+    engine.dispose()
+    return token
+
+
+async def _timed(tally: Tally, kind: str, goal: int, start: object) -> float:
+    started = time.perf_counter()
+    status = await start  # type: ignore[misc]
+    assert status in (200, 202), status
+    await tally.reach(kind, goal)
+    return (tally.last[kind] - started) * 1000
+
+
+async def main(n: int, rounds: int) -> None:
+    raise_nofile()
+    with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
+        folder = Path(tmp)
+        url, tokens = make_database(folder, n)
+        api_token = add_token(url)
+        rules = folder / "alert_rules.toml"
+        rules.write_text(RULES, encoding="utf-8")
+        results: dict[str, list[float]] = {"bare": [], "cap": [], "cap cancel": [],
+                                           "jma": [], "jma 取消": []}  # fmt: skip
+
+        bare = ServerProcess("bare", free_port(), folder / "bare.log")
+        await bare.start()
+        tally = Tally()
+        tasks = await connect_all(
+            [Player(f"ws://127.0.0.1:{bare.port}/player/ws", t, tally) for t in tokens], tally
+        )
+        for _ in range(rounds):
+            goal = tally.counts["event"] + n
+            results["bare"].append(
+                await _timed(tally, "event", goal, http(bare.port, "GET", "/bench/publish"))
+            )
+        await bare.stop()
+        await finish(tasks)
+
+        ours = ServerProcess(
+            "ours", free_port(), folder / "ours.log", database_url=url, data_dir=str(folder),
+            alert_rules=str(rules),
+        )  # fmt: skip
+        await ours.start()
+        tally = Tally()
+        tasks = await connect_all(
+            [Player(f"ws://127.0.0.1:{ours.port}/player/ws", t, tally) for t in tokens], tally
+        )
+        for k in range(rounds):
+            now = datetime.now(UTC)
+            cap = doc("cap_severe.xml", now).replace(b"CITY-2026-0001", f"B{k}".encode())
+            cancel = (
+                doc("cap_cancel.xml", now)
+                .replace(b"CITY-2026-0003", f"C{k}".encode())
+                .replace(b"CITY-2026-0002", f"B{k}".encode())
+            )
+            event = f"{20261202000000 + k}"
+            jma = doc("vxse53.xml", now - timedelta(seconds=1), EVENT=event)
+            gone = doc("vxse53.xml", now, EVENT=event, SERIAL="2", INFOTYPE="取消")
+            for name, path, body in (
+                ("cap", "/api/v1/alerts/cap", cap),
+                ("cap cancel", "/api/v1/alerts/cap", cancel),
+                ("jma", "/api/v1/alerts/jma", jma),
+                ("jma 取消", "/api/v1/alerts/jma", gone),
+            ):
+                goal = tally.counts["alerts"] + n
+                post = http(ours.port, "POST", path, body, api_token)
+                results[name].append(await _timed(tally, "alerts", goal, post))
+        await ours.stop()
+        await finish(tasks)
+
+        base = percentile(results["bare"], 0.5), percentile(results["bare"], 0.99)
+        print(f"Alert feeds: POST to the last of {n} players, {rounds} rounds (ms)")
+        print(f"{'':<12} {'p50':>7} {'p99':>7} {'p50/bare':>9} {'p99/bare':>9}")
+        for name, values in results.items():
+            p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+            print(
+                f"{name:<12} {p50:>7.1f} {p99:>7.1f} {p50 / base[0]:>8.1f}x {p99 / base[1]:>8.1f}x"
+            )
+        for kind in ("bare", "ours"):
+            lines = log_problems(folder / f"{kind}.log")
+            print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    asyncio.run(main(args.n, args.rounds))
+    print(f"took {time.perf_counter() - started:.0f} s")
