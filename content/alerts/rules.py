@@ -172,7 +172,7 @@ def _feed(raw: object, n: int) -> Feed:
     return Feed(url, "cap" if kind == "cap" else "jma", every)
 
 
-def rules_from(data: Mapping[str, Any]) -> Rules:
+def rules_from(data: Mapping[str, object]) -> Rules:
     """Rules from the parsed TOML; `RulesError` names the first key that is wrong."""
     _check_keys(data, ("cap", "jma", "sites", "feeds"), "rules")
     values: dict[str, Any] = {}
