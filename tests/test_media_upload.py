@@ -66,8 +66,10 @@ def _stored(db: sa.Engine, settings: Settings) -> tuple[int, int, list[Path]]:
     with db.connect() as conn:
         rows = conn.scalar(sa.text("SELECT count(*) FROM media")) or 0
         renditions = conn.scalar(sa.text("SELECT count(*) FROM media_renditions")) or 0
+    # The voice folder holds what the announcer makes at start (the chime), not uploads.
+    voice = settings.media_dir / "voice"
     files = (
-        [p for p in settings.media_dir.rglob("*") if p.is_file()]
+        [p for p in settings.media_dir.rglob("*") if p.is_file() and voice not in p.parents]
         if settings.media_dir.exists()
         else []
     )

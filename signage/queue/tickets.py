@@ -711,6 +711,24 @@ async def _counter_action(
     return counter, settings, await _current_or_error(db, counter, expected)
 
 
+async def _step(
+    db: AsyncSession,
+    user: User,
+    ip: str,
+    counter_id: int,
+    action: Action,
+    now: datetime | None,
+    expected: str | None,
+) -> Ticket:
+    """An action on the counter's current ticket that the table alone decides."""
+    now = now or utcnow()
+    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
+    before = ticket.audit_view()
+    _move(ticket, action, _At(user, now, counter))
+    _saved(db, user, ip, f"ticket.{action.value}", ticket, before)
+    return ticket
+
+
 async def start(
     db: AsyncSession,
     user: User,
@@ -720,12 +738,7 @@ async def start(
     expected: str | None = ANY,
 ) -> Ticket:
     """The resident has arrived at the counter."""
-    now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
-    before = ticket.audit_view()
-    _move(ticket, Action.START, _At(user, now, counter))
-    _saved(db, user, ip, "ticket.start", ticket, before)
-    return ticket
+    return await _step(db, user, ip, counter_id, Action.START, now, expected)
 
 
 async def finish(
@@ -736,12 +749,7 @@ async def finish(
     now: datetime | None = None,
     expected: str | None = ANY,
 ) -> Ticket:
-    now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
-    before = ticket.audit_view()
-    _move(ticket, Action.FINISH, _At(user, now, counter))
-    _saved(db, user, ip, "ticket.finish", ticket, before)
-    return ticket
+    return await _step(db, user, ip, counter_id, Action.FINISH, now, expected)
 
 
 async def hold(
@@ -754,12 +762,7 @@ async def hold(
 ) -> Ticket:
     """Put the current ticket aside (the resident fetches a document); any counter can
     call it back later."""
-    now = now or utcnow()
-    counter, _, ticket = await _counter_action(db, user, counter_id, now, expected)
-    before = ticket.audit_view()
-    _move(ticket, Action.HOLD, _At(user, now, counter))
-    _saved(db, user, ip, "ticket.hold", ticket, before)
-    return ticket
+    return await _step(db, user, ip, counter_id, Action.HOLD, now, expected)
 
 
 async def no_show(
