@@ -192,10 +192,12 @@ def test_events_from_both_processes_reach_players_on_both_in_one_order(
         got_b = [next_of(player_b, "event") for _ in range(31)]
     seqs = [m["seq"] for m in got_a]
     assert seqs == sorted(seqs) and len(set(seqs)) == 30
-    assert [m["id"] for m in got_a] == [m["id"] for m in got_b[:30]]
+    # Publishes from two processes have no order between them until Redis numbers them:
+    # "only" may come before B's last events, but both players see one order.
+    assert [m["id"] for m in got_a] == [m["id"] for m in got_b if m["event"] != {"kind": "only"}]
     assert sorted(m["event"]["i"] for m in got_a) == list(range(30))
-    assert got_b[30]["event"] == {"kind": "only"}
-    assert got_b[30]["seq"] > got_b[29]["seq"]
+    assert [m["event"] for m in got_b].count({"kind": "only"}) == 1
+    assert [m["seq"] for m in got_b] == sorted({m["seq"] for m in got_b})
 
 
 def test_a_player_catches_up_on_the_other_process_from_the_shared_buffer(
