@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import struct
 import sys
@@ -35,8 +36,10 @@ SPEECH_SECONDS_LIMIT = 30.0
 
 
 def _write_wav(path: Path, rate: int, samples: bytes) -> None:
-    """Write 16-bit mono PCM atomically: a screen never fetches half a file."""
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    """Write 16-bit mono PCM atomically: a screen never fetches half a file. The temporary
+    name is this writer's own, so two writers of one clip (two apps in one process, two
+    processes) never replace each other's half-written file."""
+    temporary = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with wave.open(str(temporary), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
