@@ -125,6 +125,8 @@ def check(found: Closure) -> None:
 
 def version(root: Path = ROOT) -> str:
     """The version of the main project (pyproject.toml), which the player shares."""
+    if not (root / "pyproject.toml").is_file():
+        raise PackagingError(f"no pyproject.toml in {root}: build from a checkout")
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     found = project.get("version")
     if not isinstance(found, str):
