@@ -2,6 +2,9 @@
 
     python -m players --server http://127.0.0.1:8000 --cache /var/cache/signage \\
         [--token TOKEN] [--output frame.png | --framebuffer /dev/fb0] [--size 1280x720] [--once]
+
+Installed on its own (the `signage-player` wheel, players/distribution.py) the same command
+is `signage-player`.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    installed = Path(sys.argv[0]).name == "signage-player"  # the wheel's console script
     parser = argparse.ArgumentParser(
-        prog="python -m players",
+        prog="signage-player" if installed else "python -m players",
         description="The headless signage player: plays a screen's content into a PNG file "
         "or a Linux framebuffer.",
     )
