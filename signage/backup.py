@@ -316,7 +316,7 @@ def _empty_postgres(database_url: str) -> None:
                 "JOIN pg_namespace n ON n.oid = t.typnamespace "
                 "WHERE n.nspname = current_schema() AND t.typtype = 'e'",
             ):
-                for statement in list(conn.exec_driver_sql(sql).scalars()):
+                for statement in list(conn.execute(sa.text(sql)).scalars()):
                     conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
