@@ -191,7 +191,7 @@ def backup(
             database = scratch / SQLITE_MEMBER
             source = _sqlite_path(settings.database_url)
             _copy_sqlite(source, database)
-            skip |= {source.with_name(source.name + end) for end in ("", "-wal", "-shm", "-journal")}
+            skip |= {source.with_name(source.name + end) for end in ("", "-wal", "-shm")}
             revision = _revision(f"sqlite:///{database}")
         else:
             database = scratch / POSTGRES_MEMBER
@@ -340,7 +340,7 @@ def restore(settings: Settings, archive_path: Path, force: bool = False) -> Rest
     if not archive_path.is_file():
         raise BackupError(f"there is no file {archive_path}")
     try:
-        archive = tarfile.open(archive_path, "r:gz")
+        archive = tarfile.open(archive_path, "r:gz")  # noqa: SIM115 (closed by `with` below)
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f"{archive_path} is not an archive made by `signage backup`") from exc
     with archive:

@@ -292,7 +292,8 @@ def _positive(raw: str) -> int:
     return value
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (tests/test_deploy.py checks the commands deploy/ names)."""
     from signage import backup
 
     parser = argparse.ArgumentParser(prog="signage", description=__doc__)
@@ -356,7 +357,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="restart the demo with the data it has (accounts, content, paired screens)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     _configure_logging()
     try:
         if args.command == "serve":
