@@ -115,7 +115,8 @@ def _revision(database_url: str) -> str:
         engine.dispose()
 
 
-def _copy_sqlite(source: Path, target: Path) -> None:
+def _copy_sqlite(source: Path, target: Path) -> str:
+    """Copy the database; returns its migration revision."""
     if not source.is_file():
         raise BackupError(f"there is no database at {source} (SIGNAGE_DATABASE_URL)")
     # Read by SQLite's online backup: a consistent snapshot, also of what is still in
@@ -128,6 +129,12 @@ def _copy_sqlite(source: Path, target: Path) -> None:
         check = dst.execute("PRAGMA quick_check").fetchone()
         if not check or check[0] != "ok":
             raise BackupError(f"the copy of {source} is damaged: {check}")
+        if not dst.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone():
+            return ""
+        revision = dst.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(revision[0]) if revision else ""
     except sqlite3.Error as exc:
         raise BackupError(f"cannot copy the database {source}: {exc}") from exc
     finally:
@@ -190,9 +197,8 @@ def backup(
         if kind == "sqlite":
             database = scratch / SQLITE_MEMBER
             source = _sqlite_path(settings.database_url)
-            _copy_sqlite(source, database)
+            revision = _copy_sqlite(source, database)
             skip |= {source.with_name(source.name + end) for end in ("", "-wal", "-shm")}
-            revision = _revision(f"sqlite:///{database}")
         else:
             database = scratch / POSTGRES_MEMBER
             url, env = _libpq(settings.database_url)
@@ -301,7 +307,8 @@ def _describe(counts: dict[str, int]) -> str:
 
 
 def _empty_postgres(database_url: str) -> None:
-    """Drop every table, view, sequence and type of the database's schema (--force)."""
+    """Drop every table, view, sequence and type of the database's schema: pg_restore
+    makes them again."""
     engine = create_sync_engine(database_url)
     try:
         with engine.begin() as conn:
@@ -371,8 +378,8 @@ def restore(settings: Settings, archive_path: Path, force: bool = False) -> Rest
             if kind == "sqlite":
                 _restore_sqlite(scratch / member, _sqlite_path(settings.database_url))
             else:
-                if in_use:
-                    _empty_postgres(settings.database_url)
+                # Tables that `signage migrate` made, empty, or everything with --force.
+                _empty_postgres(settings.database_url)
                 url, env = _libpq(settings.database_url)
                 _run(
                     [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",

@@ -10,9 +10,11 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tarfile
+import threading
 from pathlib import Path
 
 import httpx2 as httpx
@@ -121,7 +123,9 @@ def test_back_up_wipe_restore_and_the_demo_is_all_there(db: sa.Engine, tmp_path:
     assert _rows(url) == rows
 
     # The steps of docs/deploy.md: wipe the database and the data folder, restore.
+    # A new install that started once has the tables, empty: restored into as they are.
     _wipe(data, url)
+    assert _signage(env, "migrate").returncode == 0
     restored = _signage(env, "restore", str(archive))
     assert restored.returncode == 0, restored.stderr
     assert "restored" in restored.stdout
@@ -194,6 +198,12 @@ def test_backups_are_kept_for_the_days_asked_and_bad_archives_are_refused(
     assert names[:2] == ["manifest.json", "database.sqlite3"]
     assert "data/secret_key" in names
 
+    # Into a data folder that is gone, with no database at all.
+    shutil.rmtree(data)
+    restored = _signage(env, "restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert (data / "signage.db").is_file() and (data / "secret_key").is_file()
+
     # Something that is not a backup, or a backup with a path outside its folders.
     for bad, why in (
         (other, "is not an archive made by `signage backup`"),
@@ -248,3 +258,56 @@ def test_version_is_the_package_version() -> None:
     )  # fmt: skip
     assert result.stdout.strip() == f"signage {version('signage')}"
     assert re.fullmatch(r"\d+\.\d+\.\d+", version("signage"))
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's online backup under a serving server")
+def test_sqlite_backups_while_the_server_writes_are_consistent(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = _env(data, "")
+    loaded = _signage(env, "load-demo")
+    assert loaded.returncode == 0, loaded.stderr
+    kiosk = re.search(r"/kiosk/#token=([\w-]+)", loaded.stdout)
+    assert kiosk
+    server = LiveServer(env, tmp_path / "server.log")
+    server.start()
+    stop = threading.Event()
+    issued: list[int] = []
+
+    def issue_tickets() -> None:
+        headers = {"Authorization": f"Bearer {kiosk.group(1)}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+            services = [s["id"] for s in client.get("/api/kiosk/setup").json()["services"]]
+            while not stop.is_set() and len(issued) < 400:
+                made = client.post("/api/kiosk/tickets", json={"service": services[0]})
+                issued.append(made.status_code)
+
+    writer = threading.Thread(target=issue_tickets)
+    writer.start()
+    try:
+        archives = []
+        for n in range(3):
+            made = _signage(env, "backup", str(tmp_path / f"during-{n}.tar.gz"))
+            assert made.returncode == 0, made.stderr
+            archives.append(tmp_path / f"during-{n}.tar.gz")
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+        server.stop()
+    assert issued and set(issued) == {201}
+    final = sqlite3.connect(data / "signage.db")
+    labels = [row[0] for row in final.execute("SELECT label FROM tickets ORDER BY id")]
+    final.close()
+    assert len(labels) == 5 + len(issued)
+    counts = []
+    for archive in archives:
+        folder = tmp_path / archive.name.removesuffix(".tar.gz")
+        with tarfile.open(archive) as opened:
+            opened.extract("database.sqlite3", folder, filter="data")
+        copy = sqlite3.connect(folder / "database.sqlite3")
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        got = [row[0] for row in copy.execute("SELECT label FROM tickets ORDER BY id")]
+        copy.close()
+        assert got == labels[: len(got)]  # a moment of the database: no ticket missing
+        counts.append(len(got))
+    assert counts == sorted(counts) and counts[-1] > 5  # taken while tickets were issued
