@@ -334,7 +334,7 @@ def _move_tree(source: Path, target: Path) -> int:
     for path in _files(source, set()):
         place = target / path.relative_to(source)
         place.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, place)
+        shutil.move(path, place)  # the media folder may be on another file system (NFS)
         moved += 1
     return moved
 
