@@ -242,7 +242,8 @@ def test_restore_refuses_an_archive_of_another_kind_of_database(tmp_path: Path) 
 
 def test_backup_of_postgresql_needs_pg_dump(tmp_path: Path) -> None:
     env = _env(tmp_path / "data", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
-    env["PATH"] = str(Path(sys.executable).parent)  # python, but no PostgreSQL programs
+    (tmp_path / "bin").mkdir()
+    env["PATH"] = str(tmp_path / "bin")  # no PostgreSQL programs (python runs by its path)
     result = _signage(env, "backup", str(tmp_path / "backups"))
     assert result.returncode == 1
     assert "pg_dump is not installed" in result.stderr and "Traceback" not in result.stderr
