@@ -160,14 +160,13 @@ def _files(root: Path, skip: set[Path]) -> Iterator[Path]:
             yield path
 
 
-def _add(archive: tarfile.TarFile, path: Path, name: str) -> bool:
+def _add(archive: tarfile.TarFile, path: Path, name: str) -> None:
     try:
         with path.open("rb") as f:
             info = archive.gettarinfo(arcname=name, fileobj=f)
             archive.addfile(info, f)
     except FileNotFoundError:  # removed while the backup ran (a temporary file)
-        return False
-    return True
+        pass
 
 
 def _archive_path(dest: Path, now: datetime) -> Path:
@@ -217,7 +216,6 @@ def backup(
             "revision": revision,
         }
         partial = scratch / "archive.tar.gz"
-        count = 0
         with tarfile.open(partial, "w:gz") as archive:
             info = tarfile.TarInfo("manifest.json")
             body = json.dumps(manifest, indent=2).encode()
@@ -226,9 +224,9 @@ def backup(
             archive.add(database, arcname=database.name)
             media = settings.media_dir
             for path in _files(settings.data_dir, skip | {media}):
-                count += _add(archive, path, f"data/{path.relative_to(settings.data_dir)}")
+                _add(archive, path, f"data/{path.relative_to(settings.data_dir)}")
             for path in _files(media, skip):
-                count += _add(archive, path, f"media/{path.relative_to(media)}")
+                _add(archive, path, f"media/{path.relative_to(media)}")
         partial.chmod(0o600)  # it holds the secret key and everything in the database
         with partial.open("rb") as f:
             os.fsync(f.fileno())

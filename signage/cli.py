@@ -263,6 +263,8 @@ def _backup(settings: Settings, dest: Path, keep_days: int | None) -> None:
         archive, removed = backup.backup(settings, dest, keep_days)
     except backup.BackupError as exc:
         raise CommandError(str(exc)) from exc
+    except OSError as exc:  # a full disk, a file it may not read: no archive was left
+        raise CommandError(f"backup failed: {exc.strerror}: {exc.filename}") from exc
     print(f"backup written: {archive} ({archive.stat().st_size:,} bytes)")
     for old in removed:
         print(f"removed {old} (older than {keep_days} days)")
@@ -275,6 +277,8 @@ def _restore(settings: Settings, archive: Path, force: bool) -> None:
         done = backup.restore(settings, archive, force)
     except backup.BackupError as exc:
         raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"restore failed: {exc.strerror}: {exc.filename}") from exc
     print(
         f"restored {done.archive} (made {done.created_at} by signage {done.made_by}): "
         f"the {done.database} database and {done.files} files"

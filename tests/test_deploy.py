@@ -552,6 +552,9 @@ def test_the_compose_file_wires_postgresql_redis_and_the_app() -> None:
     environment = {k: _interpolate(str(v), variables) for k, v in app["environment"].items()}
     known = {f"SIGNAGE_{setting.name}" for setting in SETTINGS}
     assert set(environment) <= known, set(environment) - known
+    for path in (DOCKERFILE, COMPOSE, COMPOSE_ENV):  # also in comments and the example
+        named_settings = set(re.findall(r"SIGNAGE_[A-Z_]+", path.read_text()))
+        assert named_settings <= known, (path.name, named_settings - known)
     settings = Settings.load(environ=environment, env_file=None, secret_key="x")
     database = sa.engine.make_url(settings.database_url)
     postgres = services["postgres"]["environment"]
