@@ -1,5 +1,5 @@
 """The `signage` command: serve, migrate, create an admin or an API token, load demo data, run
-the demo."""
+the demo, back up and restore."""
 
 from __future__ import annotations
 
@@ -256,6 +256,36 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
     print()
 
 
+def _backup(settings: Settings, dest: Path, keep_days: int | None) -> None:
+    from signage import backup
+
+    try:
+        archive, removed = backup.backup(settings, dest, keep_days)
+    except backup.BackupError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:  # a full disk, a file it may not read: no archive was left
+        raise CommandError(f"backup failed: {exc.strerror}: {exc.filename}") from exc
+    print(f"backup written: {archive} ({archive.stat().st_size:,} bytes)")
+    for old in removed:
+        print(f"removed {old} (older than {keep_days} days)")
+
+
+def _restore(settings: Settings, archive: Path, force: bool) -> None:
+    from signage import backup
+
+    try:
+        done = backup.restore(settings, archive, force)
+    except backup.BackupError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"restore failed: {exc.strerror}: {exc.filename}") from exc
+    print(
+        f"restored {done.archive} (made {done.created_at} by signage {done.made_by}): "
+        f"the {done.database} database and {done.files} files"
+    )
+    print("start the server (`signage serve` brings the database up to this version)")
+
+
 def _positive(raw: str) -> int:
     try:
         value = int(raw)
@@ -266,8 +296,14 @@ def _positive(raw: str) -> int:
     return value
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (tests/test_deploy.py checks the commands deploy/ names)."""
+    from signage import backup
+
     parser = argparse.ArgumentParser(prog="signage", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"signage {backup.package_version()}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="migrate the database, then serve the CMS")
     serve.add_argument("--host")
@@ -295,6 +331,26 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     api_token.add_argument("name", help="who uses it, e.g. jma-relay")
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
+    backup_command = sub.add_parser(
+        "backup",
+        help="write one archive of the database and the data folder (media, voice clips, "
+        "the secret key)",
+    )
+    backup_command.add_argument(
+        "dest", type=Path, help="a folder (the archive is named by the time) or a .tar.gz file"
+    )
+    backup_command.add_argument(
+        "--keep-days",
+        type=_positive,
+        help="then remove the folder's archives older than this many days",
+    )
+    restore_command = sub.add_parser(
+        "restore", help="put back the database and the files of an archive from `signage backup`"
+    )
+    restore_command.add_argument("archive", type=Path)
+    restore_command.add_argument(
+        "--force", action="store_true", help="replace a database that already holds data"
+    )
     demo_command = sub.add_parser(
         "demo", help="start a fresh demo city hall on SQLite and serve it"
     )
@@ -305,7 +361,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="restart the demo with the data it has (accounts, content, paired screens)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     _configure_logging()
     try:
         if args.command == "serve":
@@ -344,6 +404,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             _migrate(settings)
             demo = asyncio.run(_load_demo(settings))
             _print_accounts(settings, settings.host, settings.port, demo)
+        elif args.command == "backup":
+            _backup(_settings(), args.dest, args.keep_days)
+        elif args.command == "restore":
+            _restore(_settings(), args.archive, args.force)
         elif args.command == "demo":
             kept = args.keep and (DEMO_DIR / "signage.db").is_file()
             if not kept:

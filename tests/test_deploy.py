@@ -4,6 +4,7 @@ websocket), the systemd unit has what it needs, the settings example is valid.""
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import io
 import json
@@ -18,13 +19,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 from PIL import Image
 from websockets.sync.client import connect
 
+from signage.cli import _check_workers, build_parser
 from signage.db import utcnow
 from signage.live.pairing import token_hash
 from signage.models import Screen
@@ -370,3 +374,216 @@ def test_the_settings_example_names_real_settings_and_holds_no_secret(tmp_path: 
         active.pop("SIGNAGE_HUB_URL")  # this version has no Redis hub yet: the rest must load
     settings = Settings.load(environ=active, env_file=None, data_dir=tmp_path, secret_key="x")
     assert settings.secure_cookies and settings.port == 8000
+
+
+# --- the nightly backup -----------------------------------------------------------------
+
+BACKUP_SERVICE = DEPLOY / "systemd" / "signage-backup.service"
+BACKUP_TIMER = DEPLOY / "systemd" / "signage-backup.timer"
+
+
+def _units(path: Path) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(path.read_text())
+    return parser
+
+
+def _parses(command: list[str]) -> argparse.Namespace:
+    """What `signage` makes of a command line that deploy/ names (exit 2 if it is wrong)."""
+    assert Path(command[0]).name == "signage", command
+    try:
+        return build_parser().parse_args(command[1:])
+    except SystemExit as exc:  # argparse printed why
+        raise AssertionError(f"`{' '.join(command)}` is not a valid signage command") from exc
+
+
+def test_the_backup_timer_runs_signage_backup_nightly_with_retention() -> None:
+    timer = _units(BACKUP_TIMER)
+    assert timer["Timer"]["OnCalendar"].startswith("*-*-*")
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    service = _units(BACKUP_SERVICE)["Service"]
+    main = _unit()["Service"]
+    for key in ("User", "EnvironmentFile", "WorkingDirectory"):
+        assert service[key] == main[key], key  # the same settings as the server
+    assert service["Type"] == "oneshot"
+    args = _parses(service["ExecStart"].split())
+    assert args.command == "backup" and args.keep_days >= 1
+    writable = service["ReadWritePaths"].split()
+    assert str(args.dest) in writable and set(main["ReadWritePaths"].split()) <= set(writable)
+
+
+def test_systemd_analyze_verify_accepts_the_backup_units(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian's systemd package)")
+    signage = PROJECT_ROOT / ".venv" / "bin" / "signage"
+    for unit in (BACKUP_SERVICE, BACKUP_TIMER):
+        text = unit.read_text().replace("/opt/signage/.venv/bin/signage", str(signage))
+        (tmp_path / unit.name).write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", str(tmp_path / BACKUP_TIMER.name), str(tmp_path / BACKUP_SERVICE.name)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "signage-backup" in line and "Documentation" not in line
+    ]
+    assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+# --- the container image and compose file (no container engine runs here) ---------------
+
+DOCKERFILE = DEPLOY / "Dockerfile"
+COMPOSE = DEPLOY / "compose.yaml"
+COMPOSE_ENV = DEPLOY / "compose.env.example"
+PINNED = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?(-[\w.-]+)?$")  # a version tag, never latest
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions (keyword, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def _exec_form(arguments: str) -> list[str]:
+    value = json.loads(arguments)
+    assert isinstance(value, list), arguments
+    return [str(part) for part in value]
+
+
+def _compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's ${NAME}, ${NAME:-default} and ${NAME:?error}, from the env example."""
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3) or ""
+        return variables.get(name, default if match.group(2) == ":-" else "")
+
+    return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
+
+
+def _compose_variables() -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in COMPOSE_ENV.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+
+def test_the_dockerfile_names_files_commands_settings_and_ports_that_exist() -> None:
+    instructions = _instructions()
+    defaults = Settings.load(environ={}, env_file=None, secret_key="x")
+    known = {f"SIGNAGE_{setting.name}" for setting in SETTINGS}
+    stages = set()
+    env: dict[str, str] = {}
+    for keyword, arguments in instructions:
+        if keyword == "FROM":
+            image, *alias = arguments.split()
+            assert PINNED.match(image), f"{image} is not pinned to a version"
+            assert image.startswith("python:3.11"), image
+            stages.update(alias[1:])
+        elif keyword == "COPY":
+            parts = arguments.split()
+            if parts[0].startswith("--from="):
+                assert parts[0].removeprefix("--from=") in stages
+                continue
+            for source in parts[:-1]:
+                assert (PROJECT_ROOT / source).exists(), f"COPY {source}: no such file"
+        elif keyword == "ENV":
+            env.update(re.findall(r"(\w+)=(\S+)", arguments))
+    names = {name for name in env if name.startswith("SIGNAGE_")}
+    assert names <= known, names - known
+    settings = Settings.load(
+        environ={n: env[n] for n in names}, env_file=None, secret_key="x", vendor_dir=Path(".")
+    )
+    assert settings.host == "0.0.0.0"  # noqa: S104 (reachable from outside the container)
+    keywords = dict(instructions)  # the last of each: the final stage's
+    assert keywords["USER"] not in {"root", "0"}
+    assert json.loads(keywords["VOLUME"]) == [env["SIGNAGE_DATA_DIR"]]
+    assert keywords["EXPOSE"] == str(settings.port) == str(defaults.port)
+    health = keywords["HEALTHCHECK"]
+    assert f"http://127.0.0.1:{settings.port}/healthz" in health
+    command = _exec_form(keywords["CMD"])
+    assert _parses(command).command == "serve"
+    run = " ".join(arguments for keyword, arguments in instructions if keyword == "RUN")
+    assert "./scripts/setup" in run and (PROJECT_ROOT / "scripts" / "setup").exists()
+    for package in ("espeak-ng", "postgresql-client"):  # the voice; backup and restore
+        assert package in run
+    ignore = DEPLOY / "Dockerfile.dockerignore"
+    assert {".venv", "node_modules", "data", ".env"} <= set(ignore.read_text().split())
+
+
+def test_the_compose_file_wires_postgresql_redis_and_the_app() -> None:
+    from importlib.metadata import version
+
+    compose = _compose()
+    services = compose["services"]
+    assert {"postgres", "redis", "app", "nginx"} <= set(services)
+    for name, service in services.items():
+        image = service["image"]
+        assert PINNED.match(image), f"{name}: {image} is not pinned to a version"
+    app = services["app"]
+    assert app["image"] == f"signage:{version('signage')}"  # the image of this release
+    build = app["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+    for dependency, wanted in app["depends_on"].items():
+        assert wanted == {"condition": "service_healthy"}
+        assert services[dependency]["healthcheck"]["test"], dependency
+    assert set(app["depends_on"]) == {"postgres", "redis"}
+
+    variables = _compose_variables()
+    named = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
+    assert named <= set(variables), named - set(variables)
+    assert "PLACEHOLDER" in variables["POSTGRES_PASSWORD"]
+    environment = {k: _interpolate(str(v), variables) for k, v in app["environment"].items()}
+    known = {f"SIGNAGE_{setting.name}" for setting in SETTINGS}
+    assert set(environment) <= known, set(environment) - known
+    for path in (DOCKERFILE, COMPOSE, COMPOSE_ENV):  # also in comments and the example
+        named_settings = set(re.findall(r"SIGNAGE_[A-Z_]+", path.read_text()))
+        assert named_settings <= known, (path.name, named_settings - known)
+    settings = Settings.load(environ=environment, env_file=None, secret_key="x")
+    database = sa.engine.make_url(settings.database_url)
+    postgres = services["postgres"]["environment"]
+    assert database.host == "postgres" and database.port == 5432
+    assert database.username == postgres["POSTGRES_USER"]
+    assert database.database == postgres["POSTGRES_DB"]
+    assert settings.hub_url == "redis://redis:6379/0"
+    command = [str(part) for part in app["command"]]
+    args = _parses(command)
+    assert args.command == "serve"
+    _check_workers(settings, args.workers)  # several workers: PostgreSQL and Redis are set
+
+    # The ports agree: the app's setting, the Dockerfile, the published port, nginx.
+    keywords = dict(_instructions())
+    assert keywords["EXPOSE"] == str(settings.port)
+    published = {str(port).rsplit(":", 1)[1]: str(port) for port in app["ports"]}
+    assert str(settings.port) in published
+    nginx = services["nginx"]
+    assert nginx["profiles"] == ["nginx"] and nginx["network_mode"] == "service:app"
+    assert f"server 127.0.0.1:{settings.port};" in SITE.read_text()
+    listens = set(re.findall(r"listen (\d+)", SITE.read_text()))
+    assert listens <= set(published)
+    assert settings.trusted_proxies == "127.0.0.1/32"  # nginx, in the app's network
+
+    # Volumes: the data folder is the image's volume; files mounted from deploy/ exist.
+    data_mounts = [v for v in app["volumes"] if v.split(":")[1] == str(settings.data_dir)]
+    assert data_mounts and data_mounts[0].split(":")[0] in compose["volumes"]
+    assert json.loads(keywords["VOLUME"]) == [str(settings.data_dir)]
+    for mount in nginx["volumes"]:
+        source = mount.split(":")[0]
+        if not source.startswith("./tls/"):  # the city's certificate and key, not in the repo
+            assert (DEPLOY / source).is_file(), source
