@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +28,7 @@ from signage.models import (
     Playlist,
     QueueService,
     QueueSite,
+    Role,
     Screen,
     Ticket,
 )
@@ -30,7 +36,7 @@ from signage.openapi import PREFIX
 from signage.routes import routes
 from signage.settings import Settings
 
-from .conftest import add_site
+from .conftest import add_site, add_user, csrf_token, login, post
 
 PROBLEM = "application/problem+json"
 
@@ -477,3 +483,104 @@ def test_the_openapi_document_covers_every_route_and_is_valid(
     assert schema["additionalProperties"] is False and schema["required"] == ["texts"]
     assert create["security"] == [{"bearer": ["notices:write"]}]
     assert "422" in create["responses"] and "201" in create["responses"]
+
+
+# --- making and revoking tokens ---------------------------------------------------------------
+
+
+def test_administrators_make_and_revoke_tokens_in_the_staff_ui(
+    client: TestClient, db: sa.Engine, world: dict[str, int]
+) -> None:
+    add_user(db, "chief", Role.ADMIN)
+    add_user(db, "writer", Role.PUBLISHER)
+    login(client, "chief")
+    page = client.get("/api-tokens")
+    assert page.status_code == 200 and "APIトークン" in page.text
+    made = post(
+        client,
+        "/api-tokens",
+        {
+            "name": "records-robot",
+            "site_id": str(world["a"]),
+            "scopes": ["screens:read", "queue:read"],
+        },
+        page="/api-tokens",
+    )
+    assert made.status_code == 201, made.text[-500:]
+    found = re.search(r"data-api-token>([A-Za-z0-9_-]+)<", made.text)
+    assert found
+    token = found.group(1)
+    assert token not in client.get("/api-tokens").text  # shown once
+    with db.connect() as conn:
+        row = conn.execute(sa.select(ApiToken)).one()
+        stored = [str(v) for v in row._mapping.values()]
+    assert row.token_hash == api_tokens.token_hash(token) and token not in stored
+    assert row.scopes == "queue:read screens:read" and row.site_id == world["a"]
+    listed = client.get("/api/v1/screens", headers=auth(token))
+    assert [s["id"] for s in listed.json()] == [world["screen_a"]]
+
+    refused = post(
+        client,
+        "/api-tokens",
+        {"name": "no spaces here", "site_id": "", "scopes": ["bogus"]},
+        page="/api-tokens",
+    )
+    assert refused.status_code == 422
+    assert "Choose one of the options." in refused.text or "選択肢" in refused.text
+    feed_of_a_site = post(
+        client,
+        "/api-tokens",
+        {"name": "relay", "site_id": str(world["a"]), "scopes": ["alerts:feed"]},
+        page="/api-tokens",
+    )
+    assert feed_of_a_site.status_code == 422
+
+    revoked = client.post(
+        f"/api-tokens/{row.id}/revoke",
+        headers={"hx-request": "true", "x-csrf-token": csrf_token(client, "/api-tokens")},
+    )
+    assert revoked.status_code == 200 and 'id="api-token-table"' in revoked.text
+    assert "<html" not in revoked.text  # the table alone, for htmx
+    _problem(client.get("/api/v1/screens", headers=auth(token)), 401)
+    again = client.post(
+        f"/api-tokens/{row.id}/revoke", data={"csrf_token": csrf_token(client, "/api-tokens")}
+    )
+    assert again.status_code == 409
+    with db.connect() as conn:
+        audited = conn.execute(
+            sa.select(AuditEntry.action, AuditEntry.actor).where(
+                AuditEntry.target_type == "api_token"
+            )
+        ).all()
+    assert sorted(audited) == [("api_token.create", "chief"), ("api_token.revoke", "chief")]
+
+    login(client, "writer")  # a publisher: not theirs to make
+    assert client.get("/api-tokens").status_code == 403
+
+
+def test_the_command_line_makes_tokens_with_scopes_and_a_site(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")}
+    environ |= {"SIGNAGE_DATA_DIR": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "signage", *args], capture_output=True, text=True,
+            env=environ, cwd=tmp_path, timeout=120, check=False,
+        )  # fmt: skip
+
+    assert run("migrate").returncode == 0
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'signage.db'}")
+    site = add_site(engine, "kita", "北支所")
+    made = run("create-api-token", "robot", "--scope", "queue:read", "--scope", "tickets:write",
+               "--site", "kita")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(ApiToken)).one()
+    assert (row.scopes, row.site_id) == ("queue:read tickets:write", site)
+    assert row.token_hash == api_tokens.token_hash(token)
+    bad = run("create-api-token", "robot2", "--scope", "everything")
+    assert bad.returncode == 1 and "scopes:" in bad.stderr
+    nowhere = run("create-api-token", "robot3", "--scope", "queue:read", "--site", "nowhere")
+    assert nowhere.returncode == 1 and "no site" in nowhere.stderr
+    engine.dispose()
