@@ -131,7 +131,14 @@ class NoticeIn(TypedDict):
         Annotated[int, Field(description="also add it to this playlist (scope playlists:write)")]
     ]
     seconds: NotRequired[
-        Annotated[int, Field(minimum=3, maximum=600, description="its time in the playlist")]
+        Annotated[
+            int,
+            Field(
+                minimum=playlists.MIN_SECONDS,
+                maximum=playlists.MAX_SECONDS,
+                description="its seconds in the playlist (10)",
+            ),
+        ]
     ]
 
 
@@ -699,5 +706,7 @@ async def api_alert_clear(request: Request, db: AsyncSession, caller: Caller) ->
 async def api_openapi(request: Request) -> Response:
     from signage.routes import routes
 
-    body = document(routes(settings_of(request)), signage.__version__)
-    return JSONResponse(body)
+    state = request.app.state
+    if getattr(state, "openapi", None) is None:  # the routes do not change while it runs
+        state.openapi = document(routes(settings_of(request)), signage.__version__)
+    return JSONResponse(state.openapi)
