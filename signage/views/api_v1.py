@@ -653,7 +653,11 @@ def _alert_form(data: AlertIn) -> FormData:
     ]
     fields += [("site_ids", str(i)) for i in data.get("site_ids", [])]
     fields += [("screen_ids", str(i)) for i in data.get("screen_ids", [])]
-    fields += [(name, data.get(name, "")) for name in ("place", "time", "floor")]  # type: ignore[misc]
+    fields += [
+        ("place", data.get("place", "")),
+        ("time", data.get("time", "")),
+        ("floor", data.get("floor", "")),
+    ]
     if data.get("drill"):
         fields.append(("drill", "1"))
     for text in data.get("texts", []):
