@@ -65,6 +65,7 @@ ACTION_LABELS = {
     "ticket.no_show": N_("Ticket marked as no-show"),
     "ticket.cancel": N_("Ticket cancelled"),
     "api_token.create": N_("API token created"),
+    "api_token.revoke": N_("API token revoked"),
     "alert_feed.refused": N_("Alert feed refused"),
     "alert.raise": N_("Alert raised"),
     "alert.confirm": N_("Alert confirmed by a second publisher"),
@@ -170,6 +171,7 @@ FIELD_LABELS = {
     "headline": N_("Headline"),
     "body": N_("Text"),
     "reviewed": N_("Checked by a speaker of the language"),
+    "scopes": N_("Scopes"),
 }
 
 

@@ -210,17 +210,30 @@ async def _reset_two_step(settings: Settings, username: str) -> None:
         await engine.dispose()
 
 
-async def _create_api_token(settings: Settings, name: str) -> str:
+async def _create_api_token(
+    settings: Settings, name: str, scopes: list[str], site_code: str | None
+) -> str:
+    import sqlalchemy as sa
+
     from signage import api_tokens
     from signage.db import transaction
     from signage.errors import Conflict, ValidationFailed
+    from signage.models import Site
 
     engine = create_engine(settings.database_url)
     try:
         async with transaction(session_factory(engine)) as db:
-            return await api_tokens.create_token(db, name, actor_name="command line")
+            site_id = None
+            if site_code is not None:
+                site_id = await db.scalar(sa.select(Site.id).where(Site.code == site_code))
+                if site_id is None:
+                    raise CommandError(f"there is no site with the code {site_code!r}")
+            return await api_tokens.create_token(
+                db, name, actor_name="command line", scopes=scopes, site_id=site_id
+            )
     except ValidationFailed as exc:
-        raise CommandError(f"name: {exc.errors['name']}") from exc
+        field, message = next(iter(exc.errors.items()))
+        raise CommandError(f"{field}: {message}") from exc
     except Conflict as exc:
         raise CommandError(f"an API token named {name!r} already exists") from exc
     finally:
@@ -327,9 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("username")
     api_token = sub.add_parser(
         "create-api-token",
-        help="make a token for a system that posts alert feeds (CAP, JMA); printed once",
+        help="make a token for the JSON API (alert feeds by default); printed once",
     )
     api_token.add_argument("name", help="who uses it, e.g. jma-relay")
+    api_token.add_argument(
+        "--scope",
+        action="append",
+        dest="scopes",
+        metavar="SCOPE",
+        help="what it may do (repeat for several; docs/api.md); default alerts:feed",
+    )
+    api_token.add_argument(
+        "--site", metavar="CODE", help="the code of its one site (default: every site)"
+    )
     sub.add_parser("load-demo", help="add the demo city hall to the configured database")
     backup_command = sub.add_parser(
         "backup",
@@ -396,7 +419,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         elif args.command == "create-api-token":
             settings = _settings()
             _migrate(settings)
-            token = asyncio.run(_create_api_token(settings, args.name))
+            token = asyncio.run(
+                _create_api_token(settings, args.name, args.scopes or ["alerts:feed"], args.site)
+            )
             print(f"API token {args.name!r} (shown only now; send it as Authorization: Bearer):")
             print(token)
         elif args.command == "load-demo":

@@ -723,8 +723,10 @@ class Kiosk(Base):
 
 
 class ApiToken(Base):
-    """A token a system outside the CMS sends (`Authorization: Bearer ...`) to post alert
-    feeds; only its SHA-256 is kept (`signage create-api-token NAME` shows it once)."""
+    """A token a system outside the CMS sends (`Authorization: Bearer ...`) to the JSON API
+    (docs/api.md); only its SHA-256 is kept (shown once, by the staff UI or
+    `signage create-api-token NAME`). It may do what its scopes name, on its site (none:
+    every site), until it is revoked."""
 
     __tablename__ = "api_tokens"
 
@@ -733,6 +735,15 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    # Space-separated scopes (signage/api_tokens.py SCOPES).
+    scopes: Mapped[str] = mapped_column(sa.String(400), default="alerts:feed")
+    # A token of one site goes with its site (never widened to every site).
+    site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
 
 
 # --- emergency alerts -----------------------------------------------------------------

@@ -13,6 +13,8 @@ from signage.settings import PROJECT_ROOT, Settings
 from signage.views import (
     alerts,
     api_alerts,
+    api_tokens,
+    api_v1,
     audit,
     auth,
     boards,
@@ -244,6 +246,63 @@ def routes(settings: Settings) -> list[BaseRoute]:
         # Alert feeds from systems outside the CMS, with an API token (docs/alerts.md).
         Route("/api/v1/alerts/cap", api_alerts.alerts_cap, methods=["POST"], name="alerts_cap"),
         Route("/api/v1/alerts/jma", api_alerts.alerts_jma, methods=["POST"], name="alerts_jma"),
+        # The integration API (docs/api.md): API tokens with scopes and a site.
+        Route("/api/v1/openapi.json", api_v1.api_openapi, name="api_openapi"),
+        Route(
+            "/api/v1/notices",
+            api_v1.api_notice_list,
+            methods=["GET"],
+            name="api_notice_list",
+        ),
+        Route(
+            "/api/v1/notices",
+            api_v1.api_notice_create,
+            methods=["POST"],
+            name="api_notice_create",
+        ),
+        Route("/api/v1/notices/{notice_id:id}", api_v1.api_notice, name="api_notice"),
+        Route(
+            "/api/v1/notices/{notice_id:id}/submit",
+            api_v1.api_notice_submit,
+            methods=["POST"],
+            name="api_notice_submit",
+        ),
+        Route(
+            "/api/v1/notices/{notice_id:id}/approve",
+            api_v1.api_notice_approve,
+            methods=["POST"],
+            name="api_notice_approve",
+        ),
+        Route("/api/v1/sites/{site_id:id}/queue", api_v1.api_queue, name="api_queue"),
+        Route(
+            "/api/v1/sites/{site_id:id}/queue/stats", api_v1.api_queue_stats, name="api_queue_stats"
+        ),
+        Route(
+            "/api/v1/sites/{site_id:id}/tickets",
+            api_v1.api_ticket_issue,
+            methods=["POST"],
+            name="api_ticket_issue",
+        ),
+        Route("/api/v1/screens", api_v1.api_screen_list, name="api_screen_list"),
+        Route("/api/v1/screens/{screen_id:id}", api_v1.api_screen, name="api_screen"),
+        Route("/api/v1/alerts", api_v1.api_alert_list, methods=["GET"], name="api_alert_list"),
+        Route("/api/v1/alerts", api_v1.api_alert_raise, methods=["POST"], name="api_alert_raise"),
+        Route(
+            "/api/v1/alerts/{alert_id:id}/clear",
+            api_v1.api_alert_clear,
+            methods=["POST"],
+            name="api_alert_clear",
+        ),
+        # Administrators make and revoke API tokens.
+        Route(
+            "/api-tokens", api_tokens.api_token_list, methods=["GET", "POST"], name="api_token_list"
+        ),
+        Route(
+            "/api-tokens/{token_id:id}/revoke",
+            api_tokens.api_token_revoke,
+            methods=["POST"],
+            name="api_token_revoke",
+        ),
         Route("/q/{public_id:str}", boards.ticket_status, name="ticket_status"),
         Route("/q/{public_id:str}/ticket.png", boards.ticket_image, name="ticket_image"),
         Route("/q/{public_id:str}/qr.svg", boards.ticket_qr, name="ticket_qr"),

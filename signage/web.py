@@ -9,6 +9,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -231,6 +232,8 @@ async def render_error(request: Request, exc: HTTPError) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, TooManyRequests):
         headers["retry-after"] = "60"
+    if request.url.path.startswith("/api/v1/"):
+        return problem(request, exc, headers)
     if wants_json(request):
         body: dict[str, Any] = {"error": message, "status": exc.status_code}
         if isinstance(exc, ValidationFailed):
@@ -257,6 +260,46 @@ async def render_error(request: Request, exc: HTTPError) -> Response:
         {"message": message, "status": exc.status_code},
         status_code=exc.status_code,
         headers=headers,
+    )
+
+
+def api_language(request: Request) -> str:
+    """The language of the integration API's messages: the first of `Accept-Language`
+    the staff UI has, else the default."""
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return settings_of(request).default_language
+
+
+def problem(request: Request, exc: HTTPError, headers: dict[str, str]) -> JSONResponse:
+    """An error of the integration API as RFC 9457 problem details (docs/api.md): the
+    standard members, `fields` for a field-by-field refusal, and `error` as the other JSON
+    endpoints send it."""
+    translations = gettext_for(api_language(request))
+
+    def text(message: str, **params: object) -> str:
+        done = translations.gettext(message)
+        return done % params if params else done
+
+    detail = text(exc.message, **exc.params)
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(exc.status_code).phrase,
+        "status": exc.status_code,
+        "detail": detail,
+        "error": detail,
+    }
+    if isinstance(exc, ValidationFailed):
+        body["fields"] = {name: text(message) for name, message in exc.errors.items()}
+    if isinstance(exc, Unauthorized):
+        headers = {**headers, "www-authenticate": "Bearer"}
+    return JSONResponse(
+        body,
+        status_code=exc.status_code,
+        headers=headers,
+        media_type="application/problem+json",
     )
 
 

@@ -53,6 +53,15 @@ NOT_STAFF = {
     "screen_screenshot",
     "two_step_qr",  # a picture on the two-step set-up page
     "login_two_step",  # the second step of a login, reached only with a pending login
+    # The integration API: JSON for systems with a token (tests/test_api_v1.py).
+    "api_openapi",
+    "api_notice_list",
+    "api_notice",
+    "api_queue",
+    "api_queue_stats",
+    "api_screen_list",
+    "api_screen",
+    "api_alert_list",
 }
 _CONTENT = {
     "notice_list",
@@ -71,7 +80,7 @@ _CONTENT = {
     "fleet",
 }
 _QUEUE = {"queue_home", "queue_setup", "queue_stats", "queue_stats_csv"}
-_ADMIN = {"user_list", "user_edit", "site_list", "site_edit"}
+_ADMIN = {"user_list", "user_edit", "site_list", "site_edit", "api_token_list"}
 _ALERTS = {"alert_list", "alert_new", "alert_templates"}
 # (demo account, staff pages the role has no business on: no link leads there)
 ROLES = {
@@ -282,6 +291,8 @@ class Walk:
             values |= {"place": "東口", "time": "14:30", "floor": "3F", "drill": "1"}
         if form["action"].startswith("/sites"):
             values["code"] = f"walk{self.n}"
+        if form["action"].startswith("/api-tokens") and "name" in form["fields"]:
+            values |= {"name": f"walker{self.n}", "scopes": "1"}  # every scope
         if form["action"] == "/account/two-step":
             # What the authenticator app would show for the key on the page.
             secret = str(self.page.eval("document.getElementById('two-step-secret').textContent"))

@@ -26,8 +26,10 @@ from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
+from signage import api_tokens
 from signage.models import (
     Alert,
+    ApiToken,
     Base,
     Closure,
     Kiosk,
@@ -81,6 +83,7 @@ class Case:
     json: Mapping[str, object] | None = None
     htmx: bool = False
     kiosk: bool = False  # sent by site A's kiosk (its device token), not by staff
+    api: bool = False  # sent with site A's API token (every scope), not by staff
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,13 @@ SCREEN, SCHEDULE, CLOSURE, SERVICE, COUNTER = (
 )
 ITEM, KIOSK, HELD, WAITING = Ref("item"), Ref("kiosk"), Ref("held"), Ref("waiting")
 ALERT = Ref("alert")
+API_TOKEN = Ref("api_token")
+API_ALERT = {
+    "template": "evacuation",
+    "level": "severe",
+    "place": "駐車場",
+    "expires_minutes": 30,
+}
 ALERT_FORM = {
     "template": "evacuation",
     "level": "severe",
@@ -345,6 +355,39 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     "kiosk_ticket": [Case("POST", json={"service": SERVICE, "language": "ja"}, kiosk=True)],
     "alerts_cap": [NamesNothing(("POST",), "an API token's feed: areas map to sites by the rules")],
     "alerts_jma": [NamesNothing(("POST",), "an API token's feed: areas map to sites by the rules")],
+    "api_openapi": [NamesNothing(("GET",), PUBLIC)],
+    "api_notice_list": [NamesNothing(("GET",), "the notices of the token's site")],
+    "api_notice_create": [
+        Case(
+            "POST",
+            json={
+                "texts": [{"language": "ja", "title": "お知らせ"}],
+                "site_id": SITE,
+                "image_id": MEDIA,
+                "playlist_id": PLAYLIST,
+            },
+            api=True,
+        )
+    ],
+    "api_notice": [Case("GET", path={"notice_id": NOTICE}, api=True)],
+    "api_notice_submit": [Case("POST", path={"notice_id": NOTICE}, api=True)],
+    "api_notice_approve": [Case("POST", path={"notice_id": NOTICE}, api=True)],
+    "api_queue": [Case("GET", path={"site_id": SITE}, api=True)],
+    "api_queue_stats": [Case("GET", path={"site_id": SITE}, api=True)],
+    "api_ticket_issue": [Case("POST", path={"site_id": SITE}, json={"service": SERVICE}, api=True)],
+    "api_screen_list": [NamesNothing(("GET",), "the screens of the token's site")],
+    "api_screen": [Case("GET", path={"screen_id": SCREEN}, api=True)],
+    "api_alert_list": [NamesNothing(("GET",), "the alerts of the token's site")],
+    "api_alert_raise": [
+        Case("POST", json={**API_ALERT, "targets": "screens", "screen_ids": [SCREEN]}, api=True),
+        Case("POST", json={**API_ALERT, "targets": "sites", "site_ids": [SITE]}, api=True),
+    ],
+    "api_alert_clear": [Case("POST", path={"alert_id": ALERT}, api=True)],
+    "api_token_list": [
+        NamesNothing(("GET",), "the tokens of the user's sites"),
+        Case("POST", form={"name": "robot", "site_id": SITE, "scopes": "notices:read"}),
+    ],
+    "api_token_revoke": [Case("POST", path={"token_id": API_TOKEN})],
     "ticket_status": [NamesNothing(("GET",), "public: a resident's ticket, by its secret id")],
     "ticket_image": [NamesNothing(("GET",), "public: a resident's ticket, by its secret id")],
     "ticket_qr": [NamesNothing(("GET",), "public: a resident's ticket, by its secret id")],
@@ -505,7 +548,13 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         state="pending_confirmation",
         expires_at=now + timedelta(hours=1),
     )
-    session.add_all([schedule, closure, kiosk, user, alert])
+    api_token = ApiToken(
+        name=f"{code}-robot",
+        token_hash=api_tokens.token_hash(tag * 43),
+        scopes=" ".join(s for s in api_tokens.SCOPES if s != "alerts:feed"),
+        site_id=site.id,
+    )
+    session.add_all([schedule, closure, kiosk, user, alert, api_token])
     tickets = {}
     for number, status in ((1, "called"), (2, "waiting"), (3, "held")):
         ticket = Ticket(
@@ -544,6 +593,7 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         "held": tickets["held"].id,
         "waiting": tickets["waiting"].id,
         "alert": alert.id,
+        "api_token": api_token.id,
     }
 
 
@@ -645,6 +695,11 @@ def _request(
     if case.kiosk:
         headers["Authorization"] = f"Bearer {world.kiosk_token}"
         return world.device.request(case.method, path, json=fill(case.json or {}), headers=headers)
+    if case.api:
+        headers["Authorization"] = f"Bearer {'a' * 43}"  # site A's API token
+        if case.method == "GET":
+            return world.device.get(path, headers=headers)
+        return world.device.request(case.method, path, json=fill(case.json or {}), headers=headers)
     client = world.clients[role]
     if case.method == "GET":
         return client.get(path, headers=headers)
@@ -681,7 +736,7 @@ def test_no_route_reaches_another_sites_objects(name: str, world: World, db: sa.
     reached = False
     before = dump(db)  # every refused request leaves this; every control is undone to it
     for case in [c for c in TABLE[name] if isinstance(c, Case)]:
-        for role in [Role.ADMIN.value] if case.kiosk else [r.value for r in ROLES]:
+        for role in [Role.ADMIN.value] if case.kiosk or case.api else [r.value for r in ROLES]:
             answers = []
             for swap in [ref for _, _, ref in _refs(case)]:
                 for other in (world.b[swap.kind], MISSING):
@@ -690,7 +745,9 @@ def test_no_route_reaches_another_sites_objects(name: str, world: World, db: sa.
                     answers.append((swap, other, response.status_code, response.text[-300:]))
             control = _request(world, route, case, role, None, None)
             restore(db, before)
-            who = "site A's kiosk" if case.kiosk else f"site A's {role}"
+            who = f"site A's {role}"
+            if case.kiosk or case.api:
+                who = "site A's kiosk" if case.kiosk else "site A's API token"
             assert control.status_code != 404 and control.status_code < 500, (
                 f"{who}: {case} with site A's objects: {control.status_code} {control.text[-300:]}"
             )

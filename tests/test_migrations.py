@@ -100,3 +100,26 @@ def test_unreachable_database_gives_a_one_line_error() -> None:
     message = str(error.value)
     assert message.startswith("cannot connect to the database")
     assert "\n" not in message
+
+
+def test_tokens_made_before_scopes_keep_the_alert_feeds(empty_url: str) -> None:
+    """0010: a token of 0009 (alert feeds only) gets the scope alerts:feed, for every site."""
+    migrate(empty_url, "0009")
+    engine = create_sync_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_tokens (name, token_hash, created_at)"
+                    " VALUES ('jma-relay', :h, CURRENT_TIMESTAMP)"
+                ),
+                {"h": "0" * 64},
+            )
+        migrate(empty_url)
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text("SELECT name, scopes, site_id, revoked_at FROM api_tokens")
+            ).one()
+        assert tuple(row) == ("jma-relay", "alerts:feed", None, None)
+    finally:
+        engine.dispose()

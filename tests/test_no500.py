@@ -40,7 +40,7 @@ from PIL import Image
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from signage.api_tokens import token_hash
+from signage.api_tokens import SCOPES, token_hash
 from signage.app import create_app
 from signage.db import create_sync_engine
 from signage.models import ApiToken, Base, QueueSite, Role
@@ -252,6 +252,52 @@ ROUTES: dict[str, Spec] = {
     ),
     "alerts_cap": Spec(files=("raw",)),
     "alerts_jma": Spec(files=("raw",)),
+    "api_openapi": Spec(),
+    "api_notice_list": Spec({}, ("status",)),
+    "api_notice_create": Spec(
+        {
+            "texts": "[]",
+            "site_id": "{site_id}",
+            "style": "normal",
+            "valid_from": "2026-12-01T08:30",
+            "image_id": "{media_id}",
+            "submit": "true",
+            "playlist_id": "{playlist_id}",
+            "seconds": "10",
+        }
+    ),
+    "api_notice": Spec(),
+    "api_notice_submit": Spec(),
+    "api_notice_approve": Spec(),
+    "api_queue": Spec(),
+    "api_queue_stats": Spec({}, ("first", "last")),
+    "api_ticket_issue": Spec(
+        {
+            "service": "{service_id}",
+            "priority": "true",
+            "language": "en",
+            "request_id": "robot-0001",
+        }
+    ),
+    "api_screen_list": Spec(),
+    "api_screen": Spec(),
+    "api_alert_list": Spec(),
+    "api_alert_raise": Spec(
+        {
+            "template": "fire",
+            "level": "severe",
+            "targets": "screens",
+            "screen_ids": "{screen_id}",
+            "expires_minutes": "30",
+            "floor": "3F",
+            "place": "東階段",
+            "time": "14:30",
+            "drill": "true",
+        }
+    ),
+    "api_alert_clear": Spec(),
+    "api_token_list": Spec({"name": "robot", "site_id": "{site_id}", "scopes": "notices:write"}),
+    "api_token_revoke": Spec(),
     "ticket_status": Spec({}, ("lang", "paper")),
     "ticket_image": Spec({}, ("lang", "paper")),
     "ticket_qr": Spec(),
@@ -388,7 +434,8 @@ def _json_value(ids: list[int]) -> st.SearchStrategy[Any]:
     )
 
 
-JSON_ROUTES = {"player_pair", "kiosk_ticket"}
+JSON_ROUTES = {"player_pair", "kiosk_ticket", "api_notice_create", "api_ticket_issue",
+               "api_alert_raise"}  # fmt: skip
 
 
 DATE_FIELDS = re.compile(r"valid_|_at$|^day$|^at$|^from$|^to$|^before$|_start$|_end$")
@@ -577,7 +624,12 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     add_user(engine, "faraway", Role.PUBLISHER, site_id=other)
     api_token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        conn.execute(sa.insert(ApiToken).values(name="feed", token_hash=token_hash(api_token)))
+        conn.execute(
+            # Every scope, so generated requests reach each endpoint's own checks.
+            sa.insert(ApiToken).values(
+                name="feed", token_hash=token_hash(api_token), scopes=" ".join(SCOPES)
+            )
+        )
     rules = tmp_path_factory.mktemp("rules") / "alert_rules.toml"
     rules.write_text(ALERT_RULES, encoding="utf-8")
     settings_ = Settings.load(

@@ -43,6 +43,7 @@ EXPECTED: dict[Permission, set[Role]] = {
     P.WORK_COUNTER: {Role.ADMIN, Role.PUBLISHER, Role.COUNTER},
     P.RAISE_ALERTS: {Role.ADMIN, Role.PUBLISHER},
     P.EDIT_ALERT_TEMPLATES: {Role.ADMIN},
+    P.MANAGE_API_TOKENS: {Role.ADMIN},
 }
 
 
@@ -96,6 +97,7 @@ ROLE_AS_DATA = {
     "signage/demo.py",
     "signage/users.py",  # user management: the role a user is given
     "signage/cli.py",  # the first administrator
+    "signage/api_tokens.py",  # the role an API token's never-stored user is given
 }
 ROLE_CHECK = re.compile(r"\bRole\.[A-Z]|\.role\s*(==|!=|\bin\b|\bnot in\b)")
 TEMPLATE_ROLE_CHECK = re.compile(r"\.role\s*(==|!=|\bin\b|\bnot in\b)")
@@ -149,6 +151,7 @@ PAGES: list[tuple[str, Permission, str | None]] = [
     ("/queue/{site}/stats", P.SEE_QUEUE_STATS, None),
     ("/counter", P.WORK_COUNTER, 'href="/counter"'),
     ("/alerts", P.RAISE_ALERTS, 'href="/alerts"'),
+    ("/api-tokens", P.MANAGE_API_TOKENS, 'href="/api-tokens"'),
 ]
 
 

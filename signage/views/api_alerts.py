@@ -27,8 +27,9 @@ from content.alerts.xmlsafe import Refused
 from signage import api_tokens, audit
 from signage.alerts import feeds
 from signage.db import transaction, utcnow
-from signage.errors import PayloadTooLarge, Unauthorized, ValidationFailed
+from signage.errors import Forbidden, PayloadTooLarge, Unauthorized, ValidationFailed
 from signage.i18n import N_
+from signage.openapi import operation
 from signage.web import client_ip
 
 PER_KEY_SECONDS = 60.0  # one audit entry per address and reason a minute
@@ -99,6 +100,12 @@ async def _post(request: Request, kind: str) -> Response:
     if token is None:
         await _refused(request, kind, actor, "token", "missing or not valid")
         raise Unauthorized(N_("The API token is missing or not valid."))
+    if "alerts:feed" not in token.scope_set:
+        await _refused(request, kind, actor, "token", "without the scope alerts:feed")
+        raise Forbidden(
+            N_("This API token does not have the scope this needs: %(scope)s."),
+            scope="alerts:feed",
+        )
     try:
         data = await request.body()
     except PayloadTooLarge:
@@ -130,9 +137,28 @@ async def _post(request: Request, kind: str) -> Response:
     )
 
 
+_FEED_ERRORS = "The drafts the rules made and what became of each (docs/alerts.md)."
+
+
+@operation(
+    summary="Post a CAP 1.2 alert document",
+    scopes=("alerts:feed",),
+    body="xml",
+    body_type="application/xml",
+    status=202,
+    description=_FEED_ERRORS,
+)
 async def alerts_cap(request: Request) -> Response:
     return await _post(request, "cap")
 
 
+@operation(
+    summary="Post a JMA disaster-information XML report (bare or in EDXL-DE)",
+    scopes=("alerts:feed",),
+    body="xml",
+    body_type="application/xml",
+    status=202,
+    description=_FEED_ERRORS,
+)
 async def alerts_jma(request: Request) -> Response:
     return await _post(request, "jma")
