@@ -114,9 +114,14 @@ def alert(
     }
 
 
-def push(server: ThreadServer, screen_id: int, alerts: list[dict[str, Any]]) -> None:
-    text = json.dumps({"type": "alerts", "alerts": alerts}, ensure_ascii=False)
-    server.call(server.app.state.hub.push_state, "alerts", text, [screen_id])
+def push(server: ThreadServer, screen_id: int, alerts: list[dict[str, Any]]) -> int:
+    """Send (and keep in the hub) this screen's list, newer than any before; its revision."""
+    hub = server.app.state.hub
+    revision = max(time.time_ns() // 1000, server.call(lambda: hub.alerts_revision) + 1)
+    body = {"type": "alerts", "revision": revision, "alerts": alerts}
+    text = json.dumps(body, ensure_ascii=False)
+    server.call(hub.set_alerts, revision, {text: [screen_id]})
+    return revision
 
 
 def open_board(page: Page, server: ThreadServer, token: str) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from content.alerts.model import AlertDraft, AlertText, Level, Mode
 from signage.alerts import service
@@ -27,6 +28,8 @@ from signage.models import Alert, AlertPhrase, AuditEntry, Role, Screen
 from signage.settings import Settings
 
 from .conftest import LiveServer, Staff, add_site, add_user, csrf_token, login
+from .test_fanout import ThreadServer, _screens, thread_server  # noqa: F401 (the fixture)
+from .test_fanout import _hello as _fanout_hello
 from .test_players import _hello, _paired_player, _ws
 
 FIRE = {
@@ -381,3 +384,85 @@ def test_administrators_edit_texts_used_by_the_next_alert(
     vi = next(t for t in texts if t["language"] == "vi")
     assert vi["headline"] == "Cháy" and vi["body"] == "Cháy ở 3F (East stairs / 東階段)."
     assert action == "alert_template.update"
+
+
+def test_connecting_players_get_their_alerts_from_the_hub_always_with_a_revision(
+    thread_server: ThreadServer,  # noqa: F811
+    db: sa.Engine,
+) -> None:
+    """The `alerts` message is sent on every connect (an empty list too), from the hub's
+    memory: the connect reads nothing of the alerts table. Its revision rises with each
+    change; the hub keeps a newer list over an older one, whatever the order of arrival."""
+    (target, target_token), (_, other_token) = _screens(db, 2)
+    app = thread_server.app
+    url = f"ws://127.0.0.1:{thread_server.port}/player/ws"
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def connect(token: str) -> tuple[ClientConnection, dict[str, Any]]:
+        ws = ws_connect(url, open_timeout=10, legacy=True)
+        ws.send(_fanout_hello(token))
+        while True:
+            message = json.loads(ws.recv(timeout=5))
+            if message["type"] == "alerts":
+                return ws, message
+
+    def run(coroutine: Any) -> Any:
+        assert thread_server.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, thread_server.loop).result(30)
+
+    async def ingest(draft: AlertDraft) -> None:
+        async with transaction(app.state.db) as session:
+            targets = service.Targets("screens", (target,))
+            await service.ingest(session, [draft], source="test", targets=targets)
+
+    sync_engine = app.state.engine.sync_engine
+    sa.event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        # No alert anywhere: an empty list, at once.
+        ws, first = connect(target_token)
+        assert first["alerts"] == [] and first["revision"] > 0
+        run(ingest(_draft("c1")))
+        raised = _alerts_message(ws, timeout=1.0)
+        assert [a["id"] for a in raised["alerts"]] != [] and raised["revision"] > first["revision"]
+        ws.close()
+
+        statements.clear()
+        late, message = connect(target_token)  # the alert raised before it connected
+        assert message == raised
+        assert statements and not [s for s in statements if "alerts" in s.lower()]
+        untouched, empty = connect(other_token)
+        assert empty["alerts"] == [] and not [s for s in statements if "alerts" in s.lower()]
+
+        # A list read before this one (another process's, arriving late) changes nothing:
+        # neither the connected player nor the next one to connect gets it.
+        hub = app.state.hub
+        stale = json.dumps({"type": "alerts", "revision": raised["revision"] - 1, "alerts": []})
+        thread_server.call(hub.set_alerts, raised["revision"] - 1, {stale: [target]})
+        with pytest.raises(TimeoutError):
+            late.recv(timeout=0.5)
+        assert json.loads(thread_server.call(hub.alerts, target)) == raised
+
+        # The cancel: the empty list, with a higher revision, also for the next connect.
+        run(ingest(_draft("c2", replaces="c1", cancel=True, texts=())))
+        cleared = _alerts_message(late, timeout=1.0)
+        assert cleared["alerts"] == [] and cleared["revision"] > raised["revision"]
+        late.close()
+        again, message = connect(target_token)
+        assert message == cleared
+        for ws in (again, untouched):
+            ws.close()
+    finally:
+        sa.event.remove(sync_engine, "before_cursor_execute", record)
+
+
+def _alerts_message(ws: ClientConnection, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "no alerts message in time"
+        message: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if message["type"] == "alerts":
+            return message
