@@ -1,6 +1,7 @@
 """Alerts across two `signage serve` processes on one Redis hub: an alert raised on one
-process reaches a player connected to the other at once, and the first process's fleet
-view shows that player's acknowledgement."""
+process reaches a player connected to the other at once (with a higher revision than the
+empty list it was sent on connect), and the first process's fleet view shows that
+player's acknowledgement."""
 
 from __future__ import annotations
 
