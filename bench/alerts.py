@@ -179,7 +179,7 @@ class Browser:
 
     async def login(self) -> None:
         fields = await self.hidden("/login")
-        form = fields + [("username", PUBLISHER), ("password", PASSWORD)]
+        form = [*fields, ("username", PUBLISHER), ("password", PASSWORD)]
         status, page = await self.request("POST", "/login", form)
         assert status == 303, (status, page[-300:])
 
