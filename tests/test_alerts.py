@@ -24,6 +24,7 @@ from signage.alerts import service
 from signage.alerts.service import Ingested
 from signage.app import create_app
 from signage.db import create_engine, session_factory, transaction, utcnow
+from signage.live.hub import Hub
 from signage.models import Alert, AlertPhrase, AuditEntry, Role, Screen
 from signage.settings import Settings
 
@@ -466,3 +467,27 @@ def _alerts_message(ws: ClientConnection, timeout: float) -> dict[str, Any]:
         message: dict[str, Any] = json.loads(ws.recv(timeout=left))
         if message["type"] == "alerts":
             return message
+
+
+def test_the_hub_keeps_each_screens_newest_alerts_list() -> None:
+    """What a connecting player is sent: the newest list the process has seen for its
+    screen, whatever the order lists arrive in; none as of the last full read else."""
+    hub = Hub()
+    player = hub.subscribe(1)
+    assert json.loads(hub.alerts(1)) == {"type": "alerts", "revision": 0, "alerts": []}
+    hub.fill_alerts(100, {"[a1] at 100": [1]})
+    assert hub.alerts(1) == "[a1] at 100"
+    assert json.loads(hub.alerts(2)) == {"type": "alerts", "revision": 100, "alerts": []}
+    hub.set_alerts(99, {"[] at 99": [1, 2]})  # read before the full read: too old
+    assert hub.alerts(1) == "[a1] at 100"
+    assert "alerts" not in player.state and json.loads(hub.alerts(2))["revision"] == 100
+    hub.set_alerts(120, {"[a1, a2] at 120": [1]})
+    assert hub.alerts(1) == player.state["alerts"] == "[a1, a2] at 120"
+    hub.apply_alerts(110, "[] at 110", [1])  # another process's older read, arriving late
+    assert hub.alerts(1) == player.state["alerts"] == "[a1, a2] at 120"
+    assert hub.alerts_revision == 120
+    # A later full read that names the screen no more: it shows none; a newer list stays.
+    hub.set_alerts(300, {"[a3] at 300": [3]})
+    hub.fill_alerts(200, {})
+    assert json.loads(hub.alerts(1)) == {"type": "alerts", "revision": 200, "alerts": []}
+    assert hub.alerts(3) == "[a3] at 300"

@@ -404,11 +404,14 @@ class Hub:
         of `revision`. Only this process remembers it; nothing is sent."""
         self._alerts_floor = max(self._alerts_floor, revision)
         self.alerts_revision = max(self.alerts_revision, revision)
-        for text, screens in grouped.items():
-            for screen_id in screens:
-                current = self._alerts.get(screen_id)
-                if current is None or current[0] <= revision:
-                    self._alerts[screen_id] = (revision, text)
+        named = {screen_id: text for text, screens in grouped.items() for screen_id in screens}
+        for screen_id, (kept, _) in list(self._alerts.items()):
+            if kept < revision and screen_id not in named:
+                del self._alerts[screen_id]  # older than the read: it shows none now
+        for screen_id, text in named.items():
+            current = self._alerts.get(screen_id)
+            if current is None or current[0] <= revision:
+                self._alerts[screen_id] = (revision, text)
 
     def set_alerts(self, revision: int, grouped: Mapping[str, Iterable[int]]) -> None:
         """Remember these screens' `alerts` messages (text -> screens) and send them,
