@@ -290,6 +290,9 @@ class AlertInfo(TypedDict):
 
 class AlertsMessage(TypedDict):
     type: Literal["alerts"]
+    # Rises with each change (the database's clock, in microseconds): a player ignores a
+    # message older than the one it has (docs/protocol.md, "Emergency alerts").
+    revision: int
     alerts: list[AlertInfo]  # the whole list (latest wins); empty: none
 
 
@@ -703,7 +706,11 @@ def read_server_message(message: Json) -> ServerMessage | None:
     if kind == "queue":
         return {"type": "queue", "board": read_board(message.get("board"))}
     if kind == "alerts":
-        return {"type": "alerts", "alerts": _list(message, "alerts", read_alert)}
+        return {
+            "type": "alerts",
+            "revision": _number(message, "revision"),
+            "alerts": _list(message, "alerts", read_alert),
+        }
     return None
 
 

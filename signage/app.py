@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         if app.state.jobs is not None:
             app.state.jobs.start()
         await warm_manifests(hub, app.state.readonly_db)
+        await alert_pusher.warm()
         announcer.start()
         alert_pusher.start()
         await announcer.warm()

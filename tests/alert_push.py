@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -46,6 +47,11 @@ def serving(settings: Settings) -> Iterator[ThreadServer]:
 
 def load_demo(settings: Settings) -> dict[str, str]:
     """Load the demo city hall into the server's database: screen name -> its token."""
+    return load_demo_accounts(settings)[0]
+
+
+def load_demo_accounts(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """Load the demo city hall: (screen name -> its token, user name -> password)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")} | {
         "SIGNAGE_DATABASE_URL": settings.database_url,
         "SIGNAGE_DATA_DIR": str(settings.data_dir),
@@ -65,7 +71,8 @@ def load_demo(settings: Settings) -> dict[str, str]:
             name, link = line.strip().rsplit(": ", 1)
             tokens[name] = link.rsplit("#token=", 1)[1]
     assert BOARD in tokens and HALL in tokens, loaded.stdout
-    return tokens
+    passwords = dict(re.findall(r"^\s+(\w+)\s+(\S+)  ", loaded.stdout, re.M))
+    return tokens, passwords
 
 
 def screen_id_of(db: sa.Engine, token: str) -> int:
@@ -114,9 +121,14 @@ def alert(
     }
 
 
-def push(server: ThreadServer, screen_id: int, alerts: list[dict[str, Any]]) -> None:
-    text = json.dumps({"type": "alerts", "alerts": alerts}, ensure_ascii=False)
-    server.call(server.app.state.hub.push_state, "alerts", text, [screen_id])
+def push(server: ThreadServer, screen_id: int, alerts: list[dict[str, Any]]) -> int:
+    """Send (and keep in the hub) this screen's list, newer than any before; its revision."""
+    hub = server.app.state.hub
+    revision = max(time.time_ns() // 1000, server.call(lambda: hub.alerts_revision) + 1)
+    body = {"type": "alerts", "revision": revision, "alerts": alerts}
+    text = json.dumps(body, ensure_ascii=False)
+    server.call(hub.set_alerts, revision, {text: [screen_id]})
+    return revision
 
 
 def open_board(page: Page, server: ThreadServer, token: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from content.alerts import phrases
 from content.alerts.cap import parse_cap
 from content.alerts.jma import parse_jma
-from content.alerts.model import Level, Mode
+from content.alerts.model import AlertText, Level, Mode
 from content.alerts.rules import (
     DEFAULT_CAP_RULES,
     Rules,
@@ -21,6 +21,7 @@ from content.alerts.rules import (
     cap_drafts,
     jma_drafts,
     load_rules,
+    resident_texts,
     rules_from,
 )
 from content.alerts.xmlsafe import Refused
@@ -91,6 +92,34 @@ def test_exercise_is_a_drill_and_test_messages_show_nothing() -> None:
     assert cap_drafts(RULES, parse_cap(exercise), NOW)[0].drill is True
     test = doc("cap_severe.xml", NOW).replace(b"Actual", b"Test")
     assert cap_drafts(RULES, parse_cap(test), NOW) == []
+
+
+def test_each_site_language_without_its_block_reads_the_best_matching_one() -> None:
+    ja = AlertText("ja", "避難指示", "北側の出口から")
+    en = AlertText("en", "Evacuation order", "Leave by the north exit")
+    hans = AlertText("zh-Hans", "疏散指示", "请从北侧出口离开")
+    # Same primary language first (zh-Hant from zh-Hans), else English (vi), blocks in
+    # their own language unchanged, a language without any block not invented.
+    texts = resident_texts((ja, en, hans), ["ja", "zh-Hant", "vi"])
+    assert texts == (
+        ja,
+        en,
+        hans,
+        AlertText("zh-Hant", hans.headline, hans.body),
+        AlertText("vi", en.headline, en.body),
+    )
+    # No English block: the first one. A block the site already shows in one of its
+    # languages is not repeated (English readers and Vietnamese readers see one page).
+    assert resident_texts((ja, hans), ["ja", "pt"]) == (ja, hans)
+    assert resident_texts((hans, ja), ["pt"]) == (
+        hans,
+        ja,
+        AlertText("pt", hans.headline, hans.body),
+    )
+    assert resident_texts((ja, en), ["ja", "en", "vi"]) == (ja, en)
+    vi = AlertText("vi", en.headline, en.body)
+    assert resident_texts((ja, en), ["ja", "vi", "pt"]) == (ja, en, vi)
+    assert resident_texts((), ["ja"]) == ()
 
 
 def test_an_alert_already_expired_is_never_shown() -> None:

@@ -17,16 +17,20 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from content.alerts.model import AlertDraft, AlertText, Level, Mode
 from signage.alerts import service
 from signage.alerts.service import Ingested
 from signage.app import create_app
 from signage.db import create_engine, session_factory, transaction, utcnow
+from signage.live.hub import Hub
 from signage.models import Alert, AlertPhrase, AuditEntry, Role, Screen
 from signage.settings import Settings
 
 from .conftest import LiveServer, Staff, add_site, add_user, csrf_token, login
+from .test_fanout import ThreadServer, _screens, thread_server  # noqa: F401 (the fixture)
+from .test_fanout import _hello as _fanout_hello
 from .test_players import _hello, _paired_player, _ws
 
 FIRE = {
@@ -381,3 +385,109 @@ def test_administrators_edit_texts_used_by_the_next_alert(
     vi = next(t for t in texts if t["language"] == "vi")
     assert vi["headline"] == "Cháy" and vi["body"] == "Cháy ở 3F (East stairs / 東階段)."
     assert action == "alert_template.update"
+
+
+def test_connecting_players_get_their_alerts_from_the_hub_always_with_a_revision(
+    thread_server: ThreadServer,  # noqa: F811
+    db: sa.Engine,
+) -> None:
+    """The `alerts` message is sent on every connect (an empty list too), from the hub's
+    memory: the connect reads nothing of the alerts table. Its revision rises with each
+    change; the hub keeps a newer list over an older one, whatever the order of arrival."""
+    (target, target_token), (_, other_token) = _screens(db, 2)
+    app = thread_server.app
+    url = f"ws://127.0.0.1:{thread_server.port}/player/ws"
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def connect(token: str) -> tuple[ClientConnection, dict[str, Any]]:
+        ws = ws_connect(url, open_timeout=10, legacy=True)
+        ws.send(_fanout_hello(token))
+        while True:
+            message = json.loads(ws.recv(timeout=5))
+            if message["type"] == "alerts":
+                return ws, message
+
+    def run(coroutine: Any) -> Any:
+        assert thread_server.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, thread_server.loop).result(30)
+
+    async def ingest(draft: AlertDraft) -> None:
+        async with transaction(app.state.db) as session:
+            targets = service.Targets("screens", (target,))
+            await service.ingest(session, [draft], source="test", targets=targets)
+
+    sync_engine = app.state.engine.sync_engine
+    sa.event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        # No alert anywhere: an empty list, at once.
+        ws, first = connect(target_token)
+        assert first["alerts"] == [] and first["revision"] > 0
+        run(ingest(_draft("c1")))
+        raised = _alerts_message(ws, timeout=1.0)
+        assert [a["id"] for a in raised["alerts"]] != [] and raised["revision"] > first["revision"]
+        ws.close()
+
+        statements.clear()
+        late, message = connect(target_token)  # the alert raised before it connected
+        assert message == raised
+        assert statements and not [s for s in statements if "alerts" in s.lower()]
+        untouched, empty = connect(other_token)
+        assert empty["alerts"] == [] and not [s for s in statements if "alerts" in s.lower()]
+
+        # A list read before this one (another process's, arriving late) changes nothing:
+        # neither the connected player nor the next one to connect gets it.
+        hub = app.state.hub
+        stale = json.dumps({"type": "alerts", "revision": raised["revision"] - 1, "alerts": []})
+        thread_server.call(hub.set_alerts, raised["revision"] - 1, {stale: [target]})
+        with pytest.raises(TimeoutError):
+            late.recv(timeout=0.5)
+        assert json.loads(thread_server.call(hub.alerts, target)) == raised
+
+        # The cancel: the empty list, with a higher revision, also for the next connect.
+        run(ingest(_draft("c2", replaces="c1", cancel=True, texts=())))
+        cleared = _alerts_message(late, timeout=1.0)
+        assert cleared["alerts"] == [] and cleared["revision"] > raised["revision"]
+        late.close()
+        again, message = connect(target_token)
+        assert message == cleared
+        for ws in (again, untouched):
+            ws.close()
+    finally:
+        sa.event.remove(sync_engine, "before_cursor_execute", record)
+
+
+def _alerts_message(ws: ClientConnection, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "no alerts message in time"
+        message: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if message["type"] == "alerts":
+            return message
+
+
+def test_the_hub_keeps_each_screens_newest_alerts_list() -> None:
+    """What a connecting player is sent: the newest list the process has seen for its
+    screen, whatever the order lists arrive in; none as of the last full read else."""
+    hub = Hub()
+    player = hub.subscribe(1)
+    assert json.loads(hub.alerts(1)) == {"type": "alerts", "revision": 0, "alerts": []}
+    hub.fill_alerts(100, {"[a1] at 100": [1]})
+    assert hub.alerts(1) == "[a1] at 100"
+    assert json.loads(hub.alerts(2)) == {"type": "alerts", "revision": 100, "alerts": []}
+    hub.set_alerts(99, {"[] at 99": [1, 2]})  # read before the full read: too old
+    assert hub.alerts(1) == "[a1] at 100"
+    assert "alerts" not in player.state and json.loads(hub.alerts(2))["revision"] == 100
+    hub.set_alerts(120, {"[a1, a2] at 120": [1]})
+    assert hub.alerts(1) == player.state["alerts"] == "[a1, a2] at 120"
+    hub.apply_alerts(110, "[] at 110", [1])  # another process's older read, arriving late
+    assert hub.alerts(1) == player.state["alerts"] == "[a1, a2] at 120"
+    assert hub.alerts_revision == 120
+    # A later full read that names the screen no more: it shows none; a newer list stays.
+    hub.set_alerts(300, {"[a3] at 300": [3]})
+    hub.fill_alerts(200, {})
+    assert json.loads(hub.alerts(1)) == {"type": "alerts", "revision": 200, "alerts": []}
+    assert hub.alerts(3) == "[a3] at 300"

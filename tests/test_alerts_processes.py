@@ -1,6 +1,7 @@
 """Alerts across two `signage serve` processes on one Redis hub: an alert raised on one
-process reaches a player connected to the other at once, and the first process's fleet
-view shows that player's acknowledgement."""
+process reaches a player connected to the other at once (with a higher revision than the
+empty list it was sent on connect), and the first process's fleet view shows that
+player's acknowledgement."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def test_an_alert_raised_on_one_process_reaches_a_player_on_the_other(
         welcome = player.connect(b.port)
         screen = welcome["screen"]["id"]
         player.next("manifest")
+        on_connect = player.next("alerts")  # always sent: none shows yet
+        assert on_connect["alerts"] == []
         with contextlib.closing(login(a.url, "admin", passwords["admin"])) as staff:
             sent = staff.post(
                 "/alerts/new",
@@ -41,7 +44,9 @@ def test_an_alert_raised_on_one_process_reaches_a_player_on_the_other(
                 },
             )
             assert sent.status_code == 303, sent.text[-500:]
-            alerts = player.next("alerts", timeout=1.0)["alerts"]
+            message = player.next("alerts", timeout=1.0)
+            assert message["revision"] > on_connect["revision"]
+            alerts = message["alerts"]
             assert [a["mode"] for a in alerts] == ["takeover"] and alerts[0]["drill"] is True
             assert player.ws is not None
             player.ws.send(json.dumps({"type": "alert_ack", "ids": [alerts[0]["id"]]}))

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from signage import api_tokens
 from signage.app import create_app
 from signage.db import create_engine, session_factory, transaction
-from signage.models import Alert, ApiToken, AuditEntry, Base
+from signage.models import Alert, ApiToken, AuditEntry, Base, Site
 from signage.settings import Settings, SettingsError
 from tests.alerts_docs import doc, edxl
 
@@ -146,6 +146,37 @@ def test_cap_alert_update_cancel_and_replay_reach_the_alerts_service(
     cancel = api.post("/api/v1/alerts/cap", content=doc("cap_cancel.xml"), headers=bearer(token))
     assert cancel.json()["cancelled"] == [second]
     assert [a[1] for a in alerts(db)] == ["cleared", "cancelled"]
+
+
+def test_a_cap_alert_reaches_the_sites_other_languages_from_the_best_matching_block(
+    api: TestClient, db: sa.Engine, settings: Settings
+) -> None:
+    site = add_site(db, "honcho")
+    with db.begin() as conn:
+        conn.execute(sa.update(Site).where(Site.id == site).values(languages="ja,zh-Hant,vi"))
+    chinese = """<info>
+    <language>zh-CN</language><category>Safety</category><event>疏散指示</event>
+    <urgency>Immediate</urgency><severity>Severe</severity><certainty>Observed</certainty>
+    <headline>市政府周边疏散指示</headline><description>请从北侧出口离开。</description>
+    <area><areaDesc>市政府周边</areaDesc>
+      <geocode><valueName>JIS</valueName><value>13101</value></geocode></area>
+  </info>
+</alert>"""
+    body = doc("cap_severe.xml").decode().replace("</alert>", chinese)
+    response = api.post(
+        "/api/v1/alerts/cap", content=body.encode(), headers=bearer(make_token(settings))
+    )
+    assert response.status_code == 202, response.text
+    with db.connect() as conn:
+        [texts] = conn.scalars(sa.select(Alert.texts)).all()
+    by_language = {t["language"]: t["headline"] for t in texts}
+    assert by_language == {
+        "ja": "市役所周辺に避難指示",
+        "en": "Evacuation order around the city hall",
+        "zh-Hans": "市政府周边疏散指示",
+        "zh-Hant": "市政府周边疏散指示",  # the same primary language: the zh-CN block
+        "vi": "Evacuation order around the city hall",  # none: the English block
+    }
 
 
 def test_a_cancel_naming_only_the_first_alert_clears_its_update(

@@ -10,6 +10,7 @@ counter's latest call is said."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import time
 import wave
@@ -21,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from signage.models import AuditEntry
 from signage.settings import Settings
 
 from .alert_push import (
@@ -30,13 +32,14 @@ from .alert_push import (
     alert,
     call,
     load_demo,
+    load_demo_accounts,
     open_board,
     push,
     screen_id_of,
     serving,
     shown,
 )
-from .browser import Page
+from .browser import Page, chromium
 from .test_fanout import ThreadServer
 
 
@@ -225,13 +228,21 @@ def test_an_alert_ends_at_its_expiry_by_the_servers_clock_and_an_expired_one_nev
     assert page.eval("JSON.parse(localStorage.getItem('signage.alerts'))[0].id") == "short"
     assert page.eval("document.getElementById('alert').hidden") is True
 
-    # A kept alert the server does not send again after the welcome (it was cleared while
-    # the player was away; this server sends none on connect) is dropped within seconds.
-    push(demo_server, screen_id, [alert("gone", expires_in=600, now=server_now())])
+    # A kept alert cleared while the player was away is dropped by the list the server
+    # sends right after the welcome (empty, from the hub's memory), not after a wait. A
+    # list older than the one the player has is ignored.
+    revision = push(demo_server, screen_id, [alert("gone", expires_in=600, now=server_now())])
     page.wait_for("!document.getElementById('alert').hidden", timeout=3)
+    stale = json.dumps({"type": "alerts", "revision": revision - 1, "alerts": []})
+    demo_server.call(demo_server.app.state.hub.push_state, "alerts", stale, [screen_id])
+    time.sleep(0.5)
+    assert page.eval("document.getElementById('alert').hidden") is False
+    assert page.eval("window.signagePlayer.state.alertsRevision") == revision
+    page.goto("about:blank")
+    push(demo_server, screen_id, [])
     page.goto(f"http://127.0.0.1:{demo_server.port}/player/")
-    page.wait_for("!document.getElementById('alert').hidden", timeout=3)  # kept
-    page.wait_for("document.getElementById('alert').hidden", timeout=9)
+    page.wait_for("window.signagePlayer.state.alerts.length === 0", timeout=3)
+    assert page.eval("document.getElementById('alert').hidden") is True
 
     # A live alert is kept: after a reload it is on screen before the server says anything.
     push(demo_server, screen_id, [alert("kept", expires_in=600, now=server_now())])
@@ -317,3 +328,89 @@ def test_queue_calls_wait_for_a_takeover_and_then_each_counters_latest_is_said(
     page.wait_for(f"{state}.announced.length === 2 && {state}.announced[1].ended > 0", timeout=15)
     said = [a["labels"] for a in page.eval(f"{state}.announced")]
     assert sorted(said) == [["A-002"], ["B-001"]]  # A-001 was passed by its counter
+
+
+def _log_in(page: Page, base: str, username: str, password: str) -> None:
+    page.send("Network.clearBrowserCookies")
+    page.goto(base + "/login")
+    page.fill("#f-username", username)
+    page.fill("#f-password", password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for("location.pathname === '/' && document.readyState === 'complete'")
+
+
+def _raise_from_the_form(page: Page, base: str, *, drill: bool) -> str:
+    """Open the form, choose the fire template, fill its blanks, preview, send (as a
+    person does, clicking); the preview's text."""
+    page.goto(base + "/alerts")
+    page.click("a[href='/alerts/new']")
+    page.wait_for("location.pathname === '/alerts/new' && document.readyState === 'complete'")
+    page.eval("document.getElementById('f-template').value = 'fire'")
+    page.eval("document.getElementById('f-level').value = 'severe'")
+    page.fill("#f-floor", "3F")
+    page.fill("#f-place", "East stairs / 東階段")
+    page.fill("#f-expires_minutes", "30")
+    page.click("input[name=targets][value=all]")
+    if drill:
+        page.click("input[name=drill]")
+    page.click("form[action='/alerts/new'] button.primary")
+    page.wait_for("!!document.querySelector('button[name=step][value=send]')")
+    preview = page.text(".alert-sample")
+    page.click("button[name=step][value=send]")
+    page.wait_for("location.pathname === '/alerts' && document.readyState === 'complete'")
+    return preview
+
+
+def test_a_publisher_raises_an_alert_and_a_drill_from_the_staff_ui_and_the_player_shows_them(
+    demo_server: ThreadServer, settings: Settings, db: sa.Engine, browser: Page
+) -> None:
+    """The demo's publisher, in Chromium with htmx on: the form, a template with its blanks
+    filled, the preview, the confirmation; the demo's board player (another Chromium)
+    takes it over within a second; the alert is ended from the list; then the same as a
+    drill, with the 訓練 / DRILL mark. Counter staff and editors see no raise form."""
+    tokens, passwords = load_demo_accounts(settings)
+    base = f"http://127.0.0.1:{demo_server.port}"
+    staff = browser
+    with chromium() as player:
+        open_board(player, demo_server, tokens[BOARD])
+        player.wait_for("window.signagePlayer.state.socket.readyState === 1")
+        _log_in(staff, base, "sato", passwords["sato"])
+        assert staff.eval("!!window.htmx")
+
+        for drill in (False, True):
+            sent = time.monotonic()
+            preview = _raise_from_the_form(staff, base, drill=drill)
+            assert "3F" in preview and "East stairs / 東階段" in preview
+            assert ("訓練 / DRILL" in preview) is drill
+            player.wait_for("!document.getElementById('alert').hidden", timeout=5)
+            # From the click on "send" (its POST and redirect included) to the screen.
+            assert time.monotonic() - sent < 5
+            assert player.eval(f"{CURRENT}.dataset.language") == "ja"
+            assert "火災" in player.text("#alert .alert-page.current .alert-headline")
+            marks = player.eval("document.querySelectorAll('#alert .alert-drill').length")
+            assert (marks > 0) is drill
+            if drill:
+                assert player.text("#alert .alert-page.current .alert-drill") == "訓練 / DRILL"
+            # The list says the screens show it (acknowledged), then "End the alert".
+            staff.goto(base + "/alerts")
+            staff.click("form[action$='/clear'] button")
+            staff.wait_for("location.search.includes('done=cleared')")
+            player.wait_for("document.getElementById('alert').hidden", timeout=5)
+
+    with db.connect() as conn:
+        actions = list(
+            conn.scalars(
+                sa.select(AuditEntry.action)
+                .where(AuditEntry.action.like("alert.%") | AuditEntry.action.like("drill.%"))
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert actions == ["alert.raise", "alert.clear", "drill.raise", "drill.clear"]
+
+    # Counter staff and editors: no link to alerts, and the raise form is refused.
+    for username in ("suzuki", "tanaka"):
+        _log_in(staff, base, username, passwords[username])
+        assert staff.eval("document.querySelector(\"nav a[href='/alerts']\")") is None
+        staff.goto(base + "/alerts/new")
+        assert staff.eval("document.getElementById('f-template')") is None
+        assert staff.eval("document.querySelector(\"form[action='/alerts/new']\")") is None

@@ -90,6 +90,8 @@ def _paired_player(server: LiveServer, staff: Staff) -> tuple[str, int, ClientCo
     assert welcome["type"] == "welcome" and welcome["screen"]["id"] == screen_id
     manifest = _recv(ws)
     assert manifest["type"] == "manifest" and manifest["version"] >= 1
+    alerts = _recv(ws)  # always sent: none shows here yet
+    assert alerts["type"] == "alerts" and alerts["alerts"] == [] and alerts["revision"] > 0
     return token, screen_id, ws
 
 
@@ -103,6 +105,7 @@ def test_pairing_starts_playback_on_the_same_socket(live_server: LiveServer, sta
     with _ws(live_server) as again:
         again.send(_hello(token, manifest_version=1))
         assert _recv(again)["type"] == "welcome"
+        assert _recv(again)["type"] == "alerts"
         with pytest.raises(TimeoutError):
             again.recv(timeout=0.5)
     fleet = staff.http.get("/fleet").text
@@ -274,6 +277,8 @@ def test_after_a_server_restart_players_are_told_and_start_afresh(
         welcome = _recv(again)
         epoch = welcome["epoch"]
         assert welcome["type"] == "welcome" and epoch != "an-old-epoch"
+        alerts = _recv(again)  # none shows: said at once, from the new process's memory
+        assert alerts["type"] == "alerts" and alerts["alerts"] == []
         with pytest.raises(TimeoutError):
             again.recv(timeout=0.5)  # nothing stale is replayed from another epoch
 

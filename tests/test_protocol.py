@@ -190,6 +190,7 @@ def test_keys_that_may_be_left_out_are_known_at_run_time() -> None:
 def test_alerts_and_their_acknowledgement_are_read_into_the_types() -> None:
     raw = {
         "type": "alerts",
+        "revision": 1764651662000123,
         "alerts": [
             {
                 "id": "a17",
@@ -210,7 +211,13 @@ def test_alerts_and_their_acknowledgement_are_read_into_the_types() -> None:
     assert message is not None and message["type"] == "alerts"
     assert message["alerts"][0]["drill"] is False
     assert message["alerts"][0]["texts"][0]["headline"] == "地震"
-    assert read_server_message({"type": "alerts", "alerts": []}) == {"type": "alerts", "alerts": []}
+    assert message["revision"] == 1764651662000123
+    # A server before revisions: 0, older than any list a newer server sends.
+    assert read_server_message({"type": "alerts", "alerts": []}) == {
+        "type": "alerts",
+        "revision": 0,
+        "alerts": [],
+    }
     for broken in ({"alerts": {}}, {"alerts": [{"id": "a1"}]}, {"alerts": [{"expires_at": "x"}]}):
         with pytest.raises(BadMessage):
             read_server_message({"type": "alerts", **broken})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -290,6 +290,34 @@ def _cap_texts(infos: Iterable[CapInfo]) -> tuple[AlertText, ...]:
             body = "\n".join(p for p in (info.description, info.instruction) if p)
             texts[language] = AlertText(language, info.headline or info.event, body)
     return tuple(texts.values())
+
+
+def resident_texts(texts: Sequence[AlertText], languages: Sequence[str]) -> tuple[AlertText, ...]:
+    """A CAP alert's texts for a site whose residents read `languages` (content language
+    codes): each `info` block in its own language, and each of the site's languages that
+    has no block of its own from the best-matching block: one in the same primary language
+    (zh-Hant from zh-Hans), else the English one, else the first. A block already shown
+    in another of the site's languages is not repeated (the screen would show the same
+    text twice in turn)."""
+    if not texts:
+        return tuple(texts)
+    out = list(texts)
+    have = {t.language for t in texts}
+    shown = {t.language for t in texts if t.language in languages}
+    for language in languages:
+        if language in have:
+            continue
+        primary = language.split("-")[0].lower()
+        match = (
+            next((t for t in texts if t.language.split("-")[0].lower() == primary), None)
+            or next((t for t in texts if t.language == "en"), None)
+            or texts[0]
+        )
+        if match.language in shown:
+            continue
+        out.append(AlertText(language, match.headline, match.body))
+        shown.add(match.language)
+    return tuple(out)
 
 
 def cap_drafts(rules: Rules, alert: CapAlert, now: datetime) -> list[AlertDraft]:

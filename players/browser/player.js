@@ -8,7 +8,7 @@
 
   var PROTOCOL = 1;
   var VERSION = "1";
-  var KEYS = { token: "signage.token", manifest: "signage.manifest", epoch: "signage.epoch", seq: "signage.seq", board: "signage.board", alerts: "signage.alerts", offset: "signage.offset" };
+  var KEYS = { token: "signage.token", manifest: "signage.manifest", epoch: "signage.epoch", seq: "signage.seq", board: "signage.board", alerts: "signage.alerts", alertsRevision: "signage.alerts.revision", offset: "signage.offset" };
   var MEDIA_CACHE = "signage-media-v1";
   var SIDE_BY_SIDE_WIDTH = 0.6;
 
@@ -40,6 +40,9 @@
   // Emergency alerts (the `alerts` state message): the whole list, kept like the manifest
   // so a player whose server is down shows them until they expire.
   state.alerts = readJSON(KEYS.alerts) || [];
+  // The revision of that list: an `alerts` message older than it is ignored (another
+  // server process may send a list it read before the one this player has).
+  state.alertsRevision = Number(localStorage.getItem(KEYS.alertsRevision) || 0) || 0;
   state.alert = { key: "", since: 0, takeover: false, acked: null, sounded: {}, expiry: null, sounds: [] };
 
   function readJSON(key) {
@@ -148,10 +151,11 @@
         localStorage.setItem(KEYS.offset, String(Math.round(state.offset)));
       }
       state.alert.acked = null; // this connection has not been told what shows yet
-      // The server sends the alerts right after the welcome when any shows: kept ones it
-      // does not send again were cleared while this player was away.
+      // The server sends the alerts right after the welcome (an empty list too): kept ones
+      // it does not send again were cleared while this player was away. A server that
+      // sends nothing within ALERT_CONFIRM_MS is taken to show none.
       clearTimeout(state.alert.confirm);
-      state.alert.confirm = setTimeout(function () { receiveAlerts([]); }, ALERT_CONFIRM_MS);
+      state.alert.confirm = setTimeout(function () { receiveAlerts([], state.alertsRevision); }, ALERT_CONFIRM_MS);
       if (data.epoch !== state.epoch) {
         // The server restarted: its event numbers start again.
         state.seenEvents = {};
@@ -169,7 +173,7 @@
     } else if (data.type === "queue") {
       receiveBoard(data.board);
     } else if (data.type === "alerts") {
-      receiveAlerts(data.alerts);
+      receiveAlerts(data.alerts, data.revision);
     }
   }
 
@@ -655,13 +659,19 @@
   var ALERT_LEVELS = { extreme: 4, severe: 3, moderate: 2, minor: 1 };
   var ISSUED = { ja: "{t} 発表", en: "Issued at {t}", "ja-easy": "{t} に でました" };
 
-  function receiveAlerts(list) {
+  function receiveAlerts(list, revision) {
     if (!Array.isArray(list)) { return; }
     clearTimeout(state.alert.confirm);
+    revision = typeof revision === "number" && revision >= 0 ? revision : 0;
+    if (revision < state.alertsRevision) { return; } // older than the list shown
+    state.alertsRevision = revision;
     state.alerts = list.filter(function (alert) {
       return alert && typeof alert.id === "string" && Array.isArray(alert.texts);
     });
-    try { localStorage.setItem(KEYS.alerts, JSON.stringify(state.alerts)); } catch (e) { /* full */ }
+    try {
+      localStorage.setItem(KEYS.alerts, JSON.stringify(state.alerts));
+      localStorage.setItem(KEYS.alertsRevision, String(revision));
+    } catch (e) { /* full */ }
     showAlerts();
   }
 

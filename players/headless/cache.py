@@ -237,8 +237,13 @@ class Cache:
         except BadMessage:
             return []
 
-    def keep_alerts(self, alerts: list[AlertInfo]) -> None:
-        body = json.dumps({"alerts": alerts}, ensure_ascii=False)
+    def alerts_revision(self) -> int:
+        """The revision of the kept list (0: none kept)."""
+        value = (_read_json(self.folder / "alerts.json") or {}).get("revision")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def keep_alerts(self, alerts: list[AlertInfo], revision: int = 0) -> None:
+        body = json.dumps({"revision": revision, "alerts": alerts}, ensure_ascii=False)
         write_atomic(self.folder / "alerts.json", body.encode())
 
     def offset(self) -> float:

@@ -164,6 +164,9 @@ class Player:
         # expire by the server's clock also after a restart while the server is away.
         self._offset = timedelta(seconds=self.cache.offset())
         self.alerts: list[alerts.Alert] = alerts.parse(self.cache.alerts())
+        # The revision of that list: an `alerts` message older than it is ignored (another
+        # process may send a list it read before the one this player has).
+        self.alerts_revision = self.cache.alerts_revision()
         self._alerts_key: alerts.AlertsKey = ()
         self._alerts_since = time.monotonic()
         self._acked: tuple[str, ...] | None = None  # what this connection was told shows
@@ -435,6 +438,7 @@ class Player:
         self.token, self.manifest, self.manifest_version = None, None, 0
         self.epoch, self.seq, self.pairing_code, self.screen_name = None, 0, None, ""
         self._pending = None
+        self.alerts, self.alerts_revision = [], 0
         self.changed()
 
     async def _session(self) -> int | None:
@@ -547,16 +551,21 @@ class Player:
             self.board = message["board"]
             self.changed()
         elif message["type"] == "alerts":
-            self._receive_alerts(message["alerts"])
+            self._receive_alerts(message["alerts"], message["revision"])
 
-    def _receive_alerts(self, items: list[AlertInfo]) -> None:
+    def _receive_alerts(self, items: list[AlertInfo], revision: int) -> None:
         """The whole list (latest wins; empty clears): kept, so it shows until each alert's
-        expiry also while the server is away, and drawn at once."""
+        expiry also while the server is away, and drawn at once. A list older than the
+        one this player has (a lower `revision`) is ignored."""
         if self._confirm is not None:
             self._confirm.cancel()
             self._confirm = None
+        if revision < self.alerts_revision:
+            log.info("ignoring an alerts list older than the one shown (%d)", revision)
+            return
+        self.alerts_revision = revision
         self.alerts = alerts.parse(items)
-        self.cache.keep_alerts(items)
+        self.cache.keep_alerts(items, revision)
         if self._loop is not None:
             now = self.now()
             for alert in self.alerts:
@@ -565,18 +574,22 @@ class Player:
                     self._loop.call_later(left + 0.01, self.changed)
         self.changed()
 
+    def _drop_kept_alerts(self) -> None:
+        self._receive_alerts([], self.alerts_revision)
+
     def _welcome(self, message: Welcome) -> None:
         self.online, self._attempt, self.pairing_code = True, 0, None
         with contextlib.suppress(TypeError, ValueError):
             self._offset = datetime.fromisoformat(message["server_time"]) - datetime.now(UTC)
             self.cache.keep_offset(self._offset.total_seconds())
         self._acked = None  # this connection has not been told what shows yet
-        # The server sends the alerts right after the welcome when any shows: kept ones it
-        # does not send again were cleared while this player was away.
+        # The server sends the alerts right after the welcome (an empty list too): kept ones
+        # it does not send again were cleared while this player was away. A server that
+        # sends nothing within ALERT_CONFIRM seconds is taken to show none.
         if self._confirm is not None:
             self._confirm.cancel()
         if self._loop is not None and self.alerts:
-            self._confirm = self._loop.call_later(ALERT_CONFIRM, self._receive_alerts, [])
+            self._confirm = self._loop.call_later(ALERT_CONFIRM, self._drop_kept_alerts)
         self._heartbeat = float(message["heartbeat"])
         self.screen_name = message["screen"]["name"] or self.screen_name
         epoch = message["epoch"] or None

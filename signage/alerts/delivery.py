@@ -1,5 +1,8 @@
 """What screens are sent about alerts: one `alerts` state message per screen, the whole
-list of what it shows now (latest wins; an empty list clears every alert).
+list of what it shows now (latest wins; an empty list clears every alert), with a
+revision that rises with each read, so a list read earlier never replaces one read later,
+whichever process sent it. The hub keeps each screen's latest message (filled at start
+by `AlertPusher.warm`); a connecting player is sent it from there.
 
 Each screen gets the texts in its site's languages (easy Japanese right after Japanese)
 and the voice clips already made; clips are made in the background after the alert is
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -26,7 +30,6 @@ from signage.models import Alert, AlertState, Screen, Site
 from signage.queue.voice import Voice
 
 log = logging.getLogger("signage.alerts")
-KEY = "alerts"  # the hub's state key
 
 
 def wire_id(alert_id: int) -> str:
@@ -86,13 +89,37 @@ def item(alert: Alert, languages: Sequence[str], voice: Voice | None) -> AlertIn
     }
 
 
-def message(alerts: Iterable[Alert], languages: Sequence[str], voice: Voice | None) -> str:
-    body: AlertsMessage = {"type": "alerts", "alerts": [item(a, languages, voice) for a in alerts]}
+def message(
+    alerts: Iterable[Alert], languages: Sequence[str], voice: Voice | None, revision: int
+) -> str:
+    body: AlertsMessage = {
+        "type": "alerts",
+        "revision": revision,
+        "alerts": [item(a, languages, voice) for a in alerts],
+    }
     return encode(body)
 
 
+async def revision(db: AsyncSession, hub: Hub) -> int:
+    """The revision of what is read next in `db`: the database's clock in microseconds
+    (every process reads the same clock), taken before the read, and above every revision
+    this process has seen (so it rises even if the clock steps back). A list read later
+    has a higher revision than any read before the change it shows."""
+    if db.get_bind().dialect.name == "postgresql":
+        clock = await db.scalar(
+            sa.text("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)")
+        )
+    else:  # SQLite: the processes share this machine's clock
+        clock = time.time_ns() // 1000
+    return max(int(clock or 0), hub.alerts_revision + 1)
+
+
 async def messages(
-    db: AsyncSession, screen_ids: Iterable[int], voice: Voice | None, now: datetime | None = None
+    db: AsyncSession,
+    screen_ids: Iterable[int],
+    voice: Voice | None,
+    revision: int,
+    now: datetime | None = None,
 ) -> dict[str, list[int]]:
     """The `alerts` message of each of these screens, grouped: text -> screens."""
     wanted = sorted(set(screen_ids))
@@ -108,27 +135,9 @@ async def messages(
     out: dict[str, list[int]] = {}
     for screen_id, languages in rows:
         mine = [a for a in alerts if screen_id in a.screens]
-        text = message(mine, site_languages(languages), voice)
+        text = message(mine, site_languages(languages), voice, revision)
         out.setdefault(text, []).append(screen_id)
     return out
-
-
-async def for_screen(db: AsyncSession, screen_id: int, voice: Voice | None) -> str | None:
-    """A connecting player's `alerts` message, or None when it shows none."""
-    mine = [a for a in await live_alerts(db, utcnow()) if screen_id in a.screens]
-    if not mine:
-        return None
-    languages = await db.scalar(
-        sa.select(Site.languages)
-        .join(Screen, Screen.site_id == Site.id)
-        .where(Screen.id == screen_id)
-    )
-    return message(mine, site_languages(languages or "ja,en"), voice)
-
-
-def push(hub: Hub, grouped: dict[str, list[int]]) -> None:
-    for text, screens in grouped.items():
-        hub.push_state(KEY, text, screens)
 
 
 class AlertPusher:
@@ -174,6 +183,15 @@ class AlertPusher:
             self._speak |= screens
             self._spoken.set()
 
+    async def warm(self) -> None:
+        """Read what every screen shows into the hub, before players connect (they are
+        sent it from there, without a database read per connect)."""
+        async with self.sessions() as db:
+            number = await revision(db, self.hub)
+            screens = {s for a in await live_alerts(db, utcnow()) for s in a.screens}
+            grouped = await messages(db, screens, self.voice, number)
+        self.hub.fill_alerts(number, grouped)
+
     async def send_now(self) -> None:
         """Read and push what is marked (the task's one step)."""
         screens, self._dirty = self._dirty, set()
@@ -181,7 +199,9 @@ class AlertPusher:
             return
         try:
             async with self.sessions() as db:
-                push(self.hub, await messages(db, screens, self.voice))
+                number = await revision(db, self.hub)
+                grouped = await messages(db, screens, self.voice, number)
+            self.hub.set_alerts(number, grouped)
         except Exception:
             self._dirty |= screens  # tried again after a pause
             log.exception("could not send alerts to screens; will retry")

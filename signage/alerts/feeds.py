@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from content.alerts.cap import parse_cap
 from content.alerts.jma import parse_jma
 from content.alerts.model import AlertDraft
-from content.alerts.rules import Feed, Rules, cap_drafts, jma_drafts
+from content.alerts.rules import Feed, Rules, cap_drafts, jma_drafts, resident_texts
 from content.alerts.xmlsafe import MAX_BYTES, Refused, local, parse
 from signage.alerts import service
 from signage.db import transaction, utcnow
@@ -59,7 +59,9 @@ def drafts_of(
 async def accept(
     db: AsyncSession, drafts: list[AlertDraft], *, source: str, ip: str, now: datetime
 ) -> Accepted:
-    """Hand the drafts to the alerts service, each for the screens of its site."""
+    """Hand the drafts to the alerts service, each for the screens of its site; a CAP
+    alert also in each of the site's languages it has no `info` block of
+    (`rules.resident_texts`)."""
     sites = await _site_ids(db, drafts)
     ready: list[AlertDraft] = []
     ignored: list[tuple[str, str]] = []
@@ -67,6 +69,9 @@ async def accept(
         if not draft.areas or draft.areas[0] not in sites:
             ignored.append((draft.identifier, "no such site"))
             continue
+        if draft.source == "cap" and draft.texts:
+            languages = [c.strip() for c in sites[draft.areas[0]][1].split(",") if c.strip()]
+            draft = replace(draft, texts=resident_texts(draft.texts, languages))
         current = await _current(db, draft)
         if current is None:
             ignored.append((draft.identifier, "older than the one shown"))
@@ -76,19 +81,22 @@ async def accept(
         db,
         ready,
         source=source,
-        targets=lambda d: service.Targets("sites", (sites[d.areas[0]],)),
+        targets=lambda d: service.Targets("sites", (sites[d.areas[0]][0],)),
         ip=ip,
         now=now,
     )
     return Accepted(drafts, done, ignored + done.ignored)
 
 
-async def _site_ids(db: AsyncSession, drafts: list[AlertDraft]) -> dict[str, int]:
+async def _site_ids(db: AsyncSession, drafts: list[AlertDraft]) -> dict[str, tuple[int, str]]:
+    """Site code -> (its id, its residents' languages "ja,en,...")."""
     codes = {d.areas[0] for d in drafts if d.areas}
     if not codes:
         return {}
-    rows = await db.execute(sa.select(Site.code, Site.id).where(Site.code.in_(codes)))
-    return {code: site_id for code, site_id in rows}
+    rows = await db.execute(
+        sa.select(Site.code, Site.id, Site.languages).where(Site.code.in_(codes))
+    )
+    return {code: (site_id, languages) for code, site_id, languages in rows}
 
 
 async def _current(db: AsyncSession, draft: AlertDraft) -> AlertDraft | None:

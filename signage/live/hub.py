@@ -204,6 +204,12 @@ class Hub:
         self._manifests: dict[int, tuple[int, str]] = {}
         # site id -> encoded `queue` message (the latest board)
         self._boards: dict[int, str] = {}
+        # screen id -> (revision, encoded `alerts` message): what each screen shows now.
+        # A screen not in it shows no alert as of `_alerts_floor` (the revision of the
+        # last full read, at start); `alerts_revision` is the newest revision seen here.
+        self._alerts: dict[int, tuple[int, str]] = {}
+        self._alerts_floor = 0
+        self.alerts_revision = 0
         # screen id -> what its player last said here: {"at", "playing", "manifest_version",
         # "kind", "version"}; the backend shares it with the other processes.
         self.status: dict[int, PlayerStatus] = {}
@@ -381,6 +387,56 @@ class Hub:
     def apply_board(self, site_id: int, text: str, screen_ids: Iterable[int]) -> None:
         self._boards[site_id] = text
         self.apply_state("queue", text, screen_ids)
+
+    # --- alerts (signage/alerts/delivery.py) --------------------------------------------
+
+    def alerts(self, screen_id: int) -> str:
+        """The screen's `alerts` message as it is now (an empty list when it shows none),
+        from this process's memory: a connecting player is sent it without a database
+        read."""
+        cached = self._alerts.get(screen_id)
+        if cached is not None:
+            return cached[1]
+        return encode({"type": "alerts", "revision": self._alerts_floor, "alerts": []})
+
+    def fill_alerts(self, revision: int, grouped: Mapping[str, Iterable[int]]) -> None:
+        """A full read of every screen's alerts (at start): screens not named show none as
+        of `revision`. Only this process remembers it; nothing is sent."""
+        self._alerts_floor = max(self._alerts_floor, revision)
+        self.alerts_revision = max(self.alerts_revision, revision)
+        named = {screen_id: text for text, screens in grouped.items() for screen_id in screens}
+        for screen_id, (kept, _) in list(self._alerts.items()):
+            if kept < revision and screen_id not in named:
+                del self._alerts[screen_id]  # older than the read: it shows none now
+        for screen_id, text in named.items():
+            current = self._alerts.get(screen_id)
+            if current is None or current[0] <= revision:
+                self._alerts[screen_id] = (revision, text)
+
+    def set_alerts(self, revision: int, grouped: Mapping[str, Iterable[int]]) -> None:
+        """Remember these screens' `alerts` messages (text -> screens) and send them,
+        wherever the screens are connected (every process remembers them too)."""
+        self.alerts_revision = max(self.alerts_revision, revision)
+        for text, screen_ids in grouped.items():
+            screens = sorted(set(screen_ids))
+            if self.backend is None:
+                self.apply_alerts(revision, text, screens)
+            else:
+                self.backend.send(
+                    "alerts", {"revision": revision, "text": text, "screens": screens}
+                )
+
+    def apply_alerts(self, revision: int, text: str, screen_ids: Iterable[int]) -> None:
+        """Keep and send a screen's alerts unless it already has a newer list (one read
+        later may arrive earlier, from another process)."""
+        self.alerts_revision = max(self.alerts_revision, revision)
+        for screen_id in screen_ids:
+            current = self._alerts.get(screen_id)
+            if revision < (current[0] if current is not None else self._alerts_floor):
+                continue
+            self._alerts[screen_id] = (revision, text)
+            for subscriber in self._subscribers.get(screen_id, ()):
+                subscriber.set_state("alerts", text)
 
     # --- pairing ----------------------------------------------------------------------
 

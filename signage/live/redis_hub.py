@@ -4,9 +4,10 @@ share live events, manifests, boards, pairing, commands and the fleet's status.
 - Events go to one Redis stream whose entry ids are the seq numbers: a Lua script
   increments the seq, creates the epoch when it is missing (Redis lost its data) and adds
   the entry, trimmed to about `BUFFER` entries. `missed()` reads it back (XRANGE).
-- Everything else (manifests, boards, state, pairing, disconnects, "this screen connected
-  here") goes to a second, capped stream; the latest board of each site is also kept in
-  a hash, for processes that start later.
+- Everything else (manifests, boards, alerts, state, pairing, disconnects, "this screen
+  connected here") goes to a second, capped stream; the latest board of each site is also
+  kept in a hash, for processes that start later (manifests and alerts they read from the
+  database once, at start; a newer alerts revision wins, whatever the order of arrival).
 - One reader task per process reads both streams (XREAD BLOCK) and delivers to the
   front's local subscribers; this process's own messages come back the same way, so every
   screen sees one order. The front's `epoch`/`seq` are what this process has delivered.
@@ -331,6 +332,8 @@ class RedisBackend:
                 hub.apply_board(message["site"], message["text"], message["screens"])
             elif kind == "state":
                 hub.apply_state(message["key"], message["text"], message["screens"])
+            elif kind == "alerts":
+                hub.apply_alerts(message["revision"], message["text"], message["screens"])
             elif kind == "paired":
                 hub.apply_paired(message["token"])
             elif kind == "disconnect":

@@ -44,7 +44,6 @@ from content.protocol import (
     read_heartbeat,
     read_hello,
 )
-from signage.alerts import delivery
 from signage.db import first_line, transaction, unreachable, utcnow
 from signage.live import pairing
 from signage.live.hub import (
@@ -133,7 +132,6 @@ class PlayerState(Protocol):
     readonly_db: async_sessionmaker[AsyncSession]
     announcer: Boards
     seen: SeenWriter
-    alerts: delivery.AlertPusher  # its voice: which clips of alerts are made
 
 
 class PlayerApp(Protocol):
@@ -421,10 +419,9 @@ async def _start(socket: _Socket, app: PlayerApp, hub: Hub, screen: _Screen, hel
     board = await app.state.announcer.board_message(screen.site_id)
     if board is not None:
         await socket.send(board)  # the site's queue board as it is now
-    async with app.state.readonly_db() as db:
-        alerts = await delivery.for_screen(db, screen.id, app.state.alerts.voice)
-    if alerts is not None:
-        await socket.send(alerts)  # the alerts it shows now (none: nothing is sent)
+    # The alerts it shows now, always (an empty list too: kept alerts that are not in it
+    # were cleared while it was away), from the hub's memory, never a database read.
+    await socket.send(hub.alerts(screen.id))
     kind, version = hello["player"]["kind"][:16], hello["player"]["version"][:32]
     app.state.seen.note(screen.id, player_kind=kind, player_version=version)
     hub.status[screen.id] = {

@@ -6,6 +6,7 @@ server's clock, and kept while the server is away."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -207,19 +208,34 @@ def test_the_headless_player_draws_a_pushed_alert_acknowledges_it_and_keeps_it_o
         _wait(lambda: _red(player), 3, "the short alert")
         _wait(lambda: not _red(player), 5, "the short alert to expire")
 
+        # A list older than the one shown (another process read it before this one) is
+        # ignored: the player keeps the newer list; a newer one applies again.
+        revision = push(demo_server, screen_id, [alert("newer", now=server_now())])
+        _wait(lambda: _red(player), 3, "the newer alert")
+        stale = json.dumps({"type": "alerts", "revision": revision - 1, "alerts": []})
+        demo_server.call(demo_server.app.state.hub.push_state, "alerts", stale, [screen_id])
+        time.sleep(0.5)
+        assert [a.id for a in player.alerts] == ["newer"] and _red(player)
+        assert player.alerts_revision == revision
+
         push(demo_server, screen_id, [alert("gone", expires_in=600, now=server_now())])
+        _wait(lambda: [a.id for a in player.alerts] == ["gone"], 3, "the alert")
         _wait(lambda: _red(player), 3, "the alert")
     finally:
         player.stop()
-    # The alert is cleared while the player is away (this server sends no alerts on
-    # connect): restarted, the player draws the alert it kept, and drops it once the server
-    # has not sent it again within a few seconds of the welcome.
+    # The alert is cleared while the player is away: restarted, the player has the alert
+    # it kept, and the server's list sent right after the welcome (from the hub's memory,
+    # an empty list) drops it at once, not after a wait.
+    push(demo_server, screen_id, [])
     again = Player(options)
+    assert [a.id for a in again.alerts] == ["gone"]  # kept
     again.start()
     try:
-        _wait(lambda: again.frame is not None and _red(again), 3, "the kept alert")
         _wait(lambda: again.online, 10, "the welcome")
-        _wait(lambda: not _red(again), ALERT_CONFIRM + 3, "the kept alert to be dropped")
+        welcomed = time.monotonic()
+        _wait(lambda: again.frame is not None and not again.alerts, 3, "the kept alert dropped")
+        assert time.monotonic() - welcomed < ALERT_CONFIRM / 2
+        _wait(lambda: again.frame is not None and not _red(again), 3, "a frame without it")
         push(demo_server, screen_id, [alert("kept", expires_in=600, now=server_now())])
         _wait(lambda: _red(again), 3, "the kept alert")
     finally:
