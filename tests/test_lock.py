@@ -51,7 +51,7 @@ def test_every_dependency_has_an_upper_bound() -> None:
 
 
 def test_uvicorn_is_pinned_exactly() -> None:
-    # signage/http_protocol.py subclasses uvicorn's internal H11Protocol.
+    # signage/http_protocol.py and signage/live/socket.py subclass uvicorn's internals.
     (uvicorn,) = [r for r in project()[""] if r.name == "uvicorn"]
     assert [spec.operator for spec in uvicorn.specifier] == ["=="]
     version = next(iter(uvicorn.specifier)).version
