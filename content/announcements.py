@@ -45,13 +45,15 @@ _JA_LETTERS = {
 class Phrases:
     number: str  # "{prefix}" and "{number}"
     counter: str  # "{counter}"
-    espeak_voice: str  # the espeak-ng voice for languages without a better engine
+    # The espeak-ng voice for languages without a better engine. None for Japanese:
+    # espeak-ng's Japanese voice reads kana only and says every kanji as "Chinese letter".
+    espeak_voice: str | None
 
 
 # Languages a call can be announced in. Others are shown on screens but not spoken.
 PHRASES: dict[str, Phrases] = {
     "ja": Phrases(
-        "受付番号、{prefix}、{number}番の方、", "{counter}番窓口へお越しください。", "ja"
+        "受付番号、{prefix}、{number}番の方、", "{counter}番窓口へお越しください。", None
     ),
     "en": Phrases("Ticket number {prefix} {number},", "please go to counter {counter}.", "en-us"),
     "zh-Hans": Phrases("请 {prefix} {number} 号,", "到 {counter} 号窗口。", "cmn"),

@@ -306,7 +306,7 @@ SETTINGS: tuple[Setting, ...] = (
         "VOICE",
         "true",
         "Speak queue calls with the offline voices installed here (Open JTalk for Japanese, "
-        "espeak-ng for others). false plays only the chime.",
+        "when the voice extra is installed; espeak-ng for others). false plays only the chime.",
         _parse_bool,
     ),
     Setting(

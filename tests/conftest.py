@@ -22,6 +22,7 @@ from signage import auth
 from signage.app import create_app
 from signage.db import create_sync_engine, migrate, utcnow
 from signage.models import Base, Role, Site, User
+from signage.queue.voice import openjtalk_installed
 from signage.settings import PROJECT_ROOT, Settings
 
 from .browser import Page, chromium, chromium_path
@@ -154,12 +155,11 @@ class LiveServer:
         self.log = log
         self.url = f"http://127.0.0.1:{env['SIGNAGE_PORT']}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.command = [sys.executable, "-m", "signage", "serve"]
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "signage", "serve"], env=self.env, stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -226,6 +226,16 @@ def browser() -> Iterator[Page]:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     with chromium() as page:
         yield page
+
+
+@pytest.fixture
+def openjtalk() -> None:
+    """For tests that hear Japanese calls: the voice extra (Open JTalk) must be installed."""
+    if not openjtalk_installed():
+        reason = "the Japanese voice (Open JTalk, the voice extra) is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: scripts/test installs it")
+        pytest.skip(f"{reason}: ./scripts/setup --voice")
 
 
 STAFF_PASSWORD = "a long admin password"

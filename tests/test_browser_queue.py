@@ -11,12 +11,14 @@ import wave
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from .browser import Page, chromium
 from .conftest import LiveServer
 from .queue_rush import issue, latest, load_demo, rush, wait_for_clips
 
 
+@pytest.mark.usefixtures("openjtalk")  # the board plays the Japanese clips too
 def test_kiosk_phone_console_and_board(
     live_server: LiveServer, browser: Page, tmp_path: Path
 ) -> None:
@@ -146,6 +148,7 @@ WATCH = """(() => {
 })()"""
 
 
+@pytest.mark.usefixtures("openjtalk")  # waits for the Japanese clips of the numbers
 def test_a_rush_keeps_the_board_current_and_says_each_counter_once(
     live_server: LiveServer, browser: Page
 ) -> None:

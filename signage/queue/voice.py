@@ -1,10 +1,12 @@
 """The chime and the spoken call, made on this machine with no online service.
 
-Japanese is spoken by Open JTalk (the `pyopenjtalk-plus` package, which carries its
-dictionary and voice), run in a worker process of its own because it holds the GIL while
-it speaks. Other languages are spoken by Debian's `espeak-ng`, when installed. A language
-without an engine is not spoken by the server; screens may still say it with a voice of
-their own browser (the call carries its text). The chime is drawn here as two tones.
+Japanese is spoken by Open JTalk (the `pyopenjtalk-plus` package of the `voice` extra,
+which carries its dictionary and voice), run in a worker process of its own because it
+holds the GIL while it speaks; without that package Japanese is not spoken by the server
+(espeak-ng's Japanese cannot read kanji). Other languages are spoken by Debian's
+`espeak-ng`, when installed. A language without an engine is not spoken by the server;
+screens may still say it with a voice of their own browser (the call carries its text).
+The chime is drawn here as two tones.
 
 Clips are WAV files named by the SHA-256 of engine, language and text, kept in the media
 folder: a number or a counter is spoken once, then only played.
@@ -164,7 +166,7 @@ class Voice:
             return None
         if language == "ja" and self._openjtalk:
             return "openjtalk"
-        return "espeak-ng" if self._espeak else None
+        return "espeak-ng" if self._espeak and PHRASES[language].espeak_voice else None
 
     def chime(self) -> str:
         if self._chime is None:
@@ -226,12 +228,13 @@ class Voice:
         self.folder.mkdir(parents=True, exist_ok=True)
         if engine == "openjtalk":
             return await self._japanese.speak(text, path)
-        assert self._espeak is not None
+        espeak_voice = PHRASES[language].espeak_voice
+        assert self._espeak is not None and espeak_voice is not None
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         process = await asyncio.create_subprocess_exec(
             self._espeak,
             "-v",
-            PHRASES[language].espeak_voice,
+            espeak_voice,
             "-s",
             "145",
             "-w",
