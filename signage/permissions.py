@@ -39,6 +39,7 @@ class Permission(enum.StrEnum):
     WORK_COUNTER = "work_counter"  # the counter console: issue, call and serve tickets
     RAISE_ALERTS = "raise_alerts"  # emergency alerts and drills: raise, confirm, clear
     EDIT_ALERT_TEMPLATES = "edit_alert_templates"  # the texts of the ready alert templates
+    MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks of their sites, their secrets and logs
 
 
 _P = Permission
@@ -66,7 +67,9 @@ _PUBLISHER = _EDITOR | {
 }
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(_PUBLISHER | {_P.MANAGE_SITES, _P.MANAGE_USERS, _P.EDIT_ALERT_TEMPLATES}),
+    Role.ADMIN: frozenset(
+        _PUBLISHER | {_P.MANAGE_SITES, _P.MANAGE_USERS, _P.EDIT_ALERT_TEMPLATES, _P.MANAGE_WEBHOOKS}
+    ),
     Role.PUBLISHER: frozenset(_PUBLISHER),
     Role.EDITOR: frozenset(_EDITOR),
     Role.COUNTER: frozenset(_EVERY_STAFF | {_P.WORK_COUNTER}),
