@@ -49,6 +49,7 @@ from signage.models import (
     StaffSession,
     Ticket,
     User,
+    Webhook,
 )
 from signage.queue import kiosks
 from signage.routes import IdConvertor, routes
@@ -107,6 +108,8 @@ SCREEN, SCHEDULE, CLOSURE, SERVICE, COUNTER = (
 )
 ITEM, KIOSK, HELD, WAITING = Ref("item"), Ref("kiosk"), Ref("held"), Ref("waiting")
 ALERT = Ref("alert")
+WEBHOOK = Ref("webhook")
+WEBHOOK_FORM = {"name": "RPA", "url": "https://hooks.example.jp/x", "events": ["queue.call"]}
 ALERT_FORM = {
     "template": "evacuation",
     "level": "severe",
@@ -313,6 +316,18 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     ],
     "alert_confirm": [Case("POST", path={"alert_id": ALERT}, form={})],
     "alert_clear": [Case("POST", path={"alert_id": ALERT}, form={})],
+    "webhook_list": [
+        NamesNothing(("GET",), "lists the user's sites' webhooks"),
+        Case("POST", form={"site_id": SITE, **WEBHOOK_FORM}),
+    ],
+    "webhook_edit": [
+        Case("GET", path={"webhook_id": WEBHOOK}),
+        Case("GET", path={"webhook_id": WEBHOOK}, htmx=True),
+        Case("POST", path={"webhook_id": WEBHOOK}, form={**WEBHOOK_FORM, "enabled": "1"}),
+    ],
+    "webhook_test": [Case("POST", path={"webhook_id": WEBHOOK}, form={})],
+    "webhook_secret": [Case("POST", path={"webhook_id": WEBHOOK}, form={})],
+    "webhook_delete": [Case("POST", path={"webhook_id": WEBHOOK}, form={})],
     "queue_stats": [Case("GET", path={"site_id": SITE})],
     "queue_stats_csv": [Case("GET", path={"site_id": SITE})],
     "counter_home": [NamesNothing(("GET",), "lists the user's sites' counters")],
@@ -505,7 +520,14 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         state="pending_confirmation",
         expires_at=now + timedelta(hours=1),
     )
-    session.add_all([schedule, closure, kiosk, user, alert])
+    webhook = Webhook(
+        site_id=site.id,
+        name="RPA",
+        url="http://127.0.0.1:9/hook",
+        events="queue.call,ticket.status,screen.offline",
+        secret="v1.sealed-elsewhere",
+    )
+    session.add_all([schedule, closure, kiosk, user, alert, webhook])
     tickets = {}
     for number, status in ((1, "called"), (2, "waiting"), (3, "held")):
         ticket = Ticket(
@@ -544,6 +566,7 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         "held": tickets["held"].id,
         "waiting": tickets["waiting"].id,
         "alert": alert.id,
+        "webhook": webhook.id,
     }
 
 

@@ -43,6 +43,7 @@ EXPECTED: dict[Permission, set[Role]] = {
     P.WORK_COUNTER: {Role.ADMIN, Role.PUBLISHER, Role.COUNTER},
     P.RAISE_ALERTS: {Role.ADMIN, Role.PUBLISHER},
     P.EDIT_ALERT_TEMPLATES: {Role.ADMIN},
+    P.MANAGE_WEBHOOKS: {Role.ADMIN},
 }
 
 
@@ -149,6 +150,7 @@ PAGES: list[tuple[str, Permission, str | None]] = [
     ("/queue/{site}/stats", P.SEE_QUEUE_STATS, None),
     ("/counter", P.WORK_COUNTER, 'href="/counter"'),
     ("/alerts", P.RAISE_ALERTS, 'href="/alerts"'),
+    ("/webhooks", P.MANAGE_WEBHOOKS, 'href="/webhooks"'),
 ]
 
 
