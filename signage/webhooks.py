@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from signage import audit, changes, scope, totp
 from signage.db import before_commit, first_line, on_commit, transaction, unreachable, utcnow
@@ -427,6 +429,11 @@ async def _write_outbox(db: AsyncSession) -> None:
     if wrote:
         await db.flush()
         _wake_after_commit(db)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING, None)  # a change that rolled back is no event
 
 
 def _wake_after_commit(db: AsyncSession) -> None:
