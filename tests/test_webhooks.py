@@ -55,6 +55,7 @@ class Receiver:
 
     url: str = ""
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
     got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     gate: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -75,6 +76,8 @@ def receiver() -> Iterator[Receiver]:
             target.gate.wait(timeout=20)
             target.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(target.status)
+            for name, value in target.headers.items():
+                self.send_header(name, value)
             self.send_header("content-length", "0")
             self.end_headers()
 
@@ -265,6 +268,37 @@ def test_a_failing_receiver_gets_retries_with_backoff_then_the_event_fails(
     with db.connect() as conn:
         attempts = conn.execute(sa.select(WebhookAttempt.attempt, WebhookAttempt.outcome)).all()
     assert sorted(attempts) == [(1, "retry"), (2, "retry"), (3, "failed")]
+
+
+def test_a_redirect_is_not_followed_and_a_slow_answer_times_out(
+    admin: TestClient, db: sa.Engine, receiver: Receiver
+) -> None:
+    site = queue_site(db)
+    webhook_id, _ = add_webhook(admin, site.site_id, receiver.url, webhooks.QUEUE_CALL)
+    receiver.status, receiver.headers = 302, {"location": receiver.url + "&moved=1"}
+    assert post(admin, f"/webhooks/{webhook_id}/test", {}).status_code == 303
+    assert deliver(admin) == 1
+    assert len(receiver.got) == 1  # the Location was not asked for
+    app: Any = admin.app
+    quick = webhooks.Sender(
+        app.state.db, app.state.readonly_db, "test-secret-key", webhooks.Policy(timeout=0.3)
+    )
+    receiver.gate.clear()
+    assert post(admin, f"/webhooks/{webhook_id}/test", {}).status_code == 303
+    assert admin.portal is not None
+    started = time.monotonic()
+    assert admin.portal.call(quick.deliver_due) == 1
+    assert time.monotonic() - started < 5  # the receiver holds it for 20 s
+    receiver.gate.set()
+    with db.connect() as conn:
+        log = conn.execute(
+            sa.select(WebhookAttempt.status_code, WebhookAttempt.error, WebhookAttempt.outcome)
+            .order_by(WebhookAttempt.id)
+        ).all()  # fmt: skip
+    assert [tuple(row) for row in log] == [
+        (302, "redirects are not followed", "retry"),
+        (None, "no answer within 0.3 s", "retry"),
+    ]
 
 
 def test_the_backoff_doubles_with_jitter() -> None:
