@@ -649,6 +649,9 @@ class Sender:
                 log.warning("webhooks wait: the database is unreachable (%s)", first_line(exc))
             self._failing = True
             return 0
+        except Exception:  # a bug: logged, and the next look tries again
+            log.exception("webhooks: delivering failed")
+            return 0
         self._failing = False
         return sent
 
