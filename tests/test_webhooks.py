@@ -43,7 +43,9 @@ from signage.models import (
 from signage.queue import tickets
 from signage.settings import Settings
 
-from .conftest import add_site, add_user, csrf_token, login
+from .conftest import PG_URL, STAFF_PASSWORD, add_site, add_user, csrf_token, login
+from .procs import Processes, post_form
+from .procs import login as login_to
 
 SECRET = re.compile(r"data-webhook-secret>([^<]+)</code>")
 
@@ -356,6 +358,42 @@ def test_several_senders_deliver_each_event_once(
     labels = sorted(b["data"]["label"] for b in receiver.bodies())
     assert labels == [f"A-{n:03d}" for n in range(1, 13)]  # each once
     assert {state for _, state, _ in deliveries(db)} == {"delivered"}
+
+
+@pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
+def test_two_server_processes_deliver_each_event_once(
+    processes: Processes, db: sa.Engine, receiver: Receiver
+) -> None:
+    site = queue_site(db)
+    secret = webhooks.new_secret()
+    with Session(db) as session, session.begin():
+        webhook = Webhook(
+            site_id=site.site_id, name="RPA", url=receiver.url, events="ticket.status", secret=""
+        )
+        session.add(webhook)
+        session.flush()
+        webhook.secret = webhooks.seal("test-secret-key", webhook.id, secret)
+    processes.cli("create-admin", "chief", "--password-stdin", stdin=STAFF_PASSWORD + "\n")
+    servers = [processes.serve() for _ in range(2)]
+    staff = [login_to(server.url, "chief", STAFF_PASSWORD) for server in servers]
+    for number in range(10):
+        issued = post_form(
+            staff[number % 2], f"/counter/{site.counter_id}/issue",
+            {"service_id": site.service_id}, page="/account",
+        )  # fmt: skip
+        assert issued.status_code == 303, issued.text[-300:]
+    deadline = time.monotonic() + 30
+    while len(receiver.got) < 10:
+        assert time.monotonic() < deadline, processes.logs()
+        time.sleep(0.1)
+    time.sleep(3)  # both senders look again (every 2 s): nothing is sent twice
+    assert len(receiver.got) == 10
+    assert len({h["x-signage-event-id"] for h, _ in receiver.got}) == 10
+    for headers, body in receiver.got:
+        assert webhooks.verify(secret, headers["x-signage-signature"], body, time.time())
+    assert deliveries(db) == [("ticket.status", "delivered", 1)] * 10
+    for http in staff:
+        http.close()
 
 
 def test_a_screen_going_offline_and_back_is_an_event(
