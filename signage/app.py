@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from content.alerts.rules import load_rules
-from signage import auth, changes
+from signage import auth, changes, webhooks
 from signage.alerts.delivery import AlertPusher
 from signage.alerts.feeds import FeedPoller
 from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
@@ -90,6 +90,8 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         alert_pusher.start()
         await announcer.warm()
         seen_task = asyncio.ensure_future(app.state.seen.run())
+        if app.state.jobs is not None:  # background work, as the jobs (tests drive it)
+            sender.start()
         try:
             yield
         finally:
@@ -102,6 +104,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             await app.state.seen.flush()
             await announcer.stop()
             await alert_pusher.stop()
+            await sender.stop()
             await hub.stop()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
@@ -146,6 +149,19 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app.state.alerts = alert_pusher
     outlets = changes.Outlets(hub, announcer, alerts=alert_pusher)
     app.state.db = session_factory(engine, info={changes.OUTLETS: outlets})
+    # Webhooks: each process delivers the outbox rows it claims (signage/webhooks.py).
+    sender = webhooks.Sender(
+        app.state.db,
+        app.state.readonly_db,
+        settings.secret_key,
+        webhooks.Policy(
+            attempts=settings.webhook_attempts,
+            retry_seconds=settings.webhook_retry_seconds,
+            timeout=settings.webhook_timeout_seconds,
+        ),
+    )
+    app.state.webhooks = sender
+    outlets.webhooks = sender
     app.state.seen = SeenWriter(app.state.db)
     app.state.templates = create_templates(settings.timezone)
     # Where authenticator codes read the time; tests put a fake clock here.
@@ -169,6 +185,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             readonly=app.state.readonly_db,
             lease_seconds=settings.job_lease_seconds,
             poller=FeedPoller(app.state.db, app.state.alert_rules),
+            hub=hub,
         )
         if scheduler
         else None

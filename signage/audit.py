@@ -80,6 +80,11 @@ ACTION_LABELS = {
     "drill.expire": N_("Drill alert expired"),
     "drill.replace": N_("Drill alert replaced by an update"),
     "alert_template.update": N_("Alert text changed"),
+    "webhook.create": N_("Webhook added"),
+    "webhook.update": N_("Webhook changed"),
+    "webhook.delete": N_("Webhook deleted"),
+    "webhook.new_secret": N_("Webhook secret replaced"),
+    "webhook.test": N_("Webhook test sent"),
 }
 TARGET_LABELS = {
     "user": N_("User"),
@@ -98,6 +103,7 @@ TARGET_LABELS = {
     "alert_feed": N_("Alert feed"),
     "alert": N_("Alert"),
     "alert_template": N_("Alert text"),
+    "webhook": N_("Webhook"),
 }
 FIELD_LABELS = {
     "username": N_("User name"),
@@ -172,6 +178,9 @@ FIELD_LABELS = {
     "body": N_("Text"),
     "reviewed": N_("Checked by a speaker of the language"),
     "scopes": N_("Scopes"),
+    "url": N_("Address"),
+    "events": N_("Events"),
+    "enabled": N_("On"),
 }
 
 

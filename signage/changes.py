@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from signage.jobs import Jobs
     from signage.queue.announcer import Announcer
     from signage.queue.tickets import Call
+    from signage.webhooks import Sender
 
 PENDING = "changes"  # session.info key of the records not yet settled
 OUTLETS = "outlets"  # session.info key of the app's `Outlets`
@@ -199,6 +200,7 @@ class Outlets:
     announcer: Announcer | None = None
     jobs: Jobs | None = None
     alerts: AlertPusher | None = None
+    webhooks: Sender | None = None  # woken when a transaction wrote to the webhook outbox
 
 
 def outlets_of(db: AsyncSession) -> Outlets | None:

@@ -243,7 +243,7 @@ async def _create_api_token(
 async def _load_demo(settings: Settings) -> Demo:
     engine = create_engine(settings.database_url)
     try:
-        return await load_demo(session_factory(engine), settings.media_dir)
+        return await load_demo(session_factory(engine), settings.media_dir, settings.secret_key)
     finally:
         await engine.dispose()
 

@@ -19,7 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from content.media import ingest_image
 from content.notices import NoticeText
-from signage import auth, changes, media, notices, playlists, schedules, screens, sites, users
+from signage import (
+    auth,
+    changes,
+    media,
+    notices,
+    playlists,
+    schedules,
+    screens,
+    sites,
+    users,
+    webhooks,
+)
 from signage.db import transaction, utcnow
 from signage.live import pairing
 from signage.models import Playlist, Role, Screen, User
@@ -115,10 +126,13 @@ class Demo:
 
 
 async def load_demo(
-    sessions: async_sessionmaker[AsyncSession], media_dir: Path | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    media_dir: Path | None = None,
+    secret_key: str = "",
 ) -> Demo:
     """Create the demo city hall: accounts with generated passwords and, with a media
-    folder, content and two screens already paired to the device tokens returned."""
+    folder, content and two screens already paired to the device tokens returned, and a
+    webhook that is turned off (its address is an example)."""
     demo = Demo()
     passwords = demo.passwords
     async with transaction(sessions) as db:
@@ -145,6 +159,14 @@ async def load_demo(
         if media_dir is not None:
             demo.players = await _content(db, accounts["sato"], created[0].id, media_dir)
             await _queue(db, accounts["sato"], created[0].id, demo)
+            await webhooks.create_webhook(
+                db, accounts["admin"], "", created[0].id,
+                webhooks.WebhookInput(
+                    "市民課 RPA", "https://rpa.city.example/hooks/signage",
+                    (webhooks.QUEUE_CALL, webhooks.TICKET_STATUS), enabled=False,
+                ),
+                secret_key or secrets.token_urlsafe(32),
+            )  # fmt: skip
     return demo
 
 

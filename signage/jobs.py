@@ -20,6 +20,8 @@ their turn with one log line.
   the shortest `every_seconds` of them (signage/alerts/feeds.py).
 - `queue_day`: every minute, each site's queue day starts at its opening time (numbers
   from 1 again) and what is still open is closed out at its closing time.
+- `screen_watch`: every few seconds, screens of sites with a screen webhook that went
+  offline or came back become webhook events (signage/webhooks.py).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, changes, manifests, media, submissions, totp
+from signage import auth, changes, manifests, media, submissions, totp, webhooks
 from signage.alerts import service as alert_service
 from signage.alerts.feeds import FeedPoller
 from signage.db import first_line, transaction, unreachable, utcnow
+from signage.live.hub import Hub
 from signage.models import JobLease, Notice, ScheduleEntry
 from signage.queue import tickets
 
@@ -46,6 +49,7 @@ log = logging.getLogger("signage.jobs")
 LEASE = "scheduler"
 LEASE_SECONDS = 90
 ALERT_SECONDS = 5  # how often alerts past their expiry are marked expired
+SCREEN_WATCH_SECONDS = 15  # how often screens' online state is compared for webhooks
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -107,8 +111,10 @@ class Jobs:
         readonly: async_sessionmaker[AsyncSession] | None = None,
         lease_seconds: int = LEASE_SECONDS,
         poller: FeedPoller | None = None,
+        hub: Hub | None = None,
     ) -> None:
         self.sessions = sessions
+        self.hub = hub
         self.poller = poller
         self.lease_seconds = lease_seconds
         self.leading = False  # held the lease at the last look
@@ -133,6 +139,11 @@ class Jobs:
             self.alerts, "interval", seconds=ALERT_SECONDS, id="alerts", **common
         )
         self._alerts_looked = utcnow()
+        if hub is not None:
+            self.scheduler.add_job(
+                self.screen_watch, "interval", seconds=SCREEN_WATCH_SECONDS, id="screen_watch",
+                **common,
+            )  # fmt: skip
         if poller is not None and poller.feeds:
             every = min(feed.every_seconds for feed in poller.feeds)
             self.scheduler.add_job(
@@ -183,6 +194,7 @@ class Jobs:
             await auth.prune_failures(db, self.policy)
             await totp.prune_pending(db)
             await submissions.prune(db)
+            await webhooks.prune(db, utcnow())
         async with self.readonly() as db:
             removed = await media.prune_orphans(db, self.media_dir)
         if removed:
@@ -196,6 +208,13 @@ class Jobs:
         if done:
             log.info("queue days: %s", done)
         return done
+
+    async def screen_watch(self, now: datetime | None = None) -> list[tuple[int, str]]:
+        """Screens that went offline or came back, as webhook events."""
+        if self.hub is None or not await self.lead():
+            return []
+        async with transaction(self.sessions) as db:
+            return await webhooks.watch_screens(db, self.hub, now or utcnow())
 
     async def alerts(self, now: datetime | None = None) -> list[int]:
         """Expire alerts past their expiry and send the ones that became effective; the

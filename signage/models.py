@@ -823,3 +823,88 @@ class AlertPhrase(Base):
 
     def audit_view(self) -> dict[str, Any]:
         return {"headline": self.headline, "body": self.body, "reviewed": self.reviewed}
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+class Webhook(Base):
+    """A system outside the CMS told of one site's events by a signed POST
+    (signage/webhooks.py). Its secret is sealed with SIGNAGE_SECRET_KEY: signing needs it."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    url: Mapped[str] = mapped_column(sa.String(500))
+    events: Mapped[str] = mapped_column(sa.String(200))  # comma-separated event names
+    secret: Mapped[str] = mapped_column(sa.String(255))  # sealed (`webhooks.seal`)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "site_id": self.site_id,
+            "url": self.url,
+            "events": self.events,
+            "enabled": self.enabled,
+        }
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one webhook, written in the transaction of the change,
+    sent (and retried) by a background worker that claims it first."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (sa.Index("ix_webhook_deliveries_state_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(sa.String(32))
+    event_id: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)  # the JSON exactly as it is sent
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One try to deliver an event: the delivery log an administrator reads."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(sa.String(32))
+    attempt: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None]
+    error: Mapped[str] = mapped_column(sa.String(200), default="")
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # delivered, retry, failed
+
+
+class ScreenPresence(Base):
+    """Whether a screen was online at the last look of the `screen_watch` job, so that
+    webhooks hear of each change once (signage/webhooks.py)."""
+
+    __tablename__ = "screen_presence"
+
+    screen_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("screens.id", ondelete="CASCADE"), primary_key=True
+    )
+    online: Mapped[bool]
+    since: Mapped[datetime] = mapped_column(default=utcnow)

@@ -40,6 +40,7 @@ class Permission(enum.StrEnum):
     RAISE_ALERTS = "raise_alerts"  # emergency alerts and drills: raise, confirm, clear
     EDIT_ALERT_TEMPLATES = "edit_alert_templates"  # the texts of the ready alert templates
     MANAGE_API_TOKENS = "manage_api_tokens"  # make and revoke tokens of the integration API
+    MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks of their sites, their secrets and logs
 
 
 _P = Permission
@@ -69,7 +70,13 @@ _PUBLISHER = _EDITOR | {
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(
         _PUBLISHER
-        | {_P.MANAGE_SITES, _P.MANAGE_USERS, _P.EDIT_ALERT_TEMPLATES, _P.MANAGE_API_TOKENS}
+        | {
+            _P.MANAGE_SITES,
+            _P.MANAGE_USERS,
+            _P.EDIT_ALERT_TEMPLATES,
+            _P.MANAGE_API_TOKENS,
+            _P.MANAGE_WEBHOOKS,
+        }
     ),
     Role.PUBLISHER: frozenset(_PUBLISHER),
     Role.EDITOR: frozenset(_EDITOR),

@@ -36,6 +36,7 @@ from signage.views import (
     two_step,
     users,
     voice,
+    webhooks,
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -98,6 +99,32 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/sites", sites.site_list, methods=["GET", "POST"], name="site_list"),
         Route("/sites/{site_id:id}", sites.site_edit, methods=["GET", "POST"], name="site_edit"),
         Route("/audit", audit.audit_log, name="audit_log"),
+        # Webhooks to systems around a counter (administrators; docs/webhooks.md).
+        Route("/webhooks", webhooks.webhook_list, methods=["GET", "POST"], name="webhook_list"),
+        Route(
+            "/webhooks/{webhook_id:id}",
+            webhooks.webhook_edit,
+            methods=["GET", "POST"],
+            name="webhook_edit",
+        ),
+        Route(
+            "/webhooks/{webhook_id:id}/test",
+            webhooks.webhook_test,
+            methods=["POST"],
+            name="webhook_test",
+        ),
+        Route(
+            "/webhooks/{webhook_id:id}/secret",
+            webhooks.webhook_secret,
+            methods=["POST"],
+            name="webhook_secret",
+        ),
+        Route(
+            "/webhooks/{webhook_id:id}/delete",
+            webhooks.webhook_delete,
+            methods=["POST"],
+            name="webhook_delete",
+        ),
         Route("/notices", notices.notice_list, name="notice_list"),
         Route("/notices/new", notices.notice_new, methods=["GET", "POST"], name="notice_new"),
         Route("/notices/fit", notices.notice_fit, methods=["POST"], name="notice_fit"),

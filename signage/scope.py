@@ -40,6 +40,7 @@ from signage.models import (
     Site,
     Ticket,
     User,
+    Webhook,
 )
 
 
@@ -84,6 +85,7 @@ NOT_FOUND: dict[type[Base], str] = {
     Kiosk: N_("This kiosk does not exist."),
     Ticket: N_("This ticket does not exist."),
     QueueSite: N_("This site does not exist."),
+    Webhook: N_("This webhook does not exist."),
 }
 
 

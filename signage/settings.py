@@ -143,6 +143,22 @@ def _parse_alert_hours(raw: str) -> int:
     return int(raw)
 
 
+def _parse_webhook_attempts(raw: str) -> int:
+    if not (raw.strip().isascii() and raw.strip().isdigit() and 1 <= int(raw) <= 30):
+        raise ValueError("expected a whole number from 1 to 30")
+    return int(raw)
+
+
+def _parse_seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:  # also refuses nan
+            raise ValueError(f"expected a number of seconds from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -332,6 +348,25 @@ SETTINGS: tuple[Setting, ...] = (
         "(from 1 to 72).",
         _parse_alert_hours,
     ),
+    Setting(
+        "WEBHOOK_ATTEMPTS",
+        "12",
+        "How many times a webhook event is tried before it is marked failed (docs/webhooks.md).",
+        _parse_webhook_attempts,
+    ),
+    Setting(
+        "WEBHOOK_RETRY_SECONDS",
+        "45",
+        "Wait before a failed webhook event is tried again; it doubles with each try (±25 %), "
+        "so 12 tries from 45 s span about a day.",
+        _parse_seconds(0.01, 86400),
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT_SECONDS",
+        "5",
+        "How long one webhook POST may take (connect, send, the answer's status line).",
+        _parse_seconds(0.1, 60),
+    ),
 )
 
 
@@ -379,6 +414,9 @@ class Settings:
     alert_rules: Path | None
     alert_second_publisher: bool
     alert_max_hours: int
+    webhook_attempts: int
+    webhook_retry_seconds: float
+    webhook_timeout_seconds: float
 
     @classmethod
     def load(

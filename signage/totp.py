@@ -102,27 +102,33 @@ def grouped(secret: str) -> str:
 # -- the secret at rest ------------------------------------------------------------------
 
 
-def _cipher(secret_key: str) -> AESGCM:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"signage totp secret v1"
-    ).derive(secret_key.encode())
+TOTP_PURPOSE = b"signage totp secret v1"
+
+
+def _cipher(secret_key: str, purpose: bytes) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+        secret_key.encode()
+    )
     return AESGCM(key)
 
 
-def seal(secret_key: str, user_id: int, secret: str) -> str:
-    """Encrypt the secret for one user (the user id is bound in, so rows cannot be swapped)."""
+def seal(secret_key: str, user_id: int, secret: str, *, purpose: bytes = TOTP_PURPOSE) -> str:
+    """Encrypt the secret for one user (the user id is bound in, so rows cannot be swapped).
+    Another `purpose` (a webhook's secret) derives another key from SIGNAGE_SECRET_KEY."""
     nonce = secrets.token_bytes(12)
-    sealed = _cipher(secret_key).encrypt(nonce, secret.encode(), str(user_id).encode())
+    sealed = _cipher(secret_key, purpose).encrypt(nonce, secret.encode(), str(user_id).encode())
     return "v1." + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
 
-def unseal(secret_key: str, user_id: int, sealed: str | None) -> str | None:
+def unseal(
+    secret_key: str, user_id: int, sealed: str | None, *, purpose: bytes = TOTP_PURPOSE
+) -> str | None:
     """The secret, or None if there is none or it was sealed with another SIGNAGE_SECRET_KEY."""
     if not sealed or not sealed.startswith("v1."):
         return None
     try:
         raw = base64.urlsafe_b64decode(sealed[3:])
-        plain = _cipher(secret_key).decrypt(raw[:12], raw[12:], str(user_id).encode())
+        plain = _cipher(secret_key, purpose).decrypt(raw[:12], raw[12:], str(user_id).encode())
     except (InvalidTag, ValueError):
         return None
     return plain.decode()

@@ -80,7 +80,15 @@ _CONTENT = {
     "fleet",
 }
 _QUEUE = {"queue_home", "queue_setup", "queue_stats", "queue_stats_csv"}
-_ADMIN = {"user_list", "user_edit", "site_list", "site_edit", "api_token_list"}
+_ADMIN = {
+    "user_list",
+    "user_edit",
+    "site_list",
+    "site_edit",
+    "api_token_list",
+    "webhook_list",
+    "webhook_edit",
+}
 _ALERTS = {"alert_list", "alert_new", "alert_templates"}
 # (demo account, staff pages the role has no business on: no link leads there)
 ROLES = {
@@ -293,6 +301,9 @@ class Walk:
             values["code"] = f"walk{self.n}"
         if form["action"].startswith("/api-tokens") and "name" in form["fields"]:
             values |= {"name": f"walker{self.n}", "scopes": "1"}  # every scope
+        if form["action"].startswith("/webhooks") and "url" in form["fields"]:
+            # A loopback port nothing listens on: the server's attempts fail at once.
+            values["url"] = f"http://127.0.0.1:9/walk{self.n}"
         if form["action"] == "/account/two-step":
             # What the authenticator app would show for the key on the page.
             secret = str(self.page.eval("document.getElementById('two-step-secret').textContent"))

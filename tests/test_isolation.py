@@ -51,6 +51,7 @@ from signage.models import (
     StaffSession,
     Ticket,
     User,
+    Webhook,
 )
 from signage.queue import kiosks
 from signage.routes import IdConvertor, routes
@@ -117,6 +118,8 @@ API_ALERT = {
     "place": "駐車場",
     "expires_minutes": 30,
 }
+WEBHOOK = Ref("webhook")
+WEBHOOK_FORM = {"name": "RPA", "url": "https://hooks.example.jp/x", "events": ["queue.call"]}
 ALERT_FORM = {
     "template": "evacuation",
     "level": "severe",
@@ -323,6 +326,18 @@ TABLE: dict[str, list[Case | NamesNothing]] = {
     ],
     "alert_confirm": [Case("POST", path={"alert_id": ALERT}, form={})],
     "alert_clear": [Case("POST", path={"alert_id": ALERT}, form={})],
+    "webhook_list": [
+        NamesNothing(("GET",), "lists the user's sites' webhooks"),
+        Case("POST", form={"site_id": SITE, **WEBHOOK_FORM}),
+    ],
+    "webhook_edit": [
+        Case("GET", path={"webhook_id": WEBHOOK}),
+        Case("GET", path={"webhook_id": WEBHOOK}, htmx=True),
+        Case("POST", path={"webhook_id": WEBHOOK}, form={**WEBHOOK_FORM, "enabled": "1"}),
+    ],
+    "webhook_test": [Case("POST", path={"webhook_id": WEBHOOK}, form={})],
+    "webhook_secret": [Case("POST", path={"webhook_id": WEBHOOK}, form={})],
+    "webhook_delete": [Case("POST", path={"webhook_id": WEBHOOK}, form={})],
     "queue_stats": [Case("GET", path={"site_id": SITE})],
     "queue_stats_csv": [Case("GET", path={"site_id": SITE})],
     "counter_home": [NamesNothing(("GET",), "lists the user's sites' counters")],
@@ -554,7 +569,14 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         scopes=" ".join(s for s in api_tokens.SCOPES if s != "alerts:feed"),
         site_id=site.id,
     )
-    session.add_all([schedule, closure, kiosk, user, alert, api_token])
+    webhook = Webhook(
+        site_id=site.id,
+        name="RPA",
+        url="http://127.0.0.1:9/hook",
+        events="queue.call,ticket.status,screen.offline",
+        secret="v1.sealed-elsewhere",
+    )
+    session.add_all([schedule, closure, kiosk, user, alert, api_token, webhook])
     tickets = {}
     for number, status in ((1, "called"), (2, "waiting"), (3, "held")):
         ticket = Ticket(
@@ -594,6 +616,7 @@ def _site(session: Session, code: str, name: str, now: datetime, tag: str) -> di
         "waiting": tickets["waiting"].id,
         "alert": alert.id,
         "api_token": api_token.id,
+        "webhook": webhook.id,
     }
 
 

@@ -46,6 +46,10 @@ TABLES = {
     "form_submissions",
     "alerts",
     "alert_phrases",
+    "webhooks",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "screen_presence",
 }
 
 

@@ -129,6 +129,7 @@ ALERT_NEW = {
     "expires_minutes": "30", "drill": "1", "step": "send", "headline_ja": "見出し",
     "body_ja": "本文",
 }  # fmt: skip
+WEBHOOK = {"name": "RPA", "url": "https://hooks.example.jp/signage?x=1", "events": "queue.call"}
 ROUTES: dict[str, Spec] = {
     "dashboard": Spec(),
     "healthz": Spec(),
@@ -225,6 +226,11 @@ ROUTES: dict[str, Spec] = {
     "alert_template_save": Spec({"headline": "火災", "body": "{floor}の{place}", "reviewed": "1"}),
     "alert_confirm": Spec(),
     "alert_clear": Spec(),
+    "webhook_list": Spec(WEBHOOK | {"site_id": "{site_id}"}, ("done",)),
+    "webhook_edit": Spec(WEBHOOK | {"enabled": "1"}, ("done",)),
+    "webhook_test": Spec(),
+    "webhook_secret": Spec(),
+    "webhook_delete": Spec(),
     "kiosk_revoke": Spec(),
     "queue_stats": Spec({}, ("from", "to")),
     "queue_stats_csv": Spec({}, ("from", "to")),
@@ -717,6 +723,11 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "template": "evacuation", "level": "severe", "place": "駐車場", "targets": "all",
             "expires_minutes": "60", "drill": "1", "step": "send",
         })  # fmt: skip
+        # A webhook (never sent: no background sender runs here).
+        _post(client, cookies["admin"], csrf["admin"], "/webhooks", {
+            "site_id": str(site), "name": "RPA", "url": "http://127.0.0.1:9/hook",
+            "events": ["queue.call", "ticket.status"],
+        })  # fmt: skip
         with engine.connect() as conn:
 
             def ids(table: str) -> list[int]:
@@ -740,6 +751,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     "ticket_id": ids("tickets"),
                     "item_id": ids("playlist_items"),
                     "alert_id": ids("alerts"),
+                    "webhook_id": ids("webhooks"),
                     "any": sorted(
                         {
                             *ids("users"),

@@ -44,6 +44,7 @@ EXPECTED: dict[Permission, set[Role]] = {
     P.RAISE_ALERTS: {Role.ADMIN, Role.PUBLISHER},
     P.EDIT_ALERT_TEMPLATES: {Role.ADMIN},
     P.MANAGE_API_TOKENS: {Role.ADMIN},
+    P.MANAGE_WEBHOOKS: {Role.ADMIN},
 }
 
 
@@ -152,6 +153,7 @@ PAGES: list[tuple[str, Permission, str | None]] = [
     ("/counter", P.WORK_COUNTER, 'href="/counter"'),
     ("/alerts", P.RAISE_ALERTS, 'href="/alerts"'),
     ("/api-tokens", P.MANAGE_API_TOKENS, 'href="/api-tokens"'),
+    ("/webhooks", P.MANAGE_WEBHOOKS, 'href="/webhooks"'),
 ]
 
 

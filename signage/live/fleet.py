@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypedDict
 
 PROCESS_TTL = 15  # seconds a process counts as alive after its last refresh
 REFRESH_SECONDS = 1.0  # how often each process writes its players' status
+OFFLINE_AFTER = timedelta(seconds=90)  # connected, but silent this long: offline
 
 
 class PlayerStatus(TypedDict, total=False):
@@ -29,6 +30,13 @@ class PlayerStatus(TypedDict, total=False):
     online: bool
     alerts: list[str]  # the ids of the alerts it shows (its last `alert_ack`)
     alerts_at: str  # when it said so (ISO 8601)
+
+
+def is_online(status: PlayerStatus, last_seen: datetime | None, now: datetime) -> bool:
+    """Whether a screen counts as online: a player is connected to some process and was
+    heard from within `OFFLINE_AFTER` (the fleet view and the webhooks ask the same)."""
+    heard = status.get("at") or last_seen
+    return bool(status.get("online")) and heard is not None and now - heard < OFFLINE_AFTER
 
 
 def dump(status: PlayerStatus, process: str) -> str:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.protocol import AudioClip, CallEvent
 from content.queue import FairRule, Waiting, next_ticket, ticket_number
-from signage import audit, changes, scope
+from signage import audit, changes, scope, webhooks
 from signage.db import utcnow
 from signage.errors import Conflict, NotFound
 from signage.i18n import N_
@@ -257,6 +257,7 @@ class Issued:
 
 def _after_commit_call(db: AsyncSession, call: Call) -> None:
     changes.record(db, changes.TicketCalled(call))
+    webhooks.queue_called(db, call)  # only a row in the outbox: a call never waits for it
 
 
 def changed(db: AsyncSession, site_id: int) -> None:
@@ -454,6 +455,7 @@ async def issue(
         ip=ip,
         actor_name=actor_name,
     )
+    webhooks.ticket_changed(db, ticket, "issue")
     # Say the number once now, so its call sounds the moment it appears.
     changes.record(
         db,
@@ -524,6 +526,7 @@ def _record(
         after=ticket.audit_view(),
         ip=ip,
     )
+    webhooks.ticket_changed(db, ticket, action.removeprefix("ticket."))
 
 
 def _saved(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ from starlette.responses import Response
 
 from signage import screens, words
 from signage.db import utcnow
+from signage.live import fleet as live_fleet
 from signage.live.hub import Hub
 from signage.models import Manifest, Screen, User
 from signage.permissions import Permission, require
@@ -28,8 +28,6 @@ from signage.web import (
     translate,
 )
 
-OFFLINE_AFTER = timedelta(seconds=90)
-
 
 async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, Any]]:
     hub: Hub = request.app.state.hub
@@ -39,7 +37,7 @@ async def _fleet_rows(request: Request, rows: list[Screen]) -> list[dict[str, An
     for screen in rows:
         status = said.get(screen.id, {})
         heard = status.get("at") or screen.last_seen_at
-        connected = bool(status.get("online")) and heard is not None and now - heard < OFFLINE_AFTER
+        connected = live_fleet.is_online(status, screen.last_seen_at, now)
         result.append(
             {
                 "said": status,
