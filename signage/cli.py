@@ -7,13 +7,13 @@ import argparse
 import asyncio
 import gc
 import getpass
-import logging
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from signage import logs
 from signage.db import DatabaseError, create_engine, migrate, session_factory
 from signage.demo import Demo, load_demo
 from signage.settings import Settings, SettingsError
@@ -24,18 +24,23 @@ if TYPE_CHECKING:
 DEMO_DIR = Path(".demo-data")
 
 
-def _configure_logging() -> None:
-    """The command's logging; each worker process of `serve --workers N` sets up the same."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Not two lines per job run; failed and missed runs are still logged.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def _configure_logging(settings: Settings | None = None, *, serving: bool = False) -> None:
+    """The command's logging (signage/logs.py); each worker process of `serve --workers N`
+    sets up the same. A server logs to standard output (the service manager keeps it);
+    the other commands to standard error, so what they print (a password, a token) stays
+    alone on standard output."""
+    logs.configure(
+        settings.log_level if settings is not None else "info",
+        settings.log_format if settings is not None else "json",
+        sys.stdout if serving else sys.stderr,
+    )
 
 
 class CommandError(Exception):
     """Ends the command with this one-line message and exit status 1."""
 
 
-def _settings(**overrides: Any) -> Settings:
+def _load_settings(**overrides: Any) -> Settings:
     try:
         return Settings.load(**overrides)
     except SettingsError as exc:
@@ -129,8 +134,9 @@ def worker_app() -> Starlette:
     settings from the same environment as the parent, which checked them and migrated."""
     from signage.app import create_app
 
-    _configure_logging()
-    return _long_running(create_app(Settings.load()))
+    settings = Settings.load()
+    _configure_logging(settings, serving=True)
+    return _long_running(create_app(settings))
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
@@ -143,22 +149,35 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
     _prepare_serving(settings)
     _migrate(settings)  # once, here, before any worker starts
     options = server_options(settings.trusted_proxies)
+    # Our logging (signage/logs.py), not uvicorn's: its loggers reach our handler.
+    options |= {
+        "log_config": None,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+    }
     host, port = host or settings.host, port or settings.port
     if workers > 1:
-        # Each worker is a new (spawned) process that imports the app factory by name;
-        # uvicorn's supervisor restarts a worker that dies.
-        uvicorn.run(
-            "signage.cli:worker_app",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=settings.log_level,
-            **options,
-        )
+        from signage import metrics
+
+        # Each worker counts in files of one folder, which /metrics in any worker adds up.
+        folder, made = metrics.prepare_multiprocess()
+        try:
+            # Each worker is a new (spawned) process that imports the app factory by name
+            # (with this environment); uvicorn's supervisor restarts a worker that dies.
+            uvicorn.run(
+                "signage.cli:worker_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                **options,
+            )
+        finally:
+            if made:
+                metrics.remove_multiprocess(folder)
         return
     app = _long_running(create_app(settings))
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, **options)
+    uvicorn.run(app, host=host, port=port, **options)
 
 
 async def _create_user(settings: Settings, username: str, password: str) -> None:
@@ -306,7 +325,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         help="restart the demo with the data it has (accounts, content, paired screens)",
     )
     args = parser.parse_args(argv)
-    _configure_logging()
+    serving = args.command in ("serve", "demo")
+    _configure_logging(serving=serving)
+
+    def _settings(**overrides: Any) -> Settings:
+        settings = _load_settings(**overrides)
+        _configure_logging(settings, serving=serving)
+        return settings
+
     try:
         if args.command == "serve":
             _serve(_settings(), args.host, args.port, args.workers)
