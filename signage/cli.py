@@ -270,6 +270,8 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
         print(f"    Ticket kiosk (a touch screen): {base}/kiosk/#token={demo.kiosk}")
         for name, counter_id in demo.counters.items():
             print(f"    Counter console {name} (log in as suzuki): {base}/counter/{counter_id}")
+    print("  Operations (from this machine):")
+    print(f"    Metrics for Prometheus: {base}/metrics   Readiness: {base}/readyz")
     print(f"  Data folder: {settings.data_dir} (reset each time the demo starts;")
     print("  ./scripts/demo --keep restarts it with its data)")
     print()
@@ -385,6 +387,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print("  and links printed at its first start still work.\n")
             else:
                 _print_accounts(settings, host, port, asyncio.run(_load_demo(settings)))
+            print("  The server's log follows: one JSON object per line (SIGNAGE_LOG_FORMAT=text")
+            print("  for plain lines, SIGNAGE_LOG_LEVEL=debug for more).\n", flush=True)
             _serve(settings, host, port)
     except CommandError as exc:
         print(f"signage: error: {exc}", file=sys.stderr)

@@ -132,6 +132,8 @@ ALERT_NEW = {
 ROUTES: dict[str, Spec] = {
     "dashboard": Spec(),
     "healthz": Spec(),
+    "readyz": Spec(),
+    "metrics": Spec(),
     "login": Spec({"username": "root", "password": PASSWORD}, ("next",)),
     "logout": Spec(),
     "language": Spec({"language": "en", "next": "/notices"}),
