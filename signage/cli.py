@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import gc
 import getpass
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -176,6 +177,10 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
             if made:
                 metrics.remove_multiprocess(folder)
         return
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+        from signage import metrics
+
+        metrics.prepare_multiprocess()  # set by the operator: emptied of an earlier run
     app = _long_running(create_app(settings))
     uvicorn.run(app, host=host, port=port, **options)
 

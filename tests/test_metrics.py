@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import pytest
@@ -392,3 +393,28 @@ def test_counts_of_two_workers_add_up_whichever_answers(
     # Ending `serve` removes the folder it made.
     server.stop()
     assert not folder.exists()
+
+
+@pytest.mark.skipif(
+    not PG_URL, reason="the outage is a proxy in front of PostgreSQL: set SIGNAGE_TEST_DATABASE_URL"
+)
+def test_not_ready_while_the_database_cannot_be_reached(
+    processes: Processes, db: sa.Engine
+) -> None:
+    pg = urlsplit(PG_URL)
+    proxy = processes.proxy((pg.hostname or "127.0.0.1", pg.port or 5432))
+    server = processes.serve(DATABASE_URL=proxy.postgresql_url(PG_URL))
+    assert httpx.get(server.url + "/readyz", timeout=15).status_code == 200
+    proxy.cut()
+    try:
+        answer = httpx.get(server.url + "/readyz", timeout=30)
+        assert answer.status_code == 503
+        checks = answer.json()["checks"]
+        assert checks["database"].startswith("unreachable") and checks["hub"] == "ok"
+        # The metrics say so too, without the values read from the database.
+        found = samples(httpx.get(server.url + "/metrics", timeout=30).text)
+        assert value(found, "signage_database_up") == 0
+        assert not any(name == "signage_screens" for name, _ in found)
+    finally:
+        proxy.resume()
+    wait_for(lambda: httpx.get(server.url + "/readyz", timeout=30).status_code == 200, 30)
