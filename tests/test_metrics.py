@@ -77,6 +77,9 @@ def test_the_allowed_addresses_read_the_metrics_and_others_are_told_what_to_do(
     assert refused.status_code == 403
     assert "203.0.113.9" in refused.text and "SIGNAGE_METRICS_ALLOW" in refused.text
     assert "signage_" not in refused.text
+    # The same address as a dual-stack listener sees it.
+    assert _get(settings, ("::ffff:127.0.0.1", 50000)).status_code == 200
+    assert _get(settings, ("::ffff:203.0.113.9", 50000)).status_code == 403
     # A network in the list lets its addresses in.
     assert _get(settings, OUTSIDE, overrides={"metrics_allow": "203.0.113.0/24"}).status_code == 200
     # Through a proxy that is not trusted, the address is the proxy's: not believed.

@@ -35,6 +35,8 @@ def _address_allowed(settings: Settings, request: Request) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack listener
     return any(
         address in ipaddress.ip_network(network)
         for network in settings.metrics_allow.split(",")
