@@ -11,7 +11,8 @@ SQLAlchemy, alembic...) all follow it, with these exceptions:
   so, and failed or missed runs (warning, error) still show at their own level.
 - SQLAlchemy logs every statement at info: its engine logger is kept at warning unless the
   level is debug (then the statements show; their result rows never do).
-- aiosqlite and websockets log every call and every frame at debug: kept at info.
+- aiosqlite, websockets, python-multipart, Pillow and asyncio log each call, frame, form
+  part or file at debug: kept at info.
 """
 
 from __future__ import annotations
