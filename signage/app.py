@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from content.alerts.rules import load_rules
-from signage import auth, changes, webhooks
+from signage import auth, changes, metrics, webhooks
 from signage.alerts.delivery import AlertPusher
 from signage.alerts.feeds import FeedPoller
 from signage.db import create_engine, first_line, readonly_sessions, session_factory, unreachable
@@ -109,6 +109,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             await engine.dispose()
+            metrics.process_ended()
 
     engine = create_engine(settings.database_url)
     hub = Hub(None if settings.hub_url == "memory://" else RedisBackend(settings.hub_url))

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.protocol import Command
-from signage import manifests, schedules
+from signage import manifests, metrics, schedules
 from signage.db import before_commit, on_commit
 from signage.live.hub import CLOSE_REVOKED, Hub
 from signage.models import (
@@ -334,6 +334,10 @@ def _publish(outlets: Outlets, found: Reach, rebuilt: list[manifests.Rebuilt]) -
         hub.disconnect(screen_id, CLOSE_REVOKED)
     for command in found.commands:
         hub.publish(command.event, [command.screen_id])
+    for voice in found.voices:
+        metrics.ticket_issued(voice.site_id)
+    for call in found.calls:
+        metrics.call_made(call.site_id, call.recall)
     if announcer is not None:
         for voice in found.voices:
             announcer.prepare(voice.prefix, voice.number, voice.languages)

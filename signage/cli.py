@@ -7,13 +7,14 @@ import argparse
 import asyncio
 import gc
 import getpass
-import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from signage import logs
 from signage.db import DatabaseError, create_engine, migrate, session_factory
 from signage.demo import Demo, load_demo
 from signage.settings import Settings, SettingsError
@@ -24,18 +25,23 @@ if TYPE_CHECKING:
 DEMO_DIR = Path(".demo-data")
 
 
-def _configure_logging() -> None:
-    """The command's logging; each worker process of `serve --workers N` sets up the same."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Not two lines per job run; failed and missed runs are still logged.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def _configure_logging(settings: Settings | None = None, *, serving: bool = False) -> None:
+    """The command's logging (signage/logs.py); each worker process of `serve --workers N`
+    sets up the same. A server logs to standard output (the service manager keeps it);
+    the other commands to standard error, so what they print (a password, a token) stays
+    alone on standard output."""
+    logs.configure(
+        settings.log_level if settings is not None else "info",
+        settings.log_format if settings is not None else "json",
+        sys.stdout if serving else sys.stderr,
+    )
 
 
 class CommandError(Exception):
     """Ends the command with this one-line message and exit status 1."""
 
 
-def _settings(**overrides: Any) -> Settings:
+def _load_settings(**overrides: Any) -> Settings:
     try:
         return Settings.load(**overrides)
     except SettingsError as exc:
@@ -129,8 +135,9 @@ def worker_app() -> Starlette:
     settings from the same environment as the parent, which checked them and migrated."""
     from signage.app import create_app
 
-    _configure_logging()
-    return _long_running(create_app(Settings.load()))
+    settings = Settings.load()
+    _configure_logging(settings, serving=True)
+    return _long_running(create_app(settings))
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
@@ -143,22 +150,39 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
     _prepare_serving(settings)
     _migrate(settings)  # once, here, before any worker starts
     options = server_options(settings.trusted_proxies)
+    # Our logging (signage/logs.py), not uvicorn's: its loggers reach our handler.
+    options |= {
+        "log_config": None,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+    }
     host, port = host or settings.host, port or settings.port
     if workers > 1:
-        # Each worker is a new (spawned) process that imports the app factory by name;
-        # uvicorn's supervisor restarts a worker that dies.
-        uvicorn.run(
-            "signage.cli:worker_app",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=settings.log_level,
-            **options,
-        )
+        from signage import metrics
+
+        # Each worker counts in files of one folder, which /metrics in any worker adds up.
+        folder, made = metrics.prepare_multiprocess()
+        try:
+            # Each worker is a new (spawned) process that imports the app factory by name
+            # (with this environment); uvicorn's supervisor restarts a worker that dies.
+            uvicorn.run(
+                "signage.cli:worker_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                **options,
+            )
+        finally:
+            if made:
+                metrics.remove_multiprocess(folder)
         return
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+        from signage import metrics
+
+        metrics.prepare_multiprocess()  # set by the operator: emptied of an earlier run
     app = _long_running(create_app(settings))
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, **options)
+    uvicorn.run(app, host=host, port=port, **options)
 
 
 async def _create_user(settings: Settings, username: str, password: str) -> None:
@@ -264,6 +288,8 @@ def _print_accounts(settings: Settings, host: str, port: int, demo: Demo) -> Non
         print(f"    Ticket kiosk (a touch screen): {base}/kiosk/#token={demo.kiosk}")
         for name, counter_id in demo.counters.items():
             print(f"    Counter console {name} (log in as suzuki): {base}/counter/{counter_id}")
+    print("  Operations (from this machine):")
+    print(f"    Metrics for Prometheus: {base}/metrics   Readiness: {base}/readyz")
     print(f"  Data folder: {settings.data_dir} (reset each time the demo starts;")
     print("  ./scripts/demo --keep restarts it with its data)")
     print()
@@ -389,7 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging()
+    serving = args.command in ("serve", "demo")
+    _configure_logging(serving=serving)
+
+    def _settings(**overrides: Any) -> Settings:
+        settings = _load_settings(**overrides)
+        _configure_logging(settings, serving=serving)
+        return settings
+
     try:
         if args.command == "serve":
             _serve(_settings(), args.host, args.port, args.workers)
@@ -448,6 +481,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print("  and links printed at its first start still work.\n")
             else:
                 _print_accounts(settings, host, port, asyncio.run(_load_demo(settings)))
+            print("  The server's log follows: one JSON object per line (SIGNAGE_LOG_FORMAT=text")
+            print("  for plain lines, SIGNAGE_LOG_LEVEL=debug for more).\n", flush=True)
             _serve(settings, host, port)
     except CommandError as exc:
         print(f"signage: error: {exc}", file=sys.stderr)

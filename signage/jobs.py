@@ -34,10 +34,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signage import auth, changes, manifests, media, submissions, totp, webhooks
+from signage import auth, changes, manifests, media, metrics, submissions, totp, webhooks
 from signage.alerts import service as alert_service
 from signage.alerts.feeds import FeedPoller
 from signage.db import first_line, transaction, unreachable, utcnow
@@ -124,6 +130,9 @@ class Jobs:
         self.policy = policy
         self.holder = holder
         self.scheduler = AsyncIOScheduler(timezone=timezone)
+        self.scheduler.add_listener(
+            self._counted, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+        )
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
         self.scheduler.add_job(
             self.rebuild_manifests, "cron", minute=0, second=5, id="rebuild", **common
@@ -149,6 +158,18 @@ class Jobs:
             self.scheduler.add_job(
                 self.poll_feeds, "interval", seconds=every, id="alert_feeds", **common
             )
+
+    def _counted(self, event: JobExecutionEvent) -> None:
+        """Each run of a job, by its result (`signage_job_runs_total` in /metrics)."""
+        if event.code == EVENT_JOB_MISSED:
+            result = "missed"
+        elif event.exception is not None:
+            result = "failure"
+        elif event.job_id != "lease" and not self.leading:
+            result = "skipped"  # another process holds the lease: it does the work
+        else:
+            result = "success"
+        metrics.JOB_RUNS.labels(event.job_id, result).inc()
 
     def start(self) -> None:
         self.scheduler.start()

@@ -25,6 +25,7 @@ from signage.views import (
     kiosks,
     media,
     notices,
+    ops,
     pairing,
     player,
     playlists,
@@ -64,6 +65,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
     return [
         Route("/", dashboard.dashboard, name="dashboard"),
         Route("/healthz", dashboard.healthz, name="healthz"),
+        Route("/readyz", ops.readyz, name="readyz"),
+        Route("/metrics", ops.metrics, name="metrics"),
         Route("/login", auth.login, methods=["GET", "POST"], name="login"),
         Route("/logout", auth.logout, methods=["POST"], name="logout"),
         Route("/language", auth.language, methods=["POST"], name="language"),

@@ -110,6 +110,20 @@ def _parse_log_level(raw: str) -> str:
     return value
 
 
+def _parse_log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"json", "text"}:
+        raise ValueError("expected json or text")
+    return value
+
+
+def _parse_metrics_token(raw: str) -> str:
+    value = raw.strip()
+    if value and (len(value) < 16 or not value.isascii() or not value.isprintable()):
+        raise ValueError("expected at least 16 printable ASCII characters (or empty for none)")
+    return value
+
+
 def _parse_database_url(raw: str) -> str:
     if raw and not raw.startswith(("sqlite", "postgresql", "postgres://")):
         raise ValueError("expected a sqlite:/// or postgresql:// URL")
@@ -302,7 +316,41 @@ SETTINGS: tuple[Setting, ...] = (
         "in the project folder, as `npm ci` installs it.",
         _parse_optional_path,
     ),
-    Setting("LOG_LEVEL", "info", "Logging level: debug, info, warning or error.", _parse_log_level),
+    Setting(
+        "LOG_LEVEL",
+        "info",
+        "Logging level: debug, info, warning or error, for the CMS's own lines and every "
+        "library's (the scheduler's routine lines are debug).",
+        _parse_log_level,
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "json",
+        "json: one JSON object per line (time in UTC, level, logger, message, exception), "
+        "for the service manager and log collectors; text: plain lines for people.",
+        _parse_log_format,
+    ),
+    Setting(
+        "ACCESS_LOG",
+        "false",
+        "Log one line per HTTP request (uvicorn's access log, in the same format). Off by "
+        "default: the reverse proxy (nginx) keeps the access log.",
+        _parse_bool,
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token (16 characters or more) that Prometheus sends to read /metrics from "
+        "any address (Authorization: Bearer ...). Empty means only SIGNAGE_METRICS_ALLOW.",
+        _parse_metrics_token,
+    ),
+    Setting(
+        "METRICS_ALLOW",
+        "127.0.0.1,::1",
+        "Addresses or networks (comma-separated) that may read /metrics without the token. "
+        "Empty means none: the token is needed.",
+        _parse_proxies,
+    ),
     Setting(
         "PUBLIC_URL",
         "",
@@ -408,6 +456,10 @@ class Settings:
     default_language: str
     vendor_dir: Path
     log_level: str
+    log_format: str
+    access_log: bool
+    metrics_token: str
+    metrics_allow: str
     public_url: str
     job_lease_seconds: int
     voice: bool

@@ -45,8 +45,9 @@ def free_port() -> int:
 class Server:
     """One `signage serve` process on 127.0.0.1:`port`, its output in `log_path`."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
         self.env = env
+        self.args = args  # more of `signage serve`'s options, e.g. ("--workers", "2")
         self.port = int(env["SIGNAGE_PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -60,7 +61,7 @@ class Server:
     def start(self) -> Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "signage", "serve"],
+                [sys.executable, "-m", "signage", "serve", *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -145,8 +146,9 @@ class Processes:
             raise RuntimeError(f"signage {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
 
-    def serve(self, **settings: str) -> Server:
-        """Start one more server and wait until /healthz answers."""
+    def serve(self, *args: str, **settings: str) -> Server:
+        """Start one more server (`args`: more options of `signage serve`) and wait until
+        /healthz answers."""
         if not self.migrated:
             self.cli("migrate")  # once, before servers race to do it
             self.migrated = True
@@ -156,7 +158,7 @@ class Processes:
             PORT=str(free_port()),
             **settings,
         )
-        server = Server(env, self.tmp_path / f"server{number}.log")
+        server = Server(env, self.tmp_path / f"server{number}.log", args)
         self.servers.append(server)
         return server.start()
 

@@ -36,6 +36,8 @@ from .conftest import PG_URL, LiveServer
 # files (pictures, voice clips, screenshots a player sent), checked where they are linked.
 NOT_STAFF = {
     "healthz",
+    "readyz",
+    "metrics",
     "player_redirect",
     "player_page",
     "player_service_worker",

@@ -185,6 +185,8 @@ PUBLIC = "public: names no object of a site"
 TABLE: dict[str, list[Case | NamesNothing]] = {
     "dashboard": [NamesNothing(("GET",), "the user's own start page")],
     "healthz": [NamesNothing(("GET",), PUBLIC)],
+    "readyz": [NamesNothing(("GET",), PUBLIC)],
+    "metrics": [NamesNothing(("GET",), "every site's totals, for Prometheus: token or address")],
     "login": [NamesNothing(("GET", "POST"), "a user name and password, before any site")],
     "login_two_step": [NamesNothing(("GET", "POST"), "a pending login's own code")],
     "logout": [NamesNothing(("POST",), "the user's own session")],

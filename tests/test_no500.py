@@ -133,6 +133,8 @@ WEBHOOK = {"name": "RPA", "url": "https://hooks.example.jp/signage?x=1", "events
 ROUTES: dict[str, Spec] = {
     "dashboard": Spec(),
     "healthz": Spec(),
+    "readyz": Spec(),
+    "metrics": Spec(),
     "login": Spec({"username": "root", "password": PASSWORD}, ("next",)),
     "logout": Spec(),
     "language": Spec({"language": "en", "next": "/notices"}),

@@ -33,6 +33,7 @@ import itertools
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -40,6 +41,7 @@ from typing import Protocol
 
 from content.protocol import Event, Manifest, ServerMessage
 from signage.live.fleet import PlayerStatus
+from signage.metrics import PUSH_LATENCY
 
 log = logging.getLogger("signage.live.hub")
 
@@ -172,7 +174,9 @@ class Backend(Protocol):
 
     async def stop(self) -> None: ...
 
-    def publish(self, event_json: str, event_id: str, targets: frozenset[int] | None) -> None: ...
+    def publish(
+        self, event_json: str, event_id: str, targets: frozenset[int] | None, at: float
+    ) -> None: ...
 
     async def missed(
         self, screen_id: int, epoch: str | None, seq: int, upto: int
@@ -181,6 +185,8 @@ class Backend(Protocol):
     def send(self, kind: str, fields: Control) -> None: ...
 
     async def fleet(self, screen_ids: Iterable[int]) -> dict[int, PlayerStatus]: ...
+
+    async def reachable(self) -> str | None: ...
 
 
 def event_text(seq: int, event_id: str, event_json: str) -> str:
@@ -221,6 +227,10 @@ class Hub:
     async def stop(self) -> None:
         if self.backend is not None:
             await self.backend.stop()
+
+    async def not_ready(self) -> str | None:
+        """Why the backend cannot carry messages now (None: it can, or there is none)."""
+        return None if self.backend is None else await self.backend.reachable()
 
     # --- subscribers ------------------------------------------------------------------
 
@@ -289,18 +299,23 @@ class Hub:
     def publish(self, event: Event, screen_ids: Iterable[int] | None = None) -> int | None:
         """Send an event to these screens (None: to every screen). Never waits. Returns its
         seq with the memory hub (None with a backend: the seq is given in Redis)."""
+        at = time.time()
         targets = frozenset(screen_ids) if screen_ids is not None else None
         if self.backend is not None:
-            self.backend.publish(encode(event), uuid.uuid4().hex, targets)
+            self.backend.publish(encode(event), uuid.uuid4().hex, targets, at)
             return None
         seq = next(self._seq)
         text = encode({"type": "event", "seq": seq, "id": uuid.uuid4().hex, "event": event})
         self._buffer.append((seq, targets, text))
-        self.deliver(seq, targets, text)
+        self.deliver(seq, targets, text, at)
         return seq
 
-    def deliver(self, seq: int, targets: frozenset[int] | None, text: str) -> None:
-        """Hand an event to this process's subscribers (in seq order)."""
+    def deliver(
+        self, seq: int, targets: frozenset[int] | None, text: str, published: float | None = None
+    ) -> None:
+        """Hand an event to this process's subscribers (in seq order). `published`: when it
+        was published (wall clock, any process), for the push latency histogram, observed
+        once per event after every local player has it written or queued."""
         self.seq = seq
         if targets is None:
             receivers: Iterable[set[Subscriber]] = self._subscribers.values()
@@ -309,6 +324,8 @@ class Hub:
         for group in receivers:
             for subscriber in group:
                 subscriber.offer(text)
+        if published is not None:
+            PUSH_LATENCY.observe(max(0.0, time.time() - published))
 
     async def missed(
         self, screen_id: int, epoch: str | None, seq: int, upto: int | None = None

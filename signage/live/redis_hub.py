@@ -70,7 +70,7 @@ if not epoch then
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0',
-  'epoch', epoch, 'id', ARGV[3], 'to', ARGV[4], 'event', ARGV[5])
+  'epoch', epoch, 'id', ARGV[3], 'to', ARGV[4], 'event', ARGV[5], 'at', ARGV[6])
 return seq
 """
 
@@ -88,6 +88,14 @@ async def _done(result: object) -> Any:
     """redis-py types its commands as sync-or-async and bytes-or-str; the asyncio client
     with `decode_responses` always gives an awaitable of str results."""
     return await cast(Awaitable[Any], result)
+
+
+def _published(fields: dict[str, str]) -> float | None:
+    """When an event was published (its `at` field), if it says."""
+    try:
+        return float(fields["at"])
+    except (KeyError, ValueError):
+        return None
 
 
 def unreachable_message(url: str, exc: BaseException) -> str:
@@ -176,9 +184,11 @@ class RedisBackend:
         self._drained.clear()
         self._wake.set()
 
-    def publish(self, event_json: str, event_id: str, targets: frozenset[int] | None) -> None:
+    def publish(
+        self, event_json: str, event_id: str, targets: frozenset[int] | None, at: float
+    ) -> None:
         to = "*" if targets is None else ",".join(str(i) for i in sorted(targets))
-        self._enqueue("event", (event_id, to, event_json))
+        self._enqueue("event", (event_id, to, event_json, repr(at)))
 
     def send(self, kind: str, fields: Control) -> None:
         message = json.dumps({"kind": kind, "process": self.process, **fields})
@@ -210,7 +220,7 @@ class RedisBackend:
         async with self.client.pipeline(transaction=False) as pipe:
             for kind, args in batch:
                 if kind == "event":
-                    event_id, to, event_json = args
+                    event_id, to, event_json, at = args
                     pipe.eval(
                         _PUBLISH,
                         3,
@@ -222,6 +232,7 @@ class RedisBackend:
                         event_id,
                         to,
                         event_json,
+                        at,
                     )
                 else:
                     message, site, text = args
@@ -317,7 +328,9 @@ class RedisBackend:
             seq = int(entry_id.split("-", 1)[0])
             to = fields["to"]
             targets = None if to == "*" else frozenset(int(i) for i in to.split(",") if i)
-            hub.deliver(seq, targets, event_text(seq, fields["id"], fields["event"]))
+            hub.deliver(
+                seq, targets, event_text(seq, fields["id"], fields["event"]), _published(fields)
+            )
 
     def _control(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         hub = self.hub
@@ -365,6 +378,14 @@ class RedisBackend:
                 number = int(entry_id.split("-", 1)[0])
                 result.append(event_text(number, fields["id"], fields["event"]))
         return result
+
+    async def reachable(self) -> str | None:
+        """None when Redis answers a PING within 2 s, else why not (for /readyz)."""
+        try:
+            await asyncio.wait_for(_done(self.client.ping()), 2)
+        except (RedisError, OSError, TimeoutError) as exc:
+            return f"Redis does not answer: {exc or type(exc).__name__}"
+        return None
 
     # --- fleet ------------------------------------------------------------------------
 
