@@ -164,11 +164,14 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
         folder, made = metrics.prepare_multiprocess()
         try:
             # Each worker is a new (spawned) process that imports the app factory by name
-            # (with this environment); uvicorn's supervisor restarts a worker that dies.
+            # (with this environment); uvicorn's supervisor restarts a worker that dies,
+            # or that does not answer its health check within 30 s (uvicorn's 5 s killed
+            # workers still starting on a busy two-core machine).
             uvicorn.run(
                 "signage.cli:worker_app",
                 factory=True,
                 workers=workers,
+                timeout_worker_healthcheck=30,
                 host=host,
                 port=port,
                 **options,
