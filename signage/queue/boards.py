@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,11 +77,33 @@ async def open_counters(db: AsyncSession, site_id: int) -> dict[int, int]:
     return {service_id: int(count) for service_id, count in rows}
 
 
+class ServiceState(TypedDict):
+    """A service as the kiosk and the API show it: its names, whether it is open, the
+    people waiting and the estimated wait for a resident who takes a number now."""
+
+    id: int
+    prefix: str
+    names: dict[str, str]
+    open: bool
+    waiting: int
+    wait_minutes: int
+
+
 @dataclass(frozen=True)
 class ServiceLine:
     service: QueueService
     waiting: int
     wait: timedelta  # for a resident who takes a number now
+
+    def state(self) -> ServiceState:
+        return {
+            "id": self.service.id,
+            "prefix": self.service.prefix,
+            "names": self.service.names_by_language(),
+            "open": self.service.open,
+            "waiting": self.waiting,
+            "wait_minutes": int(self.wait.total_seconds() // 60),
+        }
 
 
 async def service_lines(db: AsyncSession, site_id: int, day: date) -> list[ServiceLine]:

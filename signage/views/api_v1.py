@@ -293,15 +293,6 @@ async def api_notice_approve(request: Request, db: AsyncSession, caller: Caller)
 # --- queue ------------------------------------------------------------------------------
 
 
-class ServiceState(TypedDict):
-    id: int
-    prefix: str
-    names: dict[str, str]
-    open: bool
-    waiting: int
-    wait_minutes: int
-
-
 class CounterState(TypedDict):
     id: int
     number: int
@@ -313,7 +304,7 @@ class CounterState(TypedDict):
 class QueueState(TypedDict):
     site_id: int
     open: Annotated[bool, Field(description="within the hours numbers are issued")]
-    services: list[ServiceState]
+    services: list[boards.ServiceState]
     counters: list[CounterState]
 
 
@@ -336,17 +327,7 @@ async def api_queue(request: Request, db: AsyncSession, caller: Caller) -> Respo
     body: QueueState = {
         "site_id": site.id,
         "open": tickets.is_open_hours(site, rules, now),
-        "services": [
-            {
-                "id": line.service.id,
-                "prefix": line.service.prefix,
-                "names": line.service.names_by_language(),
-                "open": line.service.open,
-                "waiting": line.waiting,
-                "wait_minutes": int(line.wait.total_seconds() // 60),
-            }
-            for line in lines
-        ],
+        "services": [line.state() for line in lines],
         "counters": [
             {
                 "id": c["id"],

@@ -72,17 +72,7 @@ async def _setup(db: AsyncSession, site: Site, now: datetime) -> dict[str, Any]:
         "hours": {"opens": rules.opens_at, "closes": rules.closes_at},
         "languages": [{"code": c, "name": CONTENT_LANGUAGES.get(c, c)} for c in languages],
         "texts": _texts(languages),
-        "services": [
-            {
-                "id": line.service.id,
-                "prefix": line.service.prefix,
-                "names": line.service.names_by_language(),
-                "open": line.service.open,
-                "waiting": line.waiting,
-                "wait_minutes": int(line.wait.total_seconds() // 60),
-            }
-            for line in lines
-        ],
+        "services": [line.state() for line in lines],
     }
 
 
