@@ -32,7 +32,7 @@ from signage.db import transaction, utcnow
 from signage.errors import BadRequest, Conflict, Forbidden, Unauthorized, ValidationFailed
 from signage.i18n import N_
 from signage.models import Alert, ApiToken, Notice, QueueService, Screen, Site, User
-from signage.openapi import Field, checked, document, operation
+from signage.openapi import Field, checked, document, operation, operation_of
 from signage.queue import boards, stats, tickets
 from signage.views import alerts as alert_views
 from signage.views.boards import phone_url
@@ -60,29 +60,29 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def api_view(
-    scopes: tuple[str, ...],
-) -> Callable[[Callable[[Request, AsyncSession, Caller], Awaitable[Response]]], ApiView]:
-    """Run a view for a token with one of `scopes`, in one transaction (401 without a valid
-    token, 403 without the scope; an error rolls everything back)."""
+def api_view(view: Callable[[Request, AsyncSession, Caller], Awaitable[Response]]) -> ApiView:
+    """Run a view for a token with one of the scopes its `@operation` declares (the one
+    place they are written: the document and the check agree), in one transaction (401
+    without a valid token, 403 without the scope; an error rolls everything back)."""
 
-    def decorate(view: Callable[[Request, AsyncSession, Caller], Awaitable[Response]]) -> ApiView:
-        @functools.wraps(view)
-        async def wrapper(request: Request) -> Response:
-            async with transaction(request.app.state.db) as db:
-                token = await api_tokens.token_for(db, _bearer(request))
-                if token is None:
-                    raise Unauthorized(N_("The API token is missing, not valid or revoked."))
-                if not token.scope_set & set(scopes):
-                    raise Forbidden(
-                        N_("This API token does not have the scope this needs: %(scope)s."),
-                        scope=" or ".join(scopes),
-                    )
-                return await view(request, db, Caller(token, api_tokens.acting_user(token)))
+    @functools.wraps(view)
+    async def wrapper(request: Request) -> Response:
+        op = operation_of(wrapper)
+        if op is None or not op.scopes:
+            raise RuntimeError(f"{view.__name__}: an API view needs @operation with scopes")
+        scopes = op.scopes
+        async with transaction(request.app.state.db) as db:
+            token = await api_tokens.token_for(db, _bearer(request))
+            if token is None:
+                raise Unauthorized(N_("The API token is missing, not valid or revoked."))
+            if not token.scope_set & set(scopes):
+                raise Forbidden(
+                    N_("This API token does not have the scope this needs: %(scope)s."),
+                    scope=" or ".join(scopes),
+                )
+            return await view(request, db, Caller(token, api_tokens.acting_user(token)))
 
-        return wrapper
-
-    return decorate
+    return wrapper
 
 
 async def _body(request: Request) -> object:
@@ -199,7 +199,7 @@ def _when(request: Request, raw: str | None, name: str, errors: dict[str, str]) 
     description="A draft, or (`submit`) waiting for approval. Times without an offset are "
     "read in the CMS's time zone (SIGNAGE_TIMEZONE).",
 )
-@api_view(("notices:write",))
+@api_view
 async def api_notice_create(request: Request, db: AsyncSession, caller: Caller) -> Response:
     data = checked(NoticeIn, await _body(request))
     errors: dict[str, str] = {}
@@ -249,7 +249,7 @@ async def api_notice_create(request: Request, db: AsyncSession, caller: Caller) 
     query=NoticeListQuery,
     response=list[NoticeOut],
 )
-@api_view(("notices:read", "notices:write", "notices:approve"))
+@api_view
 async def api_notice_list(request: Request, db: AsyncSession, caller: Caller) -> Response:
     query = _query(request, NoticeListQuery)
     rows = await notices.list_notices(db, caller.user, query.get("status", ""))
@@ -261,14 +261,14 @@ async def api_notice_list(request: Request, db: AsyncSession, caller: Caller) ->
     scopes=("notices:read", "notices:write", "notices:approve"),
     response=NoticeOut,
 )
-@api_view(("notices:read", "notices:write", "notices:approve"))
+@api_view
 async def api_notice(request: Request, db: AsyncSession, caller: Caller) -> Response:
     notice = await notices.get_notice(db, caller.user, request.path_params["notice_id"])
     return JSONResponse(_notice(notice))
 
 
 @operation(summary="Send a notice for approval", scopes=("notices:write",), response=NoticeOut)
-@api_view(("notices:write",))
+@api_view
 async def api_notice_submit(request: Request, db: AsyncSession, caller: Caller) -> Response:
     notice = await notices.submit_notice(
         db, caller.user, client_ip(request), request.path_params["notice_id"]
@@ -282,7 +282,7 @@ async def api_notice_submit(request: Request, db: AsyncSession, caller: Caller) 
     response=NoticeOut,
     description="It goes on the screens whose playlists hold it at once.",
 )
-@api_view(("notices:approve",))
+@api_view
 async def api_notice_approve(request: Request, db: AsyncSession, caller: Caller) -> Response:
     notice = await notices.approve_notice(
         db, caller.user, client_ip(request), request.path_params["notice_id"]
@@ -317,7 +317,7 @@ async def _site(db: AsyncSession, caller: Caller, request: Request) -> Site:
     scopes=("queue:read",),
     response=QueueState,
 )
-@api_view(("queue:read",))
+@api_view
 async def api_queue(request: Request, db: AsyncSession, caller: Caller) -> Response:
     site = await _site(db, caller, request)
     now = utcnow()
@@ -393,7 +393,7 @@ def _group(group: stats.Group) -> StatsGroup:
     query=StatsQuery,
     response=QueueStats,
 )
-@api_view(("queue:read",))
+@api_view
 async def api_queue_stats(request: Request, db: AsyncSession, caller: Caller) -> Response:
     query = _query(request, StatsQuery)
     site = await _site(db, caller, request)
@@ -451,7 +451,7 @@ class TicketOut(TypedDict):
     description="201 for a new ticket; 200 with `repeated` for a `request_id` seen before. "
     "409 outside the hours numbers are issued or for a closed service.",
 )
-@api_view(("tickets:write",))
+@api_view
 async def api_ticket_issue(request: Request, db: AsyncSession, caller: Caller) -> Response:
     data = checked(TicketIn, await _body(request))
     errors: dict[str, str] = {}
@@ -532,13 +532,13 @@ async def _screens(request: Request, rows: list[Screen]) -> list[ScreenOut]:
 
 
 @operation(summary="Screens and their status", scopes=("screens:read",), response=list[ScreenOut])
-@api_view(("screens:read",))
+@api_view
 async def api_screen_list(request: Request, db: AsyncSession, caller: Caller) -> Response:
     return JSONResponse(await _screens(request, await screens.list_screens(db, caller.user)))
 
 
 @operation(summary="One screen and its status", scopes=("screens:read",), response=ScreenOut)
-@api_view(("screens:read",))
+@api_view
 async def api_screen(request: Request, db: AsyncSession, caller: Caller) -> Response:
     screen = await scope.get(db, caller.user, Screen, request.path_params["screen_id"])
     (body,) = await _screens(request, [screen])
@@ -618,7 +618,7 @@ def _alert(alert: Alert) -> AlertOut:
     scopes=("alerts:read", "alerts:write"),
     response=list[AlertOut],
 )
-@api_view(("alerts:read", "alerts:write"))
+@api_view
 async def api_alert_list(request: Request, db: AsyncSession, caller: Caller) -> Response:
     rows = await service.list_alerts(db, caller.user)
     return JSONResponse([_alert(a) for a in rows if a.state in service.OPEN_STATES])
@@ -656,7 +656,7 @@ def _alert_form(data: AlertIn) -> FormData:
     description="Shown at once, unless it is real and SIGNAGE_ALERT_SECOND_PUBLISHER asks a "
     "publisher to confirm it in the staff UI (state pending_confirmation).",
 )
-@api_view(("alerts:write",))
+@api_view
 async def api_alert_raise(request: Request, db: AsyncSession, caller: Caller) -> Response:
     data = checked(AlertIn, await _body(request))
     policy = alert_views._policy(request)
@@ -676,7 +676,7 @@ async def api_alert_raise(request: Request, db: AsyncSession, caller: Caller) ->
 
 
 @operation(summary="Clear an alert", scopes=("alerts:write",), response=AlertOut)
-@api_view(("alerts:write",))
+@api_view
 async def api_alert_clear(request: Request, db: AsyncSession, caller: Caller) -> Response:
     alert = await service.clear(
         db, request.path_params["alert_id"], actor=caller.user, ip=client_ip(request)
