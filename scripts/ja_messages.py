@@ -719,6 +719,7 @@ JA = {
     "DRILL": "訓練",
     "%(shown)s of %(count)s": "%(count)s台中%(shown)s台",
     "Not yet:": "未表示:",
+    "Offline (shown when back):": "オフライン(復帰時に表示):",
     "Confirm and send": "承認して送信",
     "End the alert": "警報を終了",
     "No alerts yet.": "警報はまだありません。",

@@ -78,6 +78,9 @@ def test_raise_reaches_players_at_once_then_clear_and_expiry(
 
     # Not acknowledged yet: the fleet view says so; after the ack it says it shows it.
     assert 'class="status status-rejected"' in _fleet_cell(staff, screen_id)
+    # The alerts list names it as online and not showing it yet (not as offline).
+    listed = _list_row(staff)
+    assert "未表示:" in listed and "オフライン(復帰時に表示):" not in listed
     ws.send(json.dumps({"type": "alert_ack", "ids": [alert["id"]]}))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -123,8 +126,30 @@ def test_raise_reaches_players_at_once_then_clear_and_expiry(
     assert alert_actions == ["drill.raise", "drill.clear", "alert.raise", "alert.expire"]
 
 
+def test_the_alerts_list_tells_a_screen_not_showing_it_yet_from_one_that_is_offline(
+    live_server: LiveServer, staff: Staff
+) -> None:
+    _token, _screen_id, ws = _paired_player(live_server, staff)
+    _raise(staff)
+    assert len(_alerts(ws, timeout=1.0)) == 1  # received, not acknowledged
+    listed = _list_row(staff)
+    assert "未表示:" in listed and "オフライン(復帰時に表示):" not in listed
+    ws.close()  # gone before it answered: offline, not "not yet"
+    deadline = time.monotonic() + 5
+    while "オフライン(復帰時に表示):" not in (listed := _list_row(staff)):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.2)
+    assert "未表示:" not in listed
+
+
 def live_server_get(server: LiveServer, path: str) -> httpx.Response:
     return httpx.get(server.url + path, timeout=10)
+
+
+def _list_row(staff: Staff) -> str:
+    """The newest alert's row of the alerts list (the staff user reads Japanese)."""
+    page = staff.http.get("/alerts").text
+    return page.split("<tbody>", 1)[1].split("</tr>", 1)[0]
 
 
 def _fleet_cell(staff: Staff, screen_id: int) -> str:

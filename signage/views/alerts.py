@@ -23,7 +23,7 @@ from signage.alerts import delivery, phrases, service
 from signage.db import utcnow
 from signage.errors import ValidationFailed
 from signage.i18n import N_
-from signage.live.fleet import PlayerStatus
+from signage.live.fleet import PlayerStatus, is_online
 from signage.live.hub import Hub
 from signage.models import Alert, Screen, Site, User
 from signage.permissions import Permission
@@ -214,20 +214,35 @@ async def alert_list(request: Request, db: AsyncSession) -> Response:
     rows = await service.list_alerts(db, user)
     hub: Hub = request.app.state.hub
     said = await hub.fleet(service.screens_of(a for a in rows if a.state in service.OPEN_STATES))
-    names = dict(
-        (
-            await db.execute(sa.select(Screen.id, Screen.name).where(scope.visible(user, Screen)))
-        ).all()
-    )
+    screens = {
+        screen_id: (name, last_seen)
+        for screen_id, name, last_seen in await db.execute(
+            sa.select(Screen.id, Screen.name, Screen.last_seen_at).where(
+                scope.visible(user, Screen)
+            )
+        )
+    }
+    now = utcnow()
     items = []
     for alert in rows:
         shown = [s for s in alert.screens if service.acknowledged(said.get(s, {}), alert)]
+        # Not showing it yet: a screen online that has not answered, or one that is off
+        # (it shows the alert when it comes back, if the alert is still up).
+        missing: list[str] = []
+        offline: list[str] = []
+        for s in alert.screens:
+            if s in shown:
+                continue
+            name, last_seen = screens.get(s, (f"#{s}", None))
+            online = is_online(said.get(s, {}), last_seen, now)
+            (missing if online else offline).append(name)
         items.append(
             {
                 "alert": alert,
                 "open": alert.state in service.OPEN_STATES,
                 "shown": len(shown),
-                "missing": [names.get(s, f"#{s}") for s in alert.screens if s not in shown],
+                "missing": missing,
+                "offline": offline,
             }
         )
     return render(
