@@ -264,9 +264,11 @@ def _listen(world: World) -> Heard:
 
 
 def _clear_of_the_hour() -> None:
-    """Wait while the hourly rebuild (at :00:05) may run: every manifest moves on then."""
+    """Wait while the hourly rebuild (at :00:05) may run: every manifest moves on then. A
+    row (its change, then listening until the screens are quiet) can take half a minute on
+    a busy machine, so none starts in the last minute of the hour."""
     now = datetime.now()
-    if now.minute == 59 and now.second >= 50:
+    if now.minute == 59:
         time.sleep(60 - now.second + 20)
     elif now.minute == 0 and now.second < 20:
         time.sleep(20 - now.second)
