@@ -263,6 +263,13 @@ def log_problems(log: Path) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
 
 
+def print_server_logs(folder: Path, kinds: tuple[str, ...] = ("bare", "ours")) -> None:
+    """After a run: how many lines each server logged, and the first five."""
+    for kind in kinds:
+        lines = log_problems(folder / f"{kind}.log")
+        print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+
+
 # --- players (client side) -----------------------------------------------------------
 
 

@@ -51,9 +51,9 @@ from _players import (
     connect_all,
     finish,
     free_port,
-    log_problems,
     make_database,
     percentile,
+    print_server_logs,
     raise_nofile,
 )
 
@@ -300,9 +300,7 @@ async def main(n: int, rounds: int) -> None:
             print(
                 f"{name:<12} {p50:>7.1f} {p99:>7.1f} {p50 / base[0]:>8.1f}x {p99 / base[1]:>8.1f}x"
             )
-        for kind in ("bare", "ours"):
-            lines = log_problems(folder / f"{kind}.log")
-            print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+        print_server_logs(folder)
 
 
 if __name__ == "__main__":

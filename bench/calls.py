@@ -52,9 +52,9 @@ from _players import (
     free_port,
     hello,
     http_get,
-    log_problems,
     make_database,
     percentile,
+    print_server_logs,
     raise_nofile,
 )
 
@@ -316,9 +316,7 @@ async def main(players: int, counters: int, calls: int, issue: int, hub_events: 
             await bare.stop()
         results["bare"] = bare.latencies
         _print(results, players, counters)
-        for kind in ("bare", "ours"):
-            lines = log_problems(folder / f"{kind}.log")
-            print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+        print_server_logs(folder)
 
 
 async def _run(

@@ -37,8 +37,8 @@ from _players import (
     event_text,
     finish,
     free_port,
-    log_problems,
     make_database,
+    print_server_logs,
     raise_nofile,
 )
 
@@ -129,9 +129,7 @@ async def main(sizes: list[int], events: int, profile: bool) -> None:
             print("\n".join(line for line in text.splitlines()[5:] if line.strip()))
         await server.stop()
         await finish(tasks)
-        for kind in ("bare", "ours"):
-            lines = log_problems(folder / f"{kind}.log")
-            print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+        print_server_logs(folder)
 
 
 if __name__ == "__main__":

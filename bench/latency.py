@@ -32,9 +32,9 @@ from _players import (
     finish,
     free_port,
     http_get,
-    log_problems,
     make_database,
     percentile,
+    print_server_logs,
     raise_nofile,
 )
 
@@ -83,9 +83,7 @@ async def main(players: int, events: int) -> None:
             p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
             print(f"{name:<24} {p50:>7.1f} {p99:>7.1f} {max(latencies):>7.1f}")
         print("(both include this process receiving all players' messages on one core)")
-        for kind in ("bare", "ours"):
-            lines = log_problems(folder / f"{kind}.log")
-            print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+        print_server_logs(folder)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ from _players import (
     connect_all,
     finish,
     free_port,
-    log_problems,
     make_database,
+    print_server_logs,
     proc_status,
     raise_nofile,
 )
@@ -185,9 +185,7 @@ async def main(players: int, jitter: float) -> None:
                 f" {r['from_ready']:>12.1f} {r['failures']:>6.0f} {r['cpu']:>13.1f}"
                 f" {r['hwm']:>12.1f}"
             )
-        for kind in ("bare", "ours"):
-            lines = log_problems(folder / f"{kind}.log")
-            print(f"{kind} server log: {len(lines)} lines" + "".join(f"\n  {x}" for x in lines[:5]))
+        print_server_logs(folder)
 
 
 if __name__ == "__main__":
